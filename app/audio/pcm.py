@@ -1,0 +1,103 @@
+"""Incremental decoders for headerless PCM and for WAV, the two formats that need no demuxer."""
+import struct
+
+import numpy as np
+
+from .errors import UndecodableAudio
+from .resample import Resampler
+
+# Sample formats we read: (WAVE format tag, bits per sample) -> numpy dtype and scale to [-1, 1].
+_PCM_INT = 1
+_PCM_FLOAT = 3
+_EXTENSIBLE = 0xFFFE
+_SAMPLE_FORMATS = {
+    (_PCM_INT, 8): ("u1", 128.0, 128.0),
+    (_PCM_INT, 16): ("<i2", 0.0, 32768.0),
+    (_PCM_INT, 32): ("<i4", 0.0, 2147483648.0),
+    (_PCM_FLOAT, 32): ("<f4", 0.0, 1.0),
+}
+MAX_WAV_HEADER_BYTES = 1 << 16
+
+
+class PcmDecoder:
+    """Raw interleaved samples; keeps a partial frame across chunk boundaries."""
+
+    def __init__(self, sample_rate_hz, channels, dtype="<i2", offset=0.0, scale=32768.0):
+        if sample_rate_hz <= 0 or channels <= 0:
+            raise UndecodableAudio("sample_rate and channels must be positive")
+        self._dtype = np.dtype(dtype)
+        self._offset, self._scale = offset, scale
+        self._frame_bytes = self._dtype.itemsize * channels
+        self._carry = b""
+        self._resampler = Resampler(sample_rate_hz, channels)
+
+    def decode(self, data):
+        """Samples for `data` at 16 kHz mono float32; a trailing partial frame waits for more."""
+        data = self._carry + data
+        usable = len(data) - len(data) % self._frame_bytes
+        self._carry = data[usable:]
+        raw = np.frombuffer(data[:usable], dtype=self._dtype).astype(np.float32)
+        return self._resampler.convert((raw - self._offset) / self._scale)
+
+    def flush(self):
+        """End of stream: drain the resampler (a dangling partial frame is dropped)."""
+        return self._resampler.flush()
+
+
+class WavDecoder:
+    """RIFF/WAVE read as it arrives: the header is parsed once, then the data chunk is PCM."""
+
+    def __init__(self):
+        self._header = b""
+        self._pcm = None
+
+    def decode(self, data):
+        """Samples for `data`; raises UndecodableAudio without changing state if the header is bad."""
+        if self._pcm is not None:
+            return self._pcm.decode(data)
+        header = self._header + data
+        parsed = _parse_header(header)
+        if parsed is None:
+            if len(header) > MAX_WAV_HEADER_BYTES:
+                raise UndecodableAudio("no WAV data chunk within the first 64 KiB")
+            self._header = header
+            return np.zeros(0, np.float32)
+        pcm, data_offset = parsed
+        self._pcm, self._header = pcm, b""
+        return pcm.decode(header[data_offset:])
+
+    def flush(self):
+        return self._pcm.flush() if self._pcm else np.zeros(0, np.float32)
+
+
+def _parse_header(buf):
+    """(PcmDecoder, offset of the sample data) once `buf` holds the whole header, else None."""
+    if len(buf) >= 12 and (buf[:4] != b"RIFF" or buf[8:12] != b"WAVE"):
+        raise UndecodableAudio("not a RIFF/WAVE stream")
+    pos, fmt = 12, None
+    while pos + 8 <= len(buf):
+        chunk_id, size = buf[pos:pos + 4], struct.unpack("<I", buf[pos + 4:pos + 8])[0]
+        body = pos + 8
+        if chunk_id == b"data":
+            if fmt is None:
+                raise UndecodableAudio("WAV data chunk before its fmt chunk")
+            return fmt, body
+        if body + size > len(buf):
+            return None
+        if chunk_id == b"fmt ":
+            fmt = _pcm_for_fmt(buf[body:body + size])
+        pos = body + size + (size & 1)
+    return None
+
+
+def _pcm_for_fmt(fmt):
+    if len(fmt) < 16:
+        raise UndecodableAudio("WAV fmt chunk is truncated")
+    tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", fmt[:16])
+    if tag == _EXTENSIBLE and len(fmt) >= 26:
+        tag = struct.unpack("<H", fmt[24:26])[0]
+    spec = _SAMPLE_FORMATS.get((tag, bits))
+    if spec is None:
+        raise UndecodableAudio(f"unsupported WAV sample format (tag {tag}, {bits} bits)")
+    dtype, offset, scale = spec
+    return PcmDecoder(rate, channels, dtype, offset, scale)

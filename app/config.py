@@ -1,0 +1,81 @@
+"""Every Harken setting, read from the environment in one place, with its default."""
+import os
+from dataclasses import dataclass, field, fields, replace
+
+
+class ConfigError(ValueError):
+    """A setting in the environment has a value Harken cannot use."""
+
+
+def _bool(text):
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"not a boolean: {text!r}")
+
+
+def _csv(text):
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Service settings; each field names the environment variable that sets it."""
+
+    api_keys: tuple = field(default=(), metadata={"env": "HARKEN_API_KEYS", "parse": _csv})
+    live_streaming_enabled: bool = field(
+        default=True, metadata={"env": "ENABLE_LIVE_STREAMING", "parse": _bool})
+    max_sessions: int = field(default=200, metadata={"env": "HARKEN_MAX_SESSIONS"})
+    max_chunk_bytes: int = field(default=1024 * 1024, metadata={"env": "HARKEN_MAX_CHUNK_BYTES"})
+    max_json_bytes: int = field(default=64 * 1024, metadata={"env": "HARKEN_MAX_JSON_BYTES"})
+    default_ttl_s: int = field(default=900, metadata={"env": "HARKEN_DEFAULT_TTL_S"})
+    min_ttl_s: int = field(default=60, metadata={"env": "HARKEN_MIN_TTL_S"})
+    max_ttl_s: int = field(default=3600, metadata={"env": "HARKEN_MAX_TTL_S"})
+    result_ttl_s: float = field(default=300.0, metadata={"env": "HARKEN_RESULT_TTL_S"})
+    tombstone_ttl_s: float = field(default=3600.0, metadata={"env": "HARKEN_TOMBSTONE_TTL_S"})
+    reaper_interval_s: float = field(default=1.0, metadata={"env": "HARKEN_REAPER_INTERVAL_S"})
+    heartbeat_s: float = field(default=15.0, metadata={"env": "HARKEN_HEARTBEAT_S"})
+    sse_retry_ms: int = field(default=2000, metadata={"env": "HARKEN_SSE_RETRY_MS"})
+    event_log_max: int = field(default=20000, metadata={"env": "HARKEN_EVENT_LOG_MAX"})
+    status_every_s: float = field(default=1.0, metadata={"env": "HARKEN_STATUS_EVERY_S"})
+    summary_every_s: float = field(default=0.0, metadata={"env": "HARKEN_SUMMARY_EVERY_S"})
+    max_backlog_s: float = field(default=120.0, metadata={"env": "HARKEN_MAX_BACKLOG_S"})
+    max_session_audio_s: float = field(default=4 * 3600.0, metadata={"env": "HARKEN_MAX_SESSION_AUDIO_S"})
+    retry_after_s: int = field(default=5, metadata={"env": "HARKEN_RETRY_AFTER_S"})
+    cors_origins: tuple = field(default=(), metadata={"env": "HARKEN_CORS_ORIGINS", "parse": _csv})
+    pipeline: str = field(default="speech", metadata={"env": "HARKEN_PIPELINE"})
+    workers: int = field(default=0, metadata={"env": "HARKEN_WORKERS"})
+    asr_model: str = field(default="whisper-base", metadata={"env": "HARKEN_ASR_MODEL"})
+    model_cache_dir: str = field(
+        default=os.path.join(os.path.expanduser("~"), ".cache", "harken", "models"),
+        metadata={"env": "HARKEN_MODEL_CACHE"})
+    log_level: str = field(default="INFO", metadata={"env": "HARKEN_LOG_LEVEL"})
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides):
+        """Build settings from `environ` (default os.environ); `overrides` win over both."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for spec in fields(cls):
+            raw = environ.get(spec.metadata["env"])
+            if raw is None:
+                continue
+            parse = spec.metadata.get("parse") or type(spec.default)
+            try:
+                values[spec.name] = parse(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{spec.metadata['env']}={raw!r}: {exc}") from None
+        settings = cls(**values)
+        return replace(settings, **overrides) if overrides else settings
+
+    @property
+    def pool_size(self):
+        """Worker processes for the models: the setting, else one per core."""
+        return self.workers or os.cpu_count() or 1
+
+    @classmethod
+    def documented(cls):
+        """(environment variable, default) for every setting, for the README and tests."""
+        return [(spec.metadata["env"], spec.default) for spec in fields(cls)]

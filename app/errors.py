@@ -1,0 +1,155 @@
+"""One exception hierarchy for every client-visible failure, mapped to one JSON body."""
+import logging
+
+from flask import jsonify
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class HarkenError(Exception):
+    """Base of every error the API reports; `code` is the wire name, `status` the HTTP status."""
+
+    status = 500
+    code = "internal_error"
+    message = "The server failed to handle the request."
+
+    def __init__(self, message=None, *, headers=None, **extra):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        self.extra = extra
+        self.headers = headers or {}
+
+    def body(self):
+        """The `{"error": {...}}` document sent to the client."""
+        return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+
+class BadRequest(HarkenError):
+    status, code, message = 400, "bad_request", "The request could not be read."
+
+
+class InvalidJson(BadRequest):
+    code, message = "invalid_json", "The body is not valid JSON."
+
+
+class Unauthorized(HarkenError):
+    status, code, message = 401, "unauthorized", "A valid API key is required."
+
+
+class NotFound(HarkenError):
+    status, code, message = 404, "not_found", "No such resource."
+
+
+class SessionNotFound(NotFound):
+    code, message = "session_not_found", "No live session has this id."
+
+
+class MethodNotAllowed(HarkenError):
+    status, code, message = 405, "method_not_allowed", "This method is not allowed here."
+
+
+class Conflict(HarkenError):
+    status, code = 409, "conflict"
+
+
+class ChunkOutOfOrder(Conflict):
+    code = "chunk_out_of_order"
+
+
+class ChunkConflict(Conflict):
+    code, message = "chunk_conflict", "A different chunk was already accepted with this chunk_seq."
+
+
+class SessionClosed(Conflict):
+    code, message = "session_closed", "The session no longer accepts this request."
+
+
+class ConsumerAttached(Conflict):
+    code, message = "consumer_attached", "Another consumer is reading this session's events."
+
+
+class SessionExpired(HarkenError):
+    status, code, message = 410, "session_expired", "The session has expired."
+
+
+class PayloadTooLarge(HarkenError):
+    status, code, message = 413, "payload_too_large", "The request body is too large."
+
+
+class UnsupportedMediaType(HarkenError):
+    status, code, message = 415, "unsupported_media_type", "This content type is not accepted here."
+
+
+class ValidationFailed(HarkenError):
+    """A field has a value the API cannot use; `field` names it."""
+
+    status, code, message = 422, "validation_failed", "A field has an invalid value."
+
+
+class EmptyChunk(ValidationFailed):
+    code, message = "empty_chunk", "The chunk has no bytes."
+
+
+class InvalidChunk(ValidationFailed):
+    code, message = "invalid_chunk", "The chunk is not audio the decoder can read."
+
+
+class TooManyRequests(HarkenError):
+    status, code = 429, "backpressure"
+
+
+class ServiceUnavailable(HarkenError):
+    status, code, message = 503, "service_unavailable", "The service cannot take this request now."
+
+
+class LiveStreamingDisabled(ServiceUnavailable):
+    code, message = "live_streaming_disabled", "Live streaming is turned off on this server."
+
+
+class ServerFull(ServiceUnavailable):
+    code, message = "server_full", "The server holds as many live sessions as it may."
+
+
+class PipelineUnavailable(ServiceUnavailable):
+    code, message = "pipeline_unavailable", "The speech pipeline is not ready."
+
+
+_HTTP_CODES = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge,
+               415: UnsupportedMediaType}
+
+
+def error_response(error):
+    """The one place an error becomes a response."""
+    response = jsonify(error.body())
+    response.status_code = error.status
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def _from_http_exception(exc):
+    """Routing and Werkzeug errors (404, 405, 413, bad multipart) in Harken's JSON shape."""
+    kind = _HTTP_CODES.get(exc.code)
+    if kind is None:
+        error = HarkenError(exc.description)
+        error.status, error.code = exc.code, (exc.name or "error").lower().replace(" ", "_")
+    else:
+        error = kind()
+    headers = {}
+    if exc.code == 405 and exc.valid_methods:
+        headers["Allow"] = ", ".join(exc.valid_methods)
+    error.headers = headers
+    return error_response(error)
+
+
+def _unexpected(exc):
+    log.exception("unhandled error")
+    return error_response(HarkenError())
+
+
+def init_app(app):
+    """Map Harken errors, HTTP errors and anything unexpected to the JSON error body."""
+    app.register_error_handler(HarkenError, error_response)
+    app.register_error_handler(HTTPException, _from_http_exception)
+    app.register_error_handler(Exception, _unexpected)

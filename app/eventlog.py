@@ -1,0 +1,61 @@
+"""A session's bounded, append-only log of SSE events with increasing ids, waking readers on append."""
+import collections
+
+import gevent.event
+
+
+class LoggedEvent(collections.namedtuple("LoggedEvent", "id name data")):
+    """One event as the stream sends it: its id, its name and its one-line JSON."""
+
+    def frame(self):
+        """The SSE wire form of this event."""
+        return f"id: {self.id}\nevent: {self.name}\ndata: {self.data}\n\n"
+
+
+class EventLog:
+    """Keeps the last `max_events` events; readers resume after any id they saw."""
+
+    def __init__(self, max_events):
+        self._events = collections.deque(maxlen=max_events)
+        self._last_id = 0
+        self._appended = gevent.event.Event()
+        self.closed = False
+
+    @property
+    def last_id(self):
+        return self._last_id
+
+    @property
+    def first_kept_id(self):
+        """The oldest id still held (ids before it were dropped by the bound)."""
+        return self._events[0].id if self._events else self._last_id + 1
+
+    def append(self, event):
+        """Log a `client.events.Event`, give it its id and wake every waiting reader."""
+        if self.closed:
+            return None
+        self._last_id += 1
+        event.id = self._last_id
+        self._events.append(LoggedEvent(self._last_id, event.name, event.to_json()))
+        self._wake()
+        return self._last_id
+
+    def close(self):
+        """No more events: readers drain what is left and stop."""
+        self.closed = True
+        self._wake()
+
+    def after(self, last_seen_id):
+        """Every kept event with an id greater than `last_seen_id`, oldest first."""
+        if last_seen_id >= self._last_id:
+            return []
+        skip = max(0, last_seen_id - self.first_kept_id + 1)
+        return list(self._events)[skip:]
+
+    def waiter(self):
+        """An object that becomes ready at the next append or close (for gevent.wait)."""
+        return self._appended
+
+    def _wake(self):
+        woken, self._appended = self._appended, gevent.event.Event()
+        woken.set()

@@ -1,0 +1,78 @@
+"""Interfaces between a live session (in the gevent hub) and the analysis that runs off it."""
+from dataclasses import dataclass, field
+from typing import Optional, Protocol
+
+
+@dataclass(frozen=True)
+class SessionContext:
+    """What analysis may know about the session it serves."""
+
+    session_id: str
+    conversation_id: str
+    language: str = "en"
+    goal: Optional[str] = None
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass
+class Utterance:
+    """One final stretch of speech, as the speech stages hand it to the analytics stages."""
+
+    utterance_id: str
+    speaker: str
+    t_start: float
+    t_end: float
+    text: str
+    confidence: float
+    words: list  # client.events.Word, times in seconds from the session's start
+    audio: object  # numpy float32, 16 kHz mono, the samples of [t_start, t_end]
+
+
+class AnalysisSink(Protocol):
+    """The session's side: every method is called from the gevent hub, never from another thread."""
+
+    def publish(self, event):
+        """Append a `client.events.Event` to the session's event log."""
+
+    def analysed(self, audio_seconds):
+        """Analysis has consumed the session's audio up to `audio_seconds` from its start."""
+
+    def completed(self):
+        """After `finish()`: every event, the closing summary included, has been published."""
+
+    def failed(self, message):
+        """Analysis broke; the session reports a fatal `error` and ends."""
+
+
+class AnalysisStream(Protocol):
+    """One session's analysis, fed in order from the hub; it must never block the hub."""
+
+    def feed(self, samples):
+        """Take the next 16 kHz mono float32 samples (a numpy array, possibly empty)."""
+
+    def finish(self):
+        """No more audio: flush everything, publish the closing events, then call `sink.completed()`."""
+
+    def cancel(self):
+        """Drop the session's work; publish nothing more."""
+
+    def backlog_seconds(self):
+        """Audio fed but not yet analysed, in seconds (drives back-pressure)."""
+
+
+class Pipeline(Protocol):
+    """Owns the models and the worker processes shared by every session of one server process."""
+
+    name: str
+
+    def start(self):
+        """Begin loading models (off the hub); return at once."""
+
+    def open(self, context, sink):
+        """An AnalysisStream for a new session."""
+
+    def health(self):
+        """A JSON-able dict: `ready` (bool) plus what is loaded."""
+
+    def stop(self):
+        """Stop the worker processes."""

@@ -1,0 +1,39 @@
+"""The pipeline for HARKEN_PIPELINE=none: audio is counted, nothing is recognised or invented."""
+from ..audio import TARGET_RATE_HZ
+
+
+class TransportOnlyPipeline:
+    """Accepts audio and reports it consumed; the API then emits `status` phases and `done` only."""
+
+    name = "none"
+
+    def start(self):
+        pass
+
+    def open(self, context, sink):
+        return _CountingStream(sink)
+
+    def health(self):
+        return {"ready": True, "pipeline": self.name, "models": []}
+
+    def stop(self):
+        pass
+
+
+class _CountingStream:
+    def __init__(self, sink):
+        self._sink = sink
+        self._samples = 0
+
+    def feed(self, samples):
+        self._samples += len(samples)
+        self._sink.analysed(self._samples / TARGET_RATE_HZ)
+
+    def finish(self):
+        self._sink.completed()
+
+    def cancel(self):
+        pass
+
+    def backlog_seconds(self):
+        return 0.0

@@ -1,0 +1,4 @@
+"""The WSGI entry point gunicorn serves."""
+from app import create_app
+
+app = create_app()
