@@ -1,0 +1,55 @@
+"""Harken: live conversation analytics over HTTP chunks and Server-Sent Events."""
+import logging
+from dataclasses import dataclass
+
+from flask import Flask
+
+from . import errors
+from .auth import KeyRing
+from .config import Settings
+from .cors import init_cors
+from .metrics import Metrics
+from .pipeline import create_pipeline
+from .registry import SessionRegistry
+
+
+@dataclass
+class Services:
+    """Everything one app owns, reachable as `app.extensions["harken"]`."""
+
+    settings: Settings
+    keys: KeyRing
+    pipeline: object
+    metrics: Metrics
+    sessions: SessionRegistry
+
+    def shutdown(self):
+        """Tell open event streams to reconnect elsewhere, then stop the model workers."""
+        self.sessions.shutdown()
+        self.pipeline.stop()
+
+
+def create_app(settings=None):
+    """Build the app from `settings` (default: the environment); starts model loading off the hub."""
+    settings = settings or Settings.from_env()
+    logging.getLogger("app").setLevel(settings.log_level.upper())
+    app = Flask(__name__)
+    # Multipart bodies beyond this are refused by Werkzeug before they are read (413).
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_chunk_bytes + 64 * 1024
+    app.json.sort_keys = False
+
+    metrics = Metrics()
+    pipeline = create_pipeline(settings)
+    sessions = SessionRegistry(settings, pipeline, metrics)
+    metrics.watch_sessions(sessions)
+    app.extensions["harken"] = Services(settings, KeyRing(settings.api_keys), pipeline, metrics,
+                                        sessions)
+
+    errors.init_app(app)
+    metrics.init_app(app)
+    init_cors(app, settings.cors_origins)
+    from .routes import live, ops
+    app.register_blueprint(live.bp)
+    app.register_blueprint(ops.bp)
+    pipeline.start()
+    return app

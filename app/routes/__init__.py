@@ -1,0 +1,1 @@
+"""HTTP blueprints: `live` (the four live endpoints and session state) and `ops` (health, metrics)."""
