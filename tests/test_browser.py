@@ -1,0 +1,233 @@
+"""The page at `/` in Debian's real Chromium, driven by Playwright, with a fake microphone fed real speech."""
+import base64
+import os
+import re
+import statistics
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from speechgen import dialogue, wer
+
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
+# Flags for a closed network, as root, with no GPU (see scripts/apt-packages.txt for the package).
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+FAKE_DEVICE = "--use-fake-device-for-media-stream"
+FAKE_UI = "--use-fake-ui-for-media-stream"
+# Whisper base gets Piper's clean speech nearly word for word (WER ~0.05 over plain HTTP);
+# the browser path adds Opus at MediaRecorder's bitrate and cuts at 250 ms slices, so a few
+# words at utterance edges may go: 0.25 still fails on any real loss of speech or on garbage.
+MAX_WER = 0.25
+TURNS = [
+    ("A", "Thanks for joining the call today. I wanted to walk you through the new pricing."),
+    ("A", "Honestly, the price is too high for our budget this quarter."),
+    ("A", "Could you send me a proposal by Friday? Then we can sign the contract next week."),
+]
+
+pytestmark = pytest.mark.browser
+
+
+def chromium_executable():
+    """Debian's Chromium binary; the bootstrap installs the `chromium` package."""
+    for path in CHROMIUM_CANDIDATES:
+        if os.path.exists(path):
+            return path
+    pytest.fail("Debian's chromium is not installed: run scripts/bootstrap (apt package `chromium`)")
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    """One Playwright driver for the whole run (it drives Debian's Chromium, never a downloaded one)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture
+def open_page(playwright):
+    """Factory: `open_page(url, *flags)` launches a fresh Chromium and returns a page with error capture."""
+    browsers = []
+
+    def launch(url, *flags, permissions=None):
+        browser = playwright.chromium.launch(executable_path=chromium_executable(),
+                                             args=CHROMIUM_FLAGS + list(flags))
+        browsers.append(browser)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=permissions)
+        page = context.new_page()
+        page.js_errors = []
+        page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
+        page.on("console", lambda msg: msg.type == "error" and page.js_errors.append(msg.text))
+        page.goto(url + "/")
+        return page
+
+    yield launch
+    for browser in browsers:
+        browser.close()
+
+
+def speech_file():
+    """Three sentences of Piper speech with a clear pause after each, and their spans."""
+    return dialogue(TURNS, voices={"A": {"voice": "joe"}}, gap_s=1.2)
+
+
+def screenshot(page, name):
+    """Save a full-page screenshot in tests/artifacts/ and return its path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def wait_state(page, states, timeout_s):
+    """Wait until the page's `data-state` is one of `states`."""
+    selector = ", ".join(f'body[data-state="{s}"]' for s in states)
+    page.wait_for_selector(selector, state="attached", timeout=timeout_s * 1000)
+    return page.evaluate("document.body.dataset.state")
+
+
+def transcript_text(page):
+    """The final lines' texts, in page order."""
+    return " ".join(page.locator("#transcript .utt.final .text").all_inner_texts())
+
+
+def server_session_state(server, session_id):
+    """GET /analyze/live/{id}: the state, or the HTTP status when the session is gone."""
+    response = requests.get(f"{server.url}/analyze/live/{session_id}", timeout=(5, 10))
+    return response.json().get("status") if response.status_code == 200 else response.status_code
+
+
+def assert_finished_analysis(page, reference):
+    """Words, speaker label, emotion entry and summary are on the page after `done`."""
+    hypothesis = transcript_text(page)
+    error_rate = wer(reference, hypothesis)
+    print(f"\nreference:  {reference}\nhypothesis: {hypothesis}\nWER {error_rate:.3f}")
+    assert error_rate < MAX_WER, (reference, hypothesis)
+    speakers = page.locator("#transcript .utt.final .speaker").all_inner_texts()
+    assert speakers and all(re.fullmatch(r"Speaker \d+", s) for s in speakers), speakers
+    labels = page.locator("#transcript .emotion-label").all_inner_texts()
+    assert labels and all(label.strip() for label in labels)
+    assert page.locator("#emotion-timeline svg circle.point").count() >= 1
+    assert page.locator("#trend svg polyline.engagement").count() == 1
+    overview = page.locator("#summary .overview").inner_text()
+    assert len(overview.split()) >= 5, overview
+    assert page.locator("#transcript .utt.partial").count() == 0
+    assert page.evaluate("document.getElementById('link').dataset.state") == "closed"
+
+
+def test_page_and_assets_are_served_locally(transport_server):
+    """`/` is HTML whose script and styles come from this server: nothing from a CDN."""
+    page = requests.get(transport_server.url + "/", timeout=(5, 10))
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets and all(a.startswith("/") or a.startswith("data:") for a in assets), assets
+    for asset, kind in (("/ui/harken.js", "javascript"), ("/ui/harken.css", "text/css")):
+        response = requests.get(transport_server.url + asset, timeout=(5, 10))
+        assert response.status_code == 200 and kind in response.headers["Content-Type"]
+        # The SVG namespace is a name, not a fetch.
+        text = response.text.replace("http://www.w3.org/2000/svg", "")
+        assert "http://" not in text and "https://" not in text
+
+
+def test_permission_denied_shows_a_clear_message(open_page, transport_server):
+    """Without the fake-UI flag the permission prompt is denied: a plain message, no session."""
+    page = open_page(transport_server.url, FAKE_DEVICE)
+    page.click("#record")
+    message = page.locator("#messages .msg-error")
+    message.wait_for(timeout=10_000)
+    assert "Microphone permission denied" in message.inner_text()
+    assert wait_state(page, ["idle"], 5) == "idle"
+    assert page.evaluate("window.harkenDebug.sessionId") is None
+    assert page.is_enabled("#record") and not page.is_enabled("#stop")
+    screenshot(page, "browser-permission-denied.png")
+    assert not page.js_errors
+
+
+def test_cancel_aborts_the_session(open_page, transport_server, tmp_path):
+    """Record, Cancel: the server cancels the session, the page says so and closes the stream."""
+    wav, _ = speech_file()
+    page = open_page(transport_server.url, FAKE_DEVICE, FAKE_UI,
+                     f"--use-file-for-fake-audio-capture={wav}%noloop")
+    page.click("#record")
+    wait_state(page, ["recording"], 10)
+    # Wait until chunks are really flowing: the server reports the session as ingesting.
+    page.wait_for_function("window.harkenDebug.events.some(e => e.name === 'status')", timeout=10_000)
+    session_id = page.evaluate("window.harkenDebug.sessionId")
+    deadline = time.monotonic() + 10
+    while server_session_state(transport_server, session_id) != "ingesting" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    page.click("#cancel")
+    assert wait_state(page, ["cancelled"], 10) == "cancelled"
+    assert "Session cancelled" in page.locator("#messages .msg-info").inner_text()
+    assert server_session_state(transport_server, session_id) in ("cancelled", 404, 410)
+    assert page.evaluate("document.getElementById('link').dataset.state") == "closed"
+    assert page.is_enabled("#record")
+    assert not page.js_errors
+
+
+@pytest.mark.speech
+def test_microphone_to_transcript_emotion_and_summary(open_page, speech_server):
+    """Fake microphone speaks three sentences; Stop; words, speakers, emotion and summary appear."""
+    wav, spans = speech_file()
+    page = open_page(speech_server.url, FAKE_DEVICE, FAKE_UI,
+                     f"--use-file-for-fake-audio-capture={wav}%noloop")
+    page.click("#record")
+    wait_state(page, ["recording"], 10)
+    assert page.evaluate("window.harkenDebug.mimeType") == "audio/webm;codecs=opus"
+    # Every sentence must be final on the page before Stop, so its latency is a live one.
+    page.wait_for_function(f"window.harkenDebug.finals.length > 0 && "
+                           f"Math.max(...window.harkenDebug.finals.map(f => f.t_end)) > {spans[-1].end_s - 1.5}",
+                           timeout=(spans[-1].end_s + 30) * 1000)
+    page.click("#stop")
+    assert wait_state(page, ["done"], 120) == "done", page.locator("#messages").inner_text()
+    latencies = sentence_latencies(page, spans)
+    print(f"sentence end -> final on page (s): {[round(x, 2) for x in latencies]}, "
+          f"median {statistics.median(latencies):.2f}, max {max(latencies):.2f}")
+    shot = screenshot(page, "browser-microphone.png")
+    assert_finished_analysis(page, " ".join(text for _, text in TURNS))
+    assert not page.js_errors, page.js_errors
+    assert shot.stat().st_size > 10_000
+
+
+def sentence_latencies(page, spans):
+    """Seconds from the end of each spoken sentence to the final line holding its last word.
+
+    The fake device starts playing the file when the microphone opens, so a sentence ends
+    at `micOpenedAt + end_s`; the page stamps each final with performance.now() on arrival.
+    """
+    debug = page.evaluate("window.harkenDebug")
+    opened_ms = debug["micOpenedAt"]
+    latencies = []
+    for span in spans:
+        last_word = re.sub(r"[^a-z']", "", span.text.split()[-1].lower())
+        holding = [f for f in debug["finals"] if last_word in re.sub(r"[^a-z' ]", "", f["text"].lower()).split()]
+        assert holding, (span.text, debug["finals"])
+        latencies.append((holding[0]["shownAt"] - opened_ms) / 1000 - span.end_s)
+    return latencies
+
+
+@pytest.mark.speech
+@pytest.mark.parametrize("how", ["drop", "chooser"])
+def test_file_streams_through_the_live_api(open_page, speech_server, how):
+    """A dropped or chosen WAV is uploaded in chunks, finalised, and analysed like the microphone."""
+    wav, _ = speech_file()
+    page = open_page(speech_server.url)
+    if how == "chooser":
+        page.set_input_files("#file-input", str(wav))
+    else:
+        payload = base64.b64encode(Path(wav).read_bytes()).decode()
+        transfer = page.evaluate_handle(
+            """([name, b64]) => {
+                const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+                const dt = new DataTransfer();
+                dt.items.add(new File([bytes], name, {type: "audio/wav"}));
+                return dt;
+            }""", ["meeting.wav", payload])
+        page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+    assert wait_state(page, ["done"], 120) == "done", page.locator("#messages").inner_text()
+    screenshot(page, f"browser-file-{how}.png")
+    assert_finished_analysis(page, " ".join(text for _, text in TURNS))
+    assert not page.js_errors, page.js_errors
