@@ -1,0 +1,70 @@
+"""How fast a recorded file's bytes play, found without decoding it, so uploads can be paced like a microphone.
+
+- WAV: the `fmt ` chunk's byte rate; the header before the `data` chunk plays in no time.
+- Headerless raw PCM (`.pcm`, `.raw`, s16le): `sample_rate_hz * channels * 2`, from the
+  same parameters the session was started with (server defaults 16000 Hz, mono).
+- Anything compressed (Opus, MP3, AAC, …): the file's size over `duration_s` when the
+  caller knows the duration (a recorder usually does); otherwise a nominal speech
+  bitrate of 64 kbit/s, which is only an estimate and is logged as one.
+"""
+import logging
+import os
+import struct
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+RAW_PCM_SUFFIXES = (".pcm", ".raw")
+DEFAULT_PCM_RATE_HZ = 16000
+DEFAULT_PCM_CHANNELS = 1
+PCM_SAMPLE_BYTES = 2
+NOMINAL_BITRATE_BPS = 64_000
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """`bytes_per_second` of audio after the first `header_bytes` (which take no time to play)."""
+
+    bytes_per_second: float
+    header_bytes: int = 0
+
+    def seconds_at(self, byte_offset):
+        """Seconds of audio held in the file's first `byte_offset` bytes."""
+        return max(0, byte_offset - self.header_bytes) / self.bytes_per_second
+
+
+def wav_pacing(path):
+    """The `Pacing` read from a RIFF/WAVE header, or None when `path` is not a WAV file."""
+    with open(path, "rb") as f:
+        riff = f.read(12)
+        if len(riff) < 12 or riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+            return None
+        byte_rate = None
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return None
+            chunk_id, size = head[:4], struct.unpack("<I", head[4:])[0]
+            if chunk_id == b"fmt ":
+                byte_rate = struct.unpack("<HHII", f.read(12))[3]
+                f.seek(size - 12 + size % 2, os.SEEK_CUR)
+            elif chunk_id == b"data":
+                return Pacing(byte_rate, f.tell()) if byte_rate else None
+            else:
+                f.seek(size + size % 2, os.SEEK_CUR)
+
+
+def pacing(path, suffix, *, sample_rate=None, channels=None, duration_s=None):
+    """How fast `path` plays: see the module docstring for each kind of file."""
+    if suffix in RAW_PCM_SUFFIXES:
+        rate = (sample_rate or DEFAULT_PCM_RATE_HZ) * (channels or DEFAULT_PCM_CHANNELS)
+        return Pacing(rate * PCM_SAMPLE_BYTES)
+    found = wav_pacing(path)
+    if found is not None:
+        return found
+    size = os.path.getsize(path)
+    if duration_s:
+        return Pacing(size / duration_s)
+    log.warning("pacing %s at a nominal %d bit/s; pass duration_s for real time",
+                path, NOMINAL_BITRATE_BPS)
+    return Pacing(NOMINAL_BITRATE_BPS / 8)
