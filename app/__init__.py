@@ -1,5 +1,4 @@
 """Harken: live conversation analytics over HTTP chunks and Server-Sent Events."""
-import logging
 from dataclasses import dataclass
 
 from flask import Flask
@@ -8,6 +7,7 @@ from . import errors
 from .auth import KeyRing
 from .config import Settings
 from .cors import init_cors
+from .logs import init_logging
 from .metrics import Metrics
 from .pipeline import create_pipeline
 from .registry import SessionRegistry
@@ -32,7 +32,7 @@ class Services:
 def create_app(settings=None):
     """Build the app from `settings` (default: the environment); starts model loading off the hub."""
     settings = settings or Settings.from_env()
-    logging.getLogger("app").setLevel(settings.log_level.upper())
+    init_logging(settings.log_level)
     app = Flask(__name__)
     # Multipart bodies beyond this are refused by Werkzeug before they are read (413).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_chunk_bytes + 64 * 1024

@@ -14,6 +14,8 @@ def _services():
 @bp.before_request
 def _guard():
     services = _services()
+    if request.method == "OPTIONS":  # CORS preflights carry no key; Flask answers them itself
+        return
     if not services.settings.live_streaming_enabled:
         raise errors.LiveStreamingDisabled()
     request.harken_owner = services.keys.owner_of_request()
@@ -51,16 +53,24 @@ def events(session_id):
     last_seen_id = inputs.last_event_id()
     token = session.attach_consumer()
     hangup = HangupWatch(request.environ.get("gunicorn.socket"))
-    body = stream_events(session, last_seen_id, heartbeat_s=services.settings.heartbeat_s,
-                         retry_ms=services.settings.sse_retry_ms,
-                         shutting_down=services.sessions.shutting_down, hangup=hangup)
-    response = Response(body, mimetype="text/event-stream", direct_passthrough=True)
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
 
     def release():
         hangup.stop()
         session.detach_consumer(token)
+
+    def body():
+        # Released as soon as the last frame is written, so a client that reconnects right
+        # after `done` never meets its own old stream; call_on_close covers unstarted streams.
+        try:
+            yield from stream_events(session, last_seen_id, heartbeat_s=services.settings.heartbeat_s,
+                                     retry_ms=services.settings.sse_retry_ms,
+                                     shutting_down=services.sessions.shutting_down, hangup=hangup)
+        finally:
+            release()
+
+    response = Response(body(), mimetype="text/event-stream", direct_passthrough=True)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
     response.call_on_close(release)
     return response
 
