@@ -1,6 +1,7 @@
 """Small unit tests of the pieces under the API: event log, decoders, settings, event catalog."""
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -113,3 +114,10 @@ def test_event_round_trip_keeps_unknown_fields():
     assert back == final and back.id == 4 and back.extra == {"novel": 1}
     unknown = events.parse_event("brand_new", '{"x": 1}', "5")
     assert isinstance(unknown, events.UnknownEvent) and unknown.data == {"x": 1}
+
+
+def test_readme_documents_every_setting():
+    """Each environment variable Settings reads has a row in the README's settings table."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [env for env, _ in Settings.documented() if f"| `{env}` |" not in readme]
+    assert missing == []
