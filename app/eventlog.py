@@ -47,10 +47,14 @@ class EventLog:
 
     def after(self, last_seen_id):
         """Every kept event with an id greater than `last_seen_id`, oldest first."""
-        if last_seen_id >= self._last_id:
+        wanted = self._last_id - max(last_seen_id, 0)
+        if wanted <= 0:
             return []
-        skip = max(0, last_seen_id - self.first_kept_id + 1)
-        return list(self._events)[skip:]
+        kept = len(self._events)
+        if wanted >= kept:
+            return list(self._events)
+        # Readers are almost always near the tail: index from the right end, O(wanted).
+        return [self._events[i] for i in range(kept - wanted, kept)]
 
     def waiter(self):
         """An object that becomes ready at the next append or close (for gevent.wait)."""
