@@ -78,6 +78,9 @@ def screenshot(page, name):
     """Save a full-page screenshot in tests/artifacts/ and return its path."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
+    # Grow the viewport to the whole page: Chromium sometimes reports only the viewport's height.
+    height = page.evaluate("Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
+    page.set_viewport_size({"width": page.viewport_size["width"], "height": max(height, 600)})
     page.screenshot(path=str(path), full_page=True)
     return path
 

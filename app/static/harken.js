@@ -392,7 +392,7 @@
       abortLocally(s, "failed");
       return;
     }
-    showMessage("info", `Streaming ${file.name} (${(file.size / 1048576).toFixed(1)} MB) through the live API…`, "file");
+    showMessage("info", `Streaming ${file.name} (${(file.size / 1048576).toFixed(1)} MB) through the live API…`, "state");
     for (let offset = 0; offset < file.size && !s.closed && !s.fileDone; offset += FILE_CHUNK_BYTES) {
       enqueue(s, file.slice(offset, offset + FILE_CHUNK_BYTES));
       // Keep a couple of slices in flight at most, so Stop and Cancel act at once.
@@ -740,6 +740,10 @@
       polyline(root, mine.map((p) => [x(p.t), y(p.valence)]), colour, null, "valence");
       polyline(root, mine.filter((p) => typeof p.arousal === "number").map((p) => [x(p.t), y(p.arousal)]), colour, "6 4", "arousal");
       for (const p of mine) {
+        if (typeof p.arousal === "number") {
+          root.appendChild(svg("circle", { cx: x(p.t), cy: y(p.arousal), r: 3.5, fill: "#fff", stroke: colour,
+            "stroke-width": 2, class: "arousal-point" }));
+        }
         const dot = svg("circle", { cx: x(p.t), cy: y(p.valence), r: 4, fill: colour, class: "point" });
         const tip = svg("title");
         tip.textContent = `${speakerName(spk)} ${clock(p.t)}: ${p.label} (valence ${fmt(p.valence)}, arousal ${fmt(p.arousal)})`;
