@@ -48,8 +48,9 @@ def create_app(settings=None):
     errors.init_app(app)
     metrics.init_app(app)
     init_cors(app, settings.cors_origins)
-    from .routes import live, ops, web
+    from .routes import analyze, live, ops, web
     app.register_blueprint(live.bp)
+    app.register_blueprint(analyze.bp)
     app.register_blueprint(ops.bp)
     app.register_blueprint(web.bp)
     pipeline.start()

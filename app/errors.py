@@ -99,6 +99,12 @@ class TooManyRequests(HarkenError):
     status, code = 429, "backpressure"
 
 
+class NotBuilt(HarkenError):
+    """An endpoint of the reference API that this server does not implement yet."""
+
+    status, code = 501, "not_built"
+
+
 class ServiceUnavailable(HarkenError):
     status, code, message = 503, "service_unavailable", "The service cannot take this request now."
 
@@ -115,7 +121,7 @@ class PipelineUnavailable(ServiceUnavailable):
     code, message = "pipeline_unavailable", "The speech pipeline is not ready."
 
 
-_HTTP_CODES = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge,
+_HTTP_CODES = {  # Werkzeug's status -> Harken's error class400: BadRequest, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge,
                415: UnsupportedMediaType}
 
 
