@@ -234,3 +234,24 @@ def test_file_streams_through_the_live_api(open_page, speech_server, how):
     screenshot(page, f"browser-file-{how}.png")
     assert_finished_analysis(page, " ".join(text for _, text in TURNS))
     assert not page.js_errors, page.js_errors
+
+
+def test_api_key_from_settings_reaches_every_request(open_page, start_server):
+    """With keys on, the page asks for one; a wrong key gets a plain 401 message, the right one works."""
+    server = start_server(HARKEN_PIPELINE="none", HARKEN_API_KEYS="browser-key-1")
+    wav, _ = speech_file()
+    page = open_page(server.url)
+    hint = page.locator('#messages .msg-info[data-key="auth"]')
+    hint.wait_for(timeout=5_000)
+    assert "needs an API key" in hint.inner_text()
+    assert page.locator("#api-key").is_visible()
+    page.fill("#api-key", "wrong-key")
+    page.set_input_files("#file-input", str(wav))
+    assert wait_state(page, ["failed"], 10) == "failed"
+    assert "refused the API key" in page.locator("#messages .msg-error").inner_text()
+    page.fill("#api-key", "browser-key-1")
+    page.set_input_files("#file-input", str(wav))
+    # `done` arrives only over the EventSource, which can carry the key only as `api_key`.
+    assert wait_state(page, ["done"], 20) == "done", page.locator("#messages").inner_text()
+    assert not page.locator("#messages .msg-error").count()
+    assert [e for e in page.js_errors if "401" not in e] == []

@@ -373,7 +373,7 @@
   }
 
   async function startFile(file) {
-    if (session && !session.finished) {
+    if (session && !session.closed && !session.finished) {
       showMessage("warn", "A session is still running: stop or cancel it before streaming a file.", "file");
       return;
     }
@@ -930,6 +930,21 @@
     }
   });
 
+  // Say up front when the server wants a key or is still loading its models.
+  async function checkServer() {
+    try {
+      const health = await api("GET", "/healthz");
+      if (health.auth && !ui.apiKey.value) {
+        ui.apiKey.closest("details").open = true;
+        showMessage("info", "This server needs an API key: enter it under Settings before recording.", "auth");
+      }
+      if (!health.ready) showMessage("warn", "The server is still loading its speech models; results start once it is ready.", "health");
+    } catch (err) {
+      showMessage("error", describeApiError(err, "checking the server"), "health");
+    }
+  }
+
   setState("idle");
   setPhase("idle");
+  checkServer();
 })();
