@@ -51,6 +51,13 @@ class Settings:
     model_cache_dir: str = field(
         default=os.path.join(os.path.expanduser("~"), ".cache", "harken", "models"),
         metadata={"env": "HARKEN_MODEL_CACHE"})
+    asr_threads: int = field(default=1, metadata={"env": "HARKEN_ASR_THREADS"})
+    vad_threshold: float = field(default=0.5, metadata={"env": "HARKEN_VAD_THRESHOLD"})
+    vad_end_silence_s: float = field(default=0.4, metadata={"env": "HARKEN_VAD_END_SILENCE_S"})
+    vad_min_speech_s: float = field(default=0.25, metadata={"env": "HARKEN_VAD_MIN_SPEECH_S"})
+    max_utterance_s: float = field(default=12.0, metadata={"env": "HARKEN_MAX_UTTERANCE_S"})
+    partial_interval_s: float = field(default=0.8, metadata={"env": "HARKEN_PARTIAL_INTERVAL_S"})
+    speaker_similarity: float = field(default=0.72, metadata={"env": "HARKEN_SPEAKER_SIMILARITY"})
     log_level: str = field(default="INFO", metadata={"env": "HARKEN_LOG_LEVEL"})
 
     @classmethod

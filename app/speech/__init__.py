@@ -1,0 +1,1 @@
+"""The embedded speech stages: model assembly, VAD, streaming Whisper, speakers, and their worker processes."""

@@ -1,0 +1,57 @@
+"""Live speaker labels: resemblyzer d-vectors clustered online into Speaker_0, Speaker_1, … per session."""
+import numpy as np
+
+RATE_HZ = 16000
+# Cosine similarity of resemblyzer d-vectors: one voice scores about 0.8-0.95 against itself,
+# different voices about 0.4-0.7, so a turn joins the nearest speaker above this bar.
+SAME_SPEAKER_SIMILARITY = 0.72
+# Shorter speech gives an embedding too noisy to found a new speaker on.
+MIN_NEW_SPEAKER_S = 1.0
+MAX_SPEAKERS = 8
+
+
+class SpeakerEncoder:
+    """The resemblyzer voice encoder, loaded once per worker process (CPU torch, one thread)."""
+
+    def __init__(self):
+        import torch
+        from resemblyzer import VoiceEncoder
+        torch.set_num_threads(1)
+        self._encoder = VoiceEncoder("cpu", verbose=False)
+        # The first call compiles librosa's kernels; pay that at load time, not on a live turn.
+        self.embed(np.zeros(RATE_HZ, np.float32))
+
+    def embed(self, audio):
+        """A unit-length 256-d embedding of `audio` (16 kHz mono float32)."""
+        return self._encoder.embed_utterance(audio.astype(np.float32, copy=False))
+
+
+class OnlineSpeakers:
+    """One session's speakers: running-mean centroids, labels in order of first appearance."""
+
+    def __init__(self, encoder, threshold=SAME_SPEAKER_SIMILARITY):
+        self._encoder = encoder
+        self._threshold = threshold
+        self._centroids = []
+        self._last = 0
+
+    def assign(self, audio):
+        """The label of the speaker of `audio`, creating a new speaker when nobody matches."""
+        duration_s = len(audio) / RATE_HZ
+        if duration_s < 0.3:
+            return self._label(self._last)
+        vector = self._encoder.embed(audio)
+        if self._centroids:
+            similarities = [float(np.dot(vector, c) / np.linalg.norm(c)) for c in self._centroids]
+            best = int(np.argmax(similarities))
+            confident_new = duration_s >= MIN_NEW_SPEAKER_S and len(self._centroids) < MAX_SPEAKERS
+            if similarities[best] >= self._threshold or not confident_new:
+                # Weighted by duration, capped so an old monologue does not freeze the centroid.
+                self._centroids[best] = self._centroids[best] + min(duration_s, 10.0) * vector
+                return self._label(best)
+        self._centroids.append(min(duration_s, 10.0) * vector)
+        return self._label(len(self._centroids) - 1)
+
+    def _label(self, index):
+        self._last = index
+        return f"Speaker_{index}"

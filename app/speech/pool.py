@@ -1,0 +1,170 @@
+"""The server's side of the speech workers: spawn them, pin sessions to them, talk without blocking the hub.
+
+Each worker is a child process started with `gevent.subprocess` (a fresh interpreter, not a
+fork of the gevent worker, so no hub, lock or model state leaks into it). Every pipe read
+and write is gevent-cooperative: one writer greenlet per worker drains a queue, so a
+session's `feed` never waits, and one reader greenlet dispatches the replies in the hub,
+where the session's sink may be called.
+"""
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import gevent
+from gevent import subprocess
+from gevent.queue import Queue
+
+from .protocol import FrameBuffer, pack
+
+log = logging.getLogger("harken.speech.pool")
+
+# Threads every worker may use per library: one, so N workers on N cores never oversubscribe.
+_THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+               "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+_ROOT = Path(__file__).resolve().parents[2]
+_RESTART_DELAY_S = 1.0
+
+
+class WorkerPool:
+    """`size` worker processes; sessions are pinned to the least busy one for their whole life."""
+
+    def __init__(self, size, config):
+        self._config = config
+        self._workers = [_Worker(index, config) for index in range(size)]
+
+    def start(self):
+        """Spawn every worker; returns at once, the models load in the children."""
+        for worker in self._workers:
+            worker.start()
+
+    @property
+    def ready(self):
+        return all(worker.info is not None for worker in self._workers)
+
+    def health(self):
+        """Per-worker readiness and what each loaded."""
+        return [{"pid": w.pid, "ready": w.info is not None, "sessions": len(w.sessions),
+                 "error": w.error, **(w.info or {})} for w in self._workers]
+
+    def open(self, session_id, context, handler):
+        """Pin a session to a worker and open it there; `handler` receives its replies."""
+        worker = min(self._workers, key=lambda w: (w.info is None, len(w.sessions)))
+        worker.sessions[session_id] = handler
+        worker.send(("open", session_id, context))
+        return worker
+
+    def stop(self):
+        """Ask every worker to stop, then make sure it did."""
+        for worker in self._workers:
+            worker.stop()
+
+
+class _Worker:
+    """One child process and its two greenlets."""
+
+    def __init__(self, index, config):
+        self.index = index
+        self._config = config
+        self.sessions = {}
+        self.info = None
+        self.error = None
+        self.pid = None
+        self._proc = None
+        self._outbox = None
+        self._greenlets = []
+        self._stopping = False
+
+    def start(self):
+        env = {**os.environ, **{name: "1" for name in _THREAD_ENV},
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "app.speech.worker", json.dumps(self._config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(_ROOT), env=env)
+        self.pid = self._proc.pid
+        self._outbox = Queue()
+        self._greenlets = [gevent.spawn(self._write, self._proc, self._outbox),
+                           gevent.spawn(self._read, self._proc)]
+        log.info("speech worker %d started (pid %d)", self.index, self.pid)
+
+    def send(self, message):
+        """Queue `message` for the worker; never blocks the caller."""
+        self._outbox.put(pack(message))
+
+    def stop(self):
+        self._stopping = True
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        self.send(("stop",))
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        gevent.killall(self._greenlets, block=False)
+
+    def _write(self, proc, outbox):
+        try:
+            for data in outbox:
+                proc.stdin.write(data)
+                proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the reader sees the worker's end and reports it
+
+    def _read(self, proc):
+        frames = FrameBuffer()
+        try:
+            while True:
+                data = proc.stdout.read1(1 << 20) if hasattr(proc.stdout, "read1") else proc.stdout.read(1 << 16)
+                if not data:
+                    break
+                frames.extend(data)
+                while (message := frames.pop()) is not None:
+                    self._dispatch(message)
+        finally:
+            self._exited(proc)
+
+    def _dispatch(self, message):
+        kind, session_id = message[0], message[1]
+        if kind == "ready":
+            self.info, self.error = message[2], None
+            log.info("speech worker %d ready: %s", self.index, message[2])
+            return
+        if kind == "load_failed":
+            self.error = message[2]
+            log.error("speech worker %d could not load its models: %s", self.index, message[2])
+            return
+        handler = self.sessions.get(session_id)
+        if handler is None:
+            return
+        if kind == "events":
+            handler.on_events(message[2], message[3])
+        elif kind == "completed":
+            self.sessions.pop(session_id, None)
+            handler.on_completed(message[2], message[3])
+        elif kind == "failed":
+            self.sessions.pop(session_id, None)
+            handler.on_failed(message[2])
+
+    def _exited(self, proc):
+        """The worker's pipe closed: fail its sessions, and start a fresh worker unless stopping."""
+        code = proc.wait()
+        self.info = None
+        orphans, self.sessions = self.sessions, {}
+        for handler in orphans.values():
+            handler.on_failed(f"the speech worker exited (code {code})")
+        self._greenlets[0].kill(block=False)
+        if self._stopping:
+            return
+        if self.error is not None:
+            return  # its models could not load: restarting would fail the same way
+        self.error = f"exited with code {code}"
+        log.error("speech worker %d exited with code %s; restarting", self.index, code)
+        gevent.spawn_later(_RESTART_DELAY_S, self._restart)
+
+    def _restart(self):
+        if not self._stopping:
+            self.error = None
+            self.start()

@@ -1,0 +1,259 @@
+"""One session's streaming recognition: VAD endpointing, partials, early commits of a stable prefix, finals.
+
+Borrowed from whisper_streaming's shape (insert audio / process / finish) with two changes
+that cut latency on a small CPU: utterances are cut by VAD, so Whisper only ever sees the
+speech of the current utterance; and words on which two consecutive partial hypotheses
+agree (LocalAgreement-2) are emitted at once as their own `final_transcript`, the audio
+behind them is dropped, and the rest of the utterance goes on under a new utterance id.
+The finals of a session read, in order, as the whole of what was said: a committed prefix
+is never decoded again, and the next decode gets the committed text as its prompt.
+"""
+import re
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from client.events import FinalTranscript, PartialTranscript, Word
+
+from .vad import RATE_HZ, SileroFrames
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """How speech is cut into utterances and how often partials are decoded."""
+
+    vad_threshold: float = 0.5
+    end_silence_s: float = 0.4
+    min_speech_s: float = 0.25
+    max_utterance_s: float = 12.0
+    partial_interval_s: float = 0.8
+    pre_roll_s: float = 0.2
+    commit_min_words: int = 2
+
+
+# Once speech has started, a frame a little under the threshold still counts as speech,
+# so a soft syllable does not end the utterance (hysteresis).
+_HYSTERESIS = 0.15
+# Words ending this close to the end of a too-long utterance are left for the next piece.
+_LONG_UTTERANCE_TAIL_S = 1.0
+# A decode starting this soon after a cut may repeat the last committed word.
+_REPEAT_WINDOW_S = 0.3
+# Speaker embeddings use at most this much of the latest speech.
+_SPEAKER_AUDIO_S = 10.0
+
+
+class SessionRecognizer:
+    """Streaming recognition of one session; synchronous, runs in a worker process."""
+
+    def __init__(self, recognizer, speakers, language="en", settings=EndpointSettings()):
+        self._asr = recognizer
+        self._speakers = speakers
+        self._language = language
+        self._cfg = settings
+        self._final_audio = {}
+        self._frames = SileroFrames()
+        self._position = 0  # samples the VAD has consumed: session time of the next frame
+        self._preroll = deque()
+        self._in_speech = False
+        self._piece = []  # frames of the utterance's audio not yet committed
+        self._piece_start = 0
+        self._segment = deque()  # recent frames of this VAD segment, for the speaker
+        self._speech_samples = 0
+        self._silence_samples = 0
+        self._since_partial = 0
+        self._previous = []  # the last partial's uncommitted words, session times
+        self._committed = []  # words committed in this VAD segment
+        self._speaker = None
+        self._utterances = 0
+        self._utterance_id = None
+        self._partials = 0
+
+    @property
+    def analysed_s(self):
+        """Session audio consumed so far, in seconds."""
+        return self._position / RATE_HZ
+
+    def feed(self, samples):
+        """Take the next samples; events for every utterance they complete (never partials)."""
+        events = []
+        for frame, probability in self._frames.push(samples):
+            events += self._on_frame(frame, probability)
+        return events
+
+    def take_audio(self, utterance_id):
+        """The samples behind a final this recognizer emitted, once (for the analytics stages)."""
+        return self._final_audio.pop(utterance_id, np.zeros(0, np.float32))
+
+    def wants_partial(self):
+        """True when enough new speech arrived since the last partial to decode another."""
+        return self._in_speech and self._since_partial >= self._cfg.partial_interval_s * RATE_HZ
+
+    def partial(self):
+        """Decode the open utterance: a partial, preceded by a final for any newly agreed prefix."""
+        self._since_partial = 0
+        words = self._decode()
+        agreed = _agreement(self._previous, words)
+        events = []
+        if len(agreed) >= self._cfg.commit_min_words:
+            cut = words[len(agreed)].start if len(words) > len(agreed) else words[len(agreed) - 1].end
+            events += self._commit(words[:len(agreed)], cut)
+            words = words[len(agreed):]
+        self._previous = words
+        if words:
+            self._partials += 1
+            events.append(PartialTranscript(
+                partial_id=f"{self._utterance_id}_p{self._partials}", utterance_id=self._utterance_id,
+                text=_join(words), t_start=round(words[0].start, 3), speaker=self._speaker))
+        return events
+
+    def finish(self):
+        """End of the stream: the open utterance becomes final."""
+        events = []
+        for frame, probability in self._frames.drain():
+            events += self._on_frame(frame, probability)
+        if self._in_speech:
+            events += self._endpoint()
+        return events
+
+    # -- segmentation ------------------------------------------------------------------------
+
+    def _on_frame(self, frame, probability):
+        events = []
+        n = len(frame)
+        if not self._in_speech:
+            if probability >= self._cfg.vad_threshold:
+                self._open_utterance(frame)
+            else:
+                self._preroll.append(frame)
+                while sum(len(f) for f in self._preroll) > self._cfg.pre_roll_s * RATE_HZ:
+                    self._preroll.popleft()
+        else:
+            self._append(frame)
+            if probability >= self._cfg.vad_threshold - _HYSTERESIS:
+                self._silence_samples = 0
+                self._speech_samples += n
+                self._since_partial += n
+            else:
+                self._silence_samples += n
+            if self._silence_samples >= self._cfg.end_silence_s * RATE_HZ:
+                events += self._endpoint()
+            elif self._piece_samples() >= self._cfg.max_utterance_s * RATE_HZ:
+                events += self._commit_long()
+        self._position += n
+        return events
+
+    def _open_utterance(self, frame):
+        preroll = list(self._preroll)
+        self._preroll.clear()
+        self._in_speech = True
+        self._piece = []
+        self._piece_start = self._position - sum(len(f) for f in preroll)
+        self._segment.clear()
+        for f in preroll:
+            self._append(f)
+        self._append(frame)
+        self._speech_samples = self._since_partial = len(frame)
+        self._silence_samples = 0
+        self._previous, self._committed, self._speaker = [], [], None
+        self._next_utterance()
+
+    def _append(self, frame):
+        self._piece.append(frame)
+        self._segment.append(frame)
+        while len(self._segment) > 1 and sum(len(f) for f in self._segment) > _SPEAKER_AUDIO_S * RATE_HZ:
+            self._segment.popleft()
+
+    def _piece_samples(self):
+        return sum(len(f) for f in self._piece)
+
+    def _next_utterance(self):
+        self._utterances += 1
+        self._utterance_id = f"utt_{self._utterances:04d}"
+        self._partials = 0
+
+    # -- decoding and emitting ---------------------------------------------------------------
+
+    def _decode(self):
+        """Words of the uncommitted audio, in session seconds, without a repeat of the last commit."""
+        audio = np.concatenate(self._piece) if self._piece else np.zeros(0, np.float32)
+        prompt = _join(self._committed[-24:])
+        hypothesis = self._asr.recognize(audio, self._language, prompt)
+        offset = self._piece_start / RATE_HZ
+        words = [Word(word=w.text.strip(), start=w.start + offset, end=w.end + offset, confidence=w.probability)
+                 for w in hypothesis.words if _norm(w.text)]
+        if (words and self._committed and _norm(words[0].word) == _norm(self._committed[-1].word)
+                and words[0].start - offset < _REPEAT_WINDOW_S):
+            words = words[1:]
+        return words
+
+    def _endpoint(self):
+        """Silence long enough: decode what is left of the utterance and close it."""
+        events = []
+        if self._speech_samples >= self._cfg.min_speech_s * RATE_HZ:
+            words = self._decode()
+            if words:
+                events += self._commit(words, None)
+        self._in_speech = False
+        self._piece, self._previous, self._committed, self._speaker = [], [], [], None
+        self._segment.clear()
+        return events
+
+    def _commit_long(self):
+        """The utterance reached its maximum length: commit all but its last second of words."""
+        words = self._decode()
+        piece_end = (self._piece_start + self._piece_samples()) / RATE_HZ
+        keep = [w for w in words if w.end <= piece_end - _LONG_UTTERANCE_TAIL_S] or words[:-1]
+        if keep:
+            self._previous = []
+            return self._commit(keep, words[len(keep)].start if len(words) > len(keep) else keep[-1].end)
+        # No word to commit in a whole utterance's length: keep only the last second of it.
+        self._cut(piece_end - _LONG_UTTERANCE_TAIL_S)
+        return []
+
+    def _commit(self, words, cut_s):
+        """Emit `words` as a final of the current utterance; drop the audio before `cut_s` (None: all)."""
+        if self._speaker is None:
+            self._speaker = self._speakers.assign(np.concatenate(self._segment))
+        audio = np.concatenate(self._piece) if self._piece else np.zeros(0, np.float32)
+        start, end = words[0].start, words[-1].end
+        offset = self._piece_start
+        segment_audio = audio[max(0, int(start * RATE_HZ) - offset):max(0, int(end * RATE_HZ) - offset)]
+        final = FinalTranscript(
+            utterance_id=self._utterance_id, speaker=self._speaker, t_start=round(start, 3),
+            t_end=round(end, 3), text=_join(words),
+            confidence=round(float(np.mean([w.confidence for w in words])), 3),
+            words=[Word(w.word, round(w.start, 3), round(w.end, 3), round(w.confidence, 3)) for w in words])
+        self._committed += words
+        self._final_audio[final.utterance_id] = segment_audio
+        if cut_s is not None:
+            self._cut(cut_s)
+            self._next_utterance()
+        return [final]
+
+    def _cut(self, cut_s):
+        """Drop the open utterance's audio before session time `cut_s`."""
+        drop = int(cut_s * RATE_HZ) - self._piece_start
+        if drop <= 0:
+            return
+        audio = np.concatenate(self._piece)[drop:]
+        self._piece = [audio] if len(audio) else []
+        self._piece_start += drop
+
+
+def _agreement(previous, current):
+    """The longest common prefix of two hypotheses, compared word by word after normalising."""
+    agreed = []
+    for a, b in zip(previous, current):
+        if _norm(a.word) != _norm(b.word):
+            break
+        agreed.append(b)
+    return agreed
+
+
+def _norm(text):
+    return re.sub(r"[^\w']+", "", text.lower())
+
+
+def _join(words):
+    return " ".join(w.word for w in words).strip()

