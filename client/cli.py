@@ -49,7 +49,7 @@ def _parser():
                       help="API key (env HARKEN_API_KEY)")
     live.add_argument("--realtime", action="store_true",
                       help="upload at the audio's own speed, as a microphone would")
-    live.add_argument("--chunk-bytes", type=int, default=DEFAULT_CHUNK_BYTES,
+    live.add_argument("--chunk-bytes", type=_positive_int, default=DEFAULT_CHUNK_BYTES,
                       help=f"bytes per chunk (default {DEFAULT_CHUNK_BYTES})")
     live.add_argument("--json", action="store_true", help="print each event as one JSON line")
     live.add_argument("--goal", help="the analysis focus, echoed in the summary")
@@ -60,6 +60,16 @@ def _parser():
     commands.add_parser("serve", help="run the service: gunicorn -c gunicorn.conf.py wsgi:app "
                                       "(further arguments go to gunicorn)")
     return parser
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
 
 
 def _live(args):
