@@ -2,7 +2,9 @@
 import base64
 import os
 import re
+import socket
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -255,3 +257,85 @@ def test_api_key_from_settings_reaches_every_request(open_page, start_server):
     assert wait_state(page, ["done"], 20) == "done", page.locator("#messages").inner_text()
     assert not page.locator("#messages .msg-error").count()
     assert [e for e in page.js_errors if "401" not in e] == []
+
+
+class CuttableProxy:
+    """A loopback TCP forwarder whose open connections the test can cut, as a flaky network would."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.requests = []  # the first bytes of each request the browser sent
+        self._open = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._open += [client, upstream]
+            threading.Thread(target=self._pipe, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, False), daemon=True).start()
+
+    def _pipe(self, source, sink, from_browser):
+        try:
+            while data := source.recv(65536):
+                if from_browser:
+                    self.requests.append(data[:2048].decode("latin-1"))
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self):
+        """Reset every connection open right now; new ones go through."""
+        with self._lock:
+            doomed, self._open = self._open, []
+        for sock in doomed:
+            # shutdown, not just close: it wakes the forwarding thread blocked in recv on it.
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def close(self):
+        self.listener.close()
+        self.cut()
+
+
+def test_dropped_event_stream_reconnects_and_resumes(open_page, transport_server):
+    """The network drops mid-session: the page says so, EventSource resumes with Last-Event-ID, nothing twice."""
+    wav, spans = speech_file()
+    proxy = CuttableProxy(transport_server.port)
+    try:
+        page = open_page(proxy.url)
+        page.locator("details.settings summary").click()
+        page.check("#realtime")
+        page.set_input_files("#file-input", str(wav))
+        page.wait_for_function("window.harkenDebug.events.filter(e => e.name === 'status').length >= 2",
+                               timeout=15_000)
+        proxy.cut()
+        page.locator('#messages .msg-warn[data-key="stream"]').wait_for(timeout=5_000)
+        assert "reconnecting" in page.locator('#messages [data-key="stream"]').inner_text()
+        page.locator('#messages .msg-info[data-key="stream"]').wait_for(timeout=10_000)
+        assert wait_state(page, ["done"], spans[-1].end_s + 20) == "done", page.locator("#messages").inner_text()
+        resumed = [r for r in proxy.requests if r.startswith("GET /analyze/live/") and "/events" in r.split("\r\n")[0]]
+        assert len(resumed) >= 2, resumed
+        assert re.search(r"(?im)^last-event-id: *[1-9]", resumed[-1]), resumed[-1]
+        ids = [e["id"] for e in page.evaluate("window.harkenDebug.events")]
+        assert ids == sorted(set(ids)), ids
+        assert not page.locator("#messages .msg-error").count(), page.locator("#messages").inner_text()
+    finally:
+        proxy.close()

@@ -24,6 +24,7 @@
   const ui = {
     record: $("record"), stop: $("stop"), cancel: $("cancel"), level: $("level"),
     fileInput: $("file-input"), dropZone: $("drop-zone"), apiKey: $("api-key"), goal: $("goal"),
+    realtime: $("realtime"),
     messages: $("messages"), transcript: $("transcript"), emotion: $("emotion-timeline"),
     speakerLegend: $("speaker-legend"), trend: $("trend"), trendNote: $("trend-note"),
     moments: $("moments"), summary: $("summary"), summaryState: $("summary-state"),
@@ -392,14 +393,40 @@
       abortLocally(s, "failed");
       return;
     }
-    showMessage("info", `Streaming ${file.name} (${(file.size / 1048576).toFixed(1)} MB) through the live API…`, "state");
-    for (let offset = 0; offset < file.size && !s.closed && !s.fileDone; offset += FILE_CHUNK_BYTES) {
-      enqueue(s, file.slice(offset, offset + FILE_CHUNK_BYTES));
+    // At real-time pace the file behaves like a microphone: half a second of audio per chunk.
+    const duration = ui.realtime.checked ? await audioDuration(file) : null;
+    const bytesPerSecond = duration ? file.size / duration : null;
+    if (ui.realtime.checked && !duration) {
+      showMessage("warn", "The browser cannot tell this file's duration; streaming it at full speed.", "pace");
+    }
+    const chunkBytes = bytesPerSecond ? Math.max(4096, Math.round(bytesPerSecond / 2)) : FILE_CHUNK_BYTES;
+    showMessage("info", `Streaming ${file.name} (${(file.size / 1048576).toFixed(1)} MB) through the live API` +
+      (bytesPerSecond ? ` at real-time pace (${clock(duration)})…` : "…"), "state");
+    const began = performance.now();
+    for (let offset = 0; offset < file.size && !s.closed && !s.fileDone; offset += chunkBytes) {
+      if (bytesPerSecond) {
+        const due = began + (offset / bytesPerSecond) * 1000;
+        if (due > performance.now()) await sleep(due - performance.now());
+        if (s.closed || s.fileDone) break;
+      }
+      enqueue(s, file.slice(offset, offset + chunkBytes));
       // Keep a couple of slices in flight at most, so Stop and Cancel act at once.
       while (s.queue.length > 2 && !s.closed) await drained(s);
     }
     await drained(s);
     if (!s.closed && !s.stopping) await finalize(s);
+  }
+
+  function audioDuration(file) {
+    return new Promise((resolve) => {
+      const probe = new Audio();
+      const url = URL.createObjectURL(file);
+      const done = (value) => { URL.revokeObjectURL(url); resolve(value); };
+      probe.preload = "metadata";
+      probe.addEventListener("loadedmetadata", () => done(Number.isFinite(probe.duration) && probe.duration > 0 ? probe.duration : null));
+      probe.addEventListener("error", () => done(null));
+      probe.src = url;
+    });
   }
 
   function updateUploadProgress(s) {
