@@ -95,8 +95,8 @@ def wait_state(page, states, timeout_s):
 
 
 def transcript_text(page):
-    """The final lines' texts, in page order."""
-    return " ".join(page.locator("#transcript .utt.final .text").all_inner_texts())
+    """The final segments' texts, in page order."""
+    return " ".join(page.locator("#transcript .seg.final").all_inner_texts())
 
 
 def server_session_state(server, session_id):
@@ -111,7 +111,7 @@ def assert_finished_analysis(page, reference):
     error_rate = wer(reference, hypothesis)
     print(f"\nreference:  {reference}\nhypothesis: {hypothesis}\nWER {error_rate:.3f}")
     assert error_rate < MAX_WER, (reference, hypothesis)
-    speakers = page.locator("#transcript .utt.final .speaker").all_inner_texts()
+    speakers = page.locator("#transcript .turn.final .speaker").all_inner_texts()
     assert speakers and all(re.fullmatch(r"Speaker \d+", s) for s in speakers), speakers
     labels = page.locator("#transcript .emotion-label").all_inner_texts()
     assert labels and all(label.strip() for label in labels)
@@ -119,7 +119,7 @@ def assert_finished_analysis(page, reference):
     assert page.locator("#trend svg polyline.engagement").count() == 1
     overview = page.locator("#summary .overview").inner_text()
     assert len(overview.split()) >= 5, overview
-    assert page.locator("#transcript .utt.partial").count() == 0
+    assert page.locator("#transcript .seg.partial").count() == 0
     assert page.evaluate("document.getElementById('link').dataset.state") == "closed"
 
 

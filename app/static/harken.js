@@ -550,47 +550,55 @@
     },
 
     partial_transcript(s, d) {
-      const li = utteranceLine(s, d.utterance_id, d.t_start);
-      if (li.classList.contains("final")) return;
-      li.classList.add("partial");
-      fillUtterance(li, d.speaker, d.t_start, null, d.text);
+      let seg = findSegment(d.utterance_id);
+      if (seg && seg.classList.contains("final")) return;
+      if (!seg) seg = newSegment(turnFor(d.speaker, d.t_start), d.utterance_id, d.t_start);
+      seg.classList.add("partial");
+      seg.textContent = d.text;
+      updateTurn(seg.closest(".turn"));
     },
 
     final_transcript(s, d) {
-      const li = utteranceLine(s, d.utterance_id, d.t_start);
-      li.classList.remove("partial");
-      li.classList.add("final");
-      li.dataset.speaker = d.speaker || "";
-      li.dataset.tEnd = d.t_end;
-      li.dataset.shownAt = performance.now().toFixed(1);
-      fillUtterance(li, d.speaker, d.t_start, d.t_end, d.text);
-      if (typeof d.confidence === "number" && d.confidence < 0.5) li.classList.add("low-confidence");
+      let seg = findSegment(d.utterance_id);
+      const turn = turnFor(d.speaker, d.t_start, seg);
+      if (!seg) seg = newSegment(turn, d.utterance_id, d.t_start);
+      else if (seg.closest(".turn") !== turn) {
+        const old = seg.closest(".turn");
+        turn.querySelector(".text").appendChild(seg);
+        if (!old.querySelector(".seg")) old.remove();
+        else updateTurn(old);
+      }
+      seg.classList.remove("partial");
+      seg.classList.add("final");
+      seg.dataset.speaker = d.speaker || "";
+      seg.dataset.tEnd = d.t_end;
+      seg.dataset.shownAt = performance.now().toFixed(1);
+      seg.textContent = d.text;
+      if (typeof d.confidence === "number" && d.confidence < 0.5) seg.classList.add("low-confidence");
+      turn.dataset.speaker = d.speaker || "";
       s.utterances.set(d.utterance_id, { t_start: d.t_start, t_end: d.t_end, speaker: d.speaker });
       // Partials that started earlier and were never finalised under their own id are stale.
-      for (const other of ui.transcript.querySelectorAll(".utt.partial")) {
-        if (other !== li && Number(other.dataset.tStart) <= d.t_start) other.remove();
+      for (const other of ui.transcript.querySelectorAll(".seg.partial")) {
+        if (other !== seg && Number(other.dataset.tStart) <= d.t_start) removeSegment(other);
       }
+      updateTurn(turn);
       addSpeaker(s, d.speaker);
       debug.finals.push({ utterance_id: d.utterance_id, speaker: d.speaker, text: d.text, t_start: d.t_start,
         t_end: d.t_end, shownAt: performance.now() });
-      li.scrollIntoView({ block: "nearest" });
+      turn.scrollIntoView({ block: "nearest" });
     },
 
     emotion(s, d) {
-      const li = ui.transcript.querySelector(`[data-utt="${CSS.escape(d.utterance_id)}"]`);
+      const seg = findSegment(d.utterance_id);
       const scores = d.scores || {};
-      if (li) {
-        let badge = li.querySelector(".emotion-label");
-        if (!badge) {
-          badge = el("span", "emotion-label");
-          li.querySelector(".utt-meta").appendChild(badge);
-        }
-        badge.textContent = d.label;
-        badge.dataset.valence = scores.valence > 0.15 ? "pos" : scores.valence < -0.15 ? "neg" : "neu";
+      if (seg) {
+        seg.dataset.emotion = d.label;
+        seg.dataset.valence = valenceClass(scores.valence);
         const top = Object.entries(d.emotion || {}).sort((a, b) => b[1] - a[1]).slice(0, 3)
           .map(([k, v]) => `${k} ${Math.round(v * 100)}%`).join(", ");
-        badge.title = `${top}\nvalence ${fmt(scores.valence)}, arousal ${fmt(scores.arousal)}, ` +
+        seg.title = `${d.label}: ${top}\nvalence ${fmt(scores.valence)}, arousal ${fmt(scores.arousal)}, ` +
           `dominance ${fmt(scores.dominance)}; confidence ${Math.round((d.confidence || 0) * 100)}%`;
+        updateTurn(seg.closest(".turn"));
       }
       const u = s.utterances.get(d.utterance_id);
       const t = u ? (u.t_start + u.t_end) / 2 : lastTime(s);
@@ -615,7 +623,7 @@
       li.appendChild(el("span", "cat cat-transition", "shift"));
       li.appendChild(el("span", "time", clock(d.at_ms / 1000)));
       li.appendChild(speakerChip(d.speaker));
-      const drivers = (d.drivers || []).map((x) => (typeof x === "string" ? x : JSON.stringify(x))).join(", ");
+      const drivers = (d.drivers || []).map(describeDriver).join(", ");
       li.appendChild(el("span", "evidence", `${from.label || "?"} → ${to.label || "?"}${drivers ? " (" + drivers + ")" : ""}`));
       addMoment(li);
       drawEmotion(s);
@@ -663,9 +671,19 @@
     closeEvents(s);
     releaseCapture(s);
     clearMessage("stream");
-    for (const p of ui.transcript.querySelectorAll(".utt.partial")) p.remove();
+    for (const p of ui.transcript.querySelectorAll(".seg.partial")) removeSegment(p);
     setProgress(null);
     setState(state);
+  }
+
+  // A transition driver is a name, or a measured cue that moved from one value to another.
+  function describeDriver(x) {
+    if (typeof x === "string") return x.replace(/_/g, " ");
+    if (x && x.cue !== undefined) {
+      const arrow = typeof x.from === "number" && typeof x.to === "number" ? ` ${fmt(x.from)}→${fmt(x.to)}` : "";
+      return String(x.cue).replace(/_/g, " ") + arrow;
+    }
+    return plain(x);
   }
 
   function fmt(v) {
@@ -680,30 +698,89 @@
 
   // ---------- transcript ----------
 
-  function utteranceLine(s, uttId, tStart) {
-    let li = ui.transcript.querySelector(`[data-utt="${CSS.escape(uttId)}"]`);
-    if (li) return li;
-    const hint = ui.transcript.querySelector(".empty-hint");
-    if (hint) hint.remove();
-    li = el("li", "utt");
-    li.dataset.utt = uttId;
-    li.dataset.tStart = tStart;
-    const meta = el("div", "utt-meta");
-    meta.appendChild(speakerChip(null));
-    meta.appendChild(el("span", "time"));
-    li.appendChild(meta);
-    li.appendChild(el("p", "text"));
-    ui.transcript.appendChild(li);
-    return li;
+  // Consecutive utterances of one speaker with short gaps read as one turn (the pipeline commits
+  // stable prefixes early, so one sentence may arrive as several finals).
+  const TURN_GAP_S = 1.0;
+
+  function findSegment(uttId) {
+    return ui.transcript.querySelector(`.seg[data-utt="${CSS.escape(uttId)}"]`);
   }
 
-  function fillUtterance(li, speaker, tStart, tEnd, text) {
-    const chip = li.querySelector(".speaker");
+  function turnFor(speaker, tStart, seg) {
+    const current = seg && seg.closest(".turn");
+    if (current && (!current.dataset.speaker || !speaker || current.dataset.speaker === speaker)) return current;
+    const turns = ui.transcript.querySelectorAll(".turn");
+    const last = turns[turns.length - 1];
+    if (last && last !== current) {
+      const sameSpeaker = !speaker || !last.dataset.speaker || last.dataset.speaker === speaker;
+      const gap = tStart - Number(last.dataset.tEnd || last.dataset.tStart);
+      if (sameSpeaker && gap < TURN_GAP_S) return last;
+    }
+    const hint = ui.transcript.querySelector(".empty-hint");
+    if (hint) hint.remove();
+    const turn = el("li", "turn");
+    turn.dataset.speaker = speaker || "";
+    turn.dataset.tStart = tStart;
+    const meta = el("div", "turn-meta");
+    meta.appendChild(speakerChip(speaker));
+    meta.appendChild(el("span", "time"));
+    meta.appendChild(el("span", "emotions"));
+    turn.appendChild(meta);
+    turn.appendChild(el("p", "text"));
+    ui.transcript.appendChild(turn);
+    return turn;
+  }
+
+  function newSegment(turn, uttId, tStart) {
+    const seg = el("span", "seg");
+    seg.dataset.utt = uttId;
+    seg.dataset.tStart = tStart;
+    turn.querySelector(".text").appendChild(seg);
+    return seg;
+  }
+
+  function removeSegment(seg) {
+    const turn = seg.closest(".turn");
+    seg.remove();
+    if (turn && !turn.querySelector(".seg")) turn.remove();
+    else if (turn) updateTurn(turn);
+  }
+
+  function valenceClass(v) {
+    return v > 0.15 ? "pos" : v < -0.15 ? "neg" : "neu";
+  }
+
+  // Refresh a turn's header from its segments: speaker, time span, emotion labels in order.
+  function updateTurn(turn) {
+    if (!turn) return;
+    const segs = [...turn.querySelectorAll(".seg")];
+    const finals = segs.filter((x) => x.classList.contains("final"));
+    const speaker = turn.dataset.speaker || null;
+    const chip = turn.querySelector(".speaker");
     chip.textContent = speakerName(speaker);
     chip.style.setProperty("--spk", speakerColour(speaker));
-    li.style.setProperty("--spk", speakerColour(speaker));
-    li.querySelector(".time").textContent = tEnd === null ? clock(tStart) : `${clock(tStart)}–${clock(tEnd)}`;
-    li.querySelector(".text").textContent = text;
+    turn.style.setProperty("--spk", speakerColour(speaker));
+    turn.classList.toggle("final", finals.length > 0);
+    turn.classList.toggle("live", segs.some((x) => x.classList.contains("partial")));
+    const tStart = Math.min(...segs.map((x) => Number(x.dataset.tStart)));
+    const ends = finals.map((x) => Number(x.dataset.tEnd));
+    turn.dataset.tStart = tStart;
+    if (ends.length) turn.dataset.tEnd = Math.max(...ends);
+    turn.querySelector(".time").textContent = ends.length ? `${clock(tStart)}–${clock(Math.max(...ends))}` : clock(tStart);
+    const labels = turn.querySelector(".emotions");
+    labels.replaceChildren();
+    let previous = null;
+    for (const seg of finals) {
+      if (!seg.dataset.emotion) continue;
+      if (previous && previous.textContent === seg.dataset.emotion) {
+        previous.title += "\n\n" + seg.title;
+        continue;
+      }
+      previous = el("span", "emotion-label", seg.dataset.emotion);
+      previous.dataset.valence = seg.dataset.valence;
+      previous.title = seg.title;
+      labels.appendChild(previous);
+    }
   }
 
   function addMoment(li) {
