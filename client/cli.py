@@ -9,7 +9,8 @@ import threading
 from pathlib import Path
 
 from .errors import HarkenError
-from .events import Emotion, Error, FinalTranscript, PartialTranscript, SummaryUpdate, UnknownEvent
+from .events import (Emotion, Error, FinalTranscript, Moment, PartialTranscript, Status,
+                     SummaryUpdate, UnknownEvent)
 from .live import DEFAULT_CHUNK_BYTES, LiveClient
 from .result import ConversationResult
 
@@ -136,6 +137,8 @@ class _TextPrinter:
                 self.partial = f"{event.speaker or '…'}: {event.text}"
                 self._redraw()
             return
+        if isinstance(event, Status):  # periodic; may fall between a final and its emotion
+            return
         if self.pending is not None:
             label = event.label if isinstance(event, Emotion) and \
                 event.utterance_id == self.pending.utterance_id else None
@@ -143,6 +146,8 @@ class _TextPrinter:
             self.pending = None
         if isinstance(event, FinalTranscript):
             self.pending = event
+        elif isinstance(event, Moment):
+            self._line(f"    * {event.category.replace('_', ' ')} ({event.speaker}): {event.evidence}")
         elif isinstance(event, Error):
             self._line(f"error {event.code}: {event.message}")
 
