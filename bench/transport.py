@@ -119,6 +119,16 @@ class ProcStat:
                 return int(line.split()[1]) / 1024
         raise RuntimeError(f"no VmRSS for pid {self.pid}")
 
+    def runqueue_wait_s(self):
+        """Seconds this process's threads spent runnable but waiting for a CPU (schedstat)."""
+        total_ns = 0
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                total_ns += int((task / "schedstat").read_text().split()[1])
+            except (OSError, IndexError):
+                continue
+        return total_ns / 1e9
+
     def cpu_s(self):
         # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -220,7 +230,7 @@ def orchestrate(args):
             line = line.strip()
             if line in ("WINDOW_START", "WINDOW_END"):
                 marks[line] = (time.monotonic(), worker.cpu_s(), worker.rss_mb(), load_stat.cpu_s(),
-                               _loadavg())
+                               _loadavg(), worker.runqueue_wait_s(), load_stat.runqueue_wait_s())
             elif line.startswith("{"):
                 report = json.loads(line)
         if load.wait(60) != 0 or report is None:
@@ -229,7 +239,8 @@ def orchestrate(args):
     finally:
         server.stop()
 
-    (t0, cpu0, _, load0, avg0), (t1, cpu1, rss_end, load1, avg1) = marks["WINDOW_START"], marks["WINDOW_END"]
+    (t0, cpu0, _, load0, avg0, wait0, lwait0) = marks["WINDOW_START"]
+    (t1, cpu1, rss_end, load1, avg1, wait1, lwait1) = marks["WINDOW_END"]
     window_s = t1 - t0
     result = {
         "mode": mode,
@@ -241,8 +252,11 @@ def orchestrate(args):
         "server": {"worker_pid": server.worker_pid, "rss_idle_mb": round(rss_idle, 1),
                    "rss_window_end_mb": round(rss_end, 1), "rss_peak_mb": round(sampler.peak_mb, 1),
                    "rss_over_idle_mb": round(rss_end - rss_idle, 1),
-                   "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / window_s, 1)},
-        "load_generator": {"cpu_percent_of_one_core": round(100 * (load1 - load0) / window_s, 1)},
+                   "cpu_percent_of_one_core": round(100 * (cpu1 - cpu0) / window_s, 1),
+                   # Time the worker was ready to run but had no CPU: other work on the box.
+                   "runqueue_wait_percent": round(100 * (wait1 - wait0) / window_s, 1)},
+        "load_generator": {"cpu_percent_of_one_core": round(100 * (load1 - load0) / window_s, 1),
+                           "runqueue_wait_percent": round(100 * (lwait1 - lwait0) / window_s, 1)},
         "window_s": round(window_s, 2),
         "host": {"cpus": os.cpu_count(), "loadavg_1min_at_start": avg0, "loadavg_1min_at_end": avg1,
                  "python": platform.python_version(),
