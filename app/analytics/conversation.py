@@ -1,0 +1,141 @@
+"""One session's analytics: runs each analyser on every final utterance and keeps what the summary needs."""
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from client.events import Moment
+
+from . import cognitive, emotion, lexical, prosody, summary
+from .baseline import speaker_norms
+from .moments import MomentRules
+from .states import StateTracker
+from .topics import TopicTracker
+
+#: Embeddings of shorter utterances say little and cost a fixed ~8 ms each.
+EMBED_MIN_WORDS = 3
+#: An utterance that starts this long before the other speaker's last one ended is an interruption.
+OVERLAP_S = 0.2
+
+
+@dataclass
+class Record:
+    """What the summary keeps of one analysed utterance."""
+
+    utterance_id: str
+    speaker: str
+    t_start: float
+    t_end: float
+    text: str
+    words: int
+    valence: float
+    arousal: float
+    label: str
+    engagement: float
+    cognitive_load: float
+    interrupted: bool
+    moments: list = field(default_factory=list)
+
+
+class ConversationAnalytics:
+    """Turns each final utterance into emotion, cognitive, transition and moment events for one session."""
+
+    def __init__(self, context, models):
+        self.context = context
+        self.models = models
+        self.norms = defaultdict(speaker_norms)
+        self.states = StateTracker()
+        self.rules = MomentRules()
+        self.topics = TopicTracker()
+        self.records = []
+        self.moments = []
+        self.transitions = []
+        self.previous_embedding = None
+        #: CPU seconds spent in each analyser over the session (read by bench/analytics.py).
+        self.cpu_s = defaultdict(float)
+
+    def on_final(self, utterance):
+        """Emotion, Cognitive, then any Transition and Moment events for one final utterance."""
+        clock = _Clock(self.cpu_s)
+        measured = clock("prosody", prosody.measure, utterance)
+        words = clock("lexical", lexical.read, utterance.text, self.models.vader)
+        norms = self.norms[utterance.speaker]
+        z = clock("baseline", _zscores, norms, measured)
+        baseline_n = norms["loudness_db"].n
+        feeling = clock("emotion", emotion.analyse, utterance, measured, z, words, baseline_n)
+        embedding = None
+        if words.words >= EMBED_MIN_WORDS:
+            embedding = clock("embedding", self.models.encoder.encode, utterance.text)
+        relevance = None
+        if embedding is not None and self.previous_embedding is not None:
+            relevance = float(embedding @ self.previous_embedding)
+        previous = self.records[-1] if self.records else None
+        latency = None
+        if previous is not None and previous.speaker != utterance.speaker:
+            latency = utterance.t_start - previous.t_end
+        interrupted = latency is not None and latency < -OVERLAP_S
+        mind = clock("cognitive", cognitive.analyse, utterance, measured, words,
+                     feeling.scores["arousal"], z["speech_rate"], latency, relevance)
+        transition = clock("transitions", self.states.update, utterance, feeling, mind)
+        found = clock("moments", self.rules.detect, utterance, feeling, interrupted)
+        if embedding is not None:
+            similarity, shift = clock("topics", self.topics.update, utterance.text, embedding)
+            if shift:
+                found.append(("topic_shift", *shift))
+            self.previous_embedding = embedding
+        clock("baseline", _fold, norms, measured)
+        events = [feeling, mind]
+        if transition:
+            self.transitions.append(transition)
+            events.append(transition)
+        for category, confidence, evidence in found:
+            moment = Moment(moment_id=f"m_{len(self.moments) + 1:04d}", category=category,
+                            confidence=confidence, speaker=utterance.speaker,
+                            start_ms=int(round(utterance.t_start * 1000)),
+                            end_ms=int(round(utterance.t_end * 1000)),
+                            utterance_ids=[utterance.utterance_id], evidence=evidence)
+            self.moments.append(moment)
+            events.append(moment)
+        self.records.append(Record(
+            utterance_id=utterance.utterance_id, speaker=utterance.speaker, t_start=utterance.t_start,
+            t_end=utterance.t_end, text=utterance.text, words=words.words,
+            valence=feeling.scores["valence"], arousal=feeling.scores["arousal"], label=feeling.label,
+            engagement=mind.engagement, cognitive_load=mind.cognitive_load, interrupted=interrupted,
+            moments=[category for category, _, _ in found]))
+        return events
+
+    def summary(self, final):
+        """The ConversationSummary of everything analysed so far."""
+        clock = _Clock(self.cpu_s)
+        return clock("summary", summary.write, self.context, self.records, self.moments,
+                     self.transitions, final)
+
+
+def _zscores(norms, measured):
+    pitch_st = None if measured.pitch_median_hz is None else 12 * math.log2(measured.pitch_median_hz / 100.0)
+    return {"loudness_db": norms["loudness_db"].z(measured.loudness_db),
+            "pitch_st": norms["pitch_st"].z(pitch_st),
+            "pitch_range_st": norms["pitch_range_st"].z(measured.pitch_range_st),
+            "speech_rate": norms["speech_rate"].z(measured.speech_rate_syl_s)}
+
+
+def _fold(norms, measured):
+    pitch_st = None if measured.pitch_median_hz is None else 12 * math.log2(measured.pitch_median_hz / 100.0)
+    norms["loudness_db"].add(measured.loudness_db)
+    norms["pitch_st"].add(pitch_st)
+    norms["pitch_range_st"].add(measured.pitch_range_st)
+    norms["speech_rate"].add(measured.speech_rate_syl_s)
+
+
+class _Clock:
+    """Calls a function and adds the CPU time it took to the named analyser's total."""
+
+    def __init__(self, totals):
+        self.totals = totals
+
+    def __call__(self, name, fn, *args):
+        start = time.thread_time()
+        try:
+            return fn(*args)
+        finally:
+            self.totals[name] += time.thread_time() - start

@@ -1,0 +1,62 @@
+"""What the words say about affect: VADER valence plus counted arousal and dominance cues."""
+import re
+from dataclasses import asdict, dataclass
+
+#: Words that raise the energy of an utterance whatever its polarity (intensifiers, alarm, urgency).
+AROUSAL_WORDS = frozenset("""
+absolutely amazing angry asap awful furious immediately incredible love never now outrageous
+ridiculous seriously terrible totally unacceptable urgent urgently wow excited thrilled hate
+fantastic disaster shocking worst best awesome""".split())
+#: Words that lower it (calm, tired, tentative).
+CALM_WORDS = frozenset("""calm fine okay ok alright tired slowly quiet relaxed whatever gently""".split())
+#: Hedges: the speaker yields control (low dominance). Matched as phrases.
+HEDGES = ("maybe", "perhaps", "i guess", "i think", "not sure", "i'm not sure", "might", "kind of",
+          "sort of", "i don't know", "possibly", "i suppose", "sorry", "could you", "would you mind")
+#: Assertions: the speaker takes control (high dominance). Matched as phrases.
+ASSERTIONS = ("i need", "i want", "you need to", "you have to", "must", "we will", "i will",
+              "i demand", "definitely", "certainly", "no way", "make sure", "right now", "i expect")
+
+_TOKENS = re.compile(r"[a-z']+")
+
+
+@dataclass
+class Lexical:
+    """Text cues of one utterance; valence/arousal/dominance in [-1, 1]."""
+
+    valence: float  # VADER compound score
+    positive: float  # VADER's share of positive, negative and neutral tokens
+    negative: float
+    arousal: float
+    dominance: float
+    exclamations: int
+    hedges: int
+    assertions: int
+    arousal_words: list
+    words: int
+
+    def to_dict(self):
+        """Rounded values for an event's `features`."""
+        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+
+
+def read(text, vader):
+    """Score `text` with the VADER analyser `vader` and the cue lists above."""
+    polarity = vader.polarity_scores(text)
+    lowered = text.lower().replace("’", "'")
+    tokens = _TOKENS.findall(lowered)
+    padded = " " + " ".join(tokens) + " "
+    hot = [t for t in tokens if t in AROUSAL_WORDS]
+    calm = sum(t in CALM_WORDS for t in tokens)
+    exclamations = text.count("!")
+    hedges = sum(padded.count(f" {h} ") for h in HEDGES)
+    assertions = sum(padded.count(f" {a} ") for a in ASSERTIONS)
+    # Strong polarity of either sign carries energy; VADER's compound saturates, hence the 0.4.
+    arousal = 0.4 * abs(polarity["compound"]) + 0.25 * len(hot) + 0.2 * exclamations - 0.2 * calm - 0.15
+    dominance = 0.2 * assertions - 0.2 * hedges + 0.1 * exclamations - ("?" in text) * 0.1
+    return Lexical(valence=polarity["compound"], positive=polarity["pos"], negative=polarity["neg"],
+                   arousal=_clip(arousal), dominance=_clip(dominance), exclamations=exclamations,
+                   hedges=hedges, assertions=assertions, arousal_words=hot, words=len(tokens))
+
+
+def _clip(value):
+    return max(-1.0, min(1.0, value))

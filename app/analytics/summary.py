@@ -1,0 +1,236 @@
+"""The ConversationSummary, written from the measured analytics: every sentence cites a count, a time or a quote."""
+import re
+from collections import Counter, defaultdict
+
+from client.events import SummaryUpdate
+
+ARC_POINTS = 8
+#: Words too common to be key phrases.
+STOPWORDS = frozenset("""a about above after again all also am an and any are as at be because been before being
+below between both but by can could did do does doing don't down during each few for from further had has have
+having he her here hers him his how i i'd i'll i'm i've if in into is it it's its just let's me more most my no nor
+not now of off ok okay on once only or other our ours out over own really right same she should so some such sure
+than thank thanks that that's the their them then there these they this those through to too under until up us
+very was we we'll we're we've were what when where which while who whom why will with would yeah yes you you'll
+you're your yours get got go going know like make need one see think want well way yes hi hello good great fine
+just let lot much okay something thing things time""".split())
+_TOKENS = re.compile(r"[a-z][a-z'-]+")
+
+
+def clock(seconds):
+    """`mm:ss` for a time in seconds."""
+    seconds = max(0, int(seconds))
+    return f"{seconds // 60:02d}:{seconds % 60:02d}"
+
+
+def speaker_dynamics(records):
+    """Per speaker: talk time and ratio, words per minute, turns, interruptions, dominant emotion."""
+    talk = defaultdict(float)
+    words = Counter()
+    turns = Counter()
+    interruptions = Counter()
+    labels = defaultdict(Counter)
+    valence = defaultdict(list)
+    engagement = defaultdict(list)
+    previous = None
+    for r in records:
+        talk[r.speaker] += r.t_end - r.t_start
+        words[r.speaker] += r.words
+        turns[r.speaker] += r.speaker != previous
+        interruptions[r.speaker] += r.interrupted
+        labels[r.speaker][r.label] += 1
+        valence[r.speaker].append(r.valence)
+        engagement[r.speaker].append(r.engagement)
+        previous = r.speaker
+    total = sum(talk.values()) or 1.0
+    return {speaker: {
+        "talk_time_s": round(talk[speaker], 2),
+        "talk_ratio": round(talk[speaker] / total, 3),
+        "words_per_minute": round(60.0 * words[speaker] / talk[speaker], 1) if talk[speaker] else 0.0,
+        "turns": turns[speaker],
+        "interruptions": interruptions[speaker],
+        "dominant_emotion": _dominant(labels[speaker]),
+        "mean_valence": round(sum(valence[speaker]) / len(valence[speaker]), 3),
+        "mean_engagement": round(sum(engagement[speaker]) / len(engagement[speaker]), 3),
+    } for speaker in talk}
+
+
+def emotional_arc(records):
+    """Mean valence and arousal over up to ARC_POINTS equal stretches of the conversation."""
+    if not records:
+        return []
+    size = max(1, -(-len(records) // ARC_POINTS))
+    arc = []
+    for i in range(0, len(records), size):
+        part = records[i:i + size]
+        arc.append({"t_start": round(part[0].t_start, 2), "t_end": round(part[-1].t_end, 2),
+                    "valence": round(sum(r.valence for r in part) / len(part), 3),
+                    "arousal": round(sum(r.arousal for r in part) / len(part), 3),
+                    "label": _dominant(Counter(r.label for r in part))})
+    return arc
+
+
+def key_phrases(records, limit=8):
+    """Content words and word pairs said in at least two utterances, most frequent first."""
+    seen = Counter()
+    for r in records:
+        tokens = _TOKENS.findall(r.text.lower().replace("’", "'"))
+        grams = {t for t in tokens if t not in STOPWORDS and len(t) > 3}
+        grams |= {f"{a} {b}" for a, b in zip(tokens, tokens[1:]) if a not in STOPWORDS and b not in STOPWORDS}
+        seen.update(grams)
+    ranked = sorted((g for g, n in seen.items() if n >= 2), key=lambda g: (-seen[g] * (1 + g.count(" ")), g))
+    chosen = []
+    for phrase in ranked:
+        if not any(phrase in other or other in phrase for other in chosen):
+            chosen.append(phrase)
+        if len(chosen) == limit:
+            break
+    return chosen
+
+
+def write(context, records, moments, transitions, final):
+    """The SummaryUpdate for `records` (utterance records), `moments` and `transitions` so far."""
+    dynamics = speaker_dynamics(records)
+    by_category = dict(Counter(m.category for m in moments))
+    arc = emotional_arc(records)
+    duration = max((r.t_end for r in records), default=0.0)
+    facts = _Facts(records, moments, dynamics, arc)
+    return SummaryUpdate(
+        overview=facts.overview(duration, context.goal), key_insights=facts.insights(),
+        notable_patterns=facts.patterns(transitions), recommendations=facts.recommendations(),
+        what_went_well=facts.went_well(), what_went_wrong=facts.went_wrong(),
+        speaker_dynamics=dynamics, conversation_quality=facts.quality(), duration_s=round(duration, 2),
+        emotional_arc=arc, moments_by_category=by_category, key_phrases=key_phrases(records),
+        goal=context.goal, metadata=dict(context.metadata or {}), is_final=final)
+
+
+class _Facts:
+    """Derived facts shared by the summary's sections, each computed once."""
+
+    def __init__(self, records, moments, dynamics, arc):
+        self.records, self.moments, self.dynamics, self.arc = records, moments, dynamics, arc
+        self.count = Counter(m.category for m in moments)
+        self.unresolved = self._unresolved()
+        self.unanswered = self._unanswered_questions()
+
+    def _unresolved(self):
+        """Objections and escalations with no resolution after them."""
+        open_items = []
+        for m in self.moments:
+            if m.category in ("objection", "escalation"):
+                open_items.append(m)
+            elif m.category == "resolution":
+                open_items = []
+        return open_items
+
+    def _unanswered_questions(self):
+        """Questions that no other speaker spoke after."""
+        later_speakers = {}
+        for i, r in enumerate(self.records):
+            later_speakers[r.utterance_id] = {x.speaker for x in self.records[i + 1:i + 3]} - {r.speaker}
+        return [m for m in self.moments if m.category == "question"
+                and not later_speakers.get(m.utterance_ids[0], {None})]
+
+    def overview(self, duration, goal):
+        if not self.records:
+            return "No speech has been analysed yet."
+        speakers = sorted(self.dynamics, key=lambda s: -self.dynamics[s]["talk_ratio"])
+        lead = speakers[0]
+        counts = ", ".join(f"{n} {c.replace('_', ' ')}{'s' if n > 1 else ''}" for c, n in sorted(self.count.items()))
+        tone = f"tone moved from {self.arc[0]['label']} to {self.arc[-1]['label']}" if len(self.arc) > 1 \
+            else f"tone {self.arc[0]['label']}"
+        focus = f" Goal: {goal}." if goal else ""
+        return (f"{clock(duration)} of conversation between {len(speakers)} speaker{'s' if len(speakers) > 1 else ''} "
+                f"over {len(self.records)} utterances; {lead} talked {self.dynamics[lead]['talk_ratio']:.0%} of the time. "
+                f"Moments: {counts or 'none detected'}; {tone}.{focus}")
+
+    def insights(self):
+        order = ("escalation", "objection", "resolution", "cta_commit", "topic_shift", "question")
+        ranked = sorted(self.moments, key=lambda m: (order.index(m.category), m.start_ms))[:10]
+        return [f"[{clock(m.start_ms / 1000)}] {m.speaker} {_VERBS[m.category]}: \"{_short(m.evidence)}\""
+                for m in sorted(ranked, key=lambda m: m.start_ms)]
+
+    def patterns(self, transitions):
+        found = []
+        for speaker, d in self.dynamics.items():
+            if len(self.dynamics) > 1 and d["talk_ratio"] >= 0.65:
+                found.append(f"{speaker} dominated the talk time ({d['talk_ratio']:.0%}).")
+            if d["interruptions"]:
+                found.append(f"{speaker} interrupted {d['interruptions']} time(s).")
+        loads = [r for r in self.records if r.cognitive_load >= 0.6]
+        if loads:
+            found.append(f"High cognitive load in {len(loads)} utterance(s), first at [{clock(loads[0].t_start)}] by {loads[0].speaker}.")
+        if len(self.arc) > 1:
+            shift = self.arc[-1]["valence"] - self.arc[0]["valence"]
+            if abs(shift) >= 0.2:
+                found.append(f"Valence {'rose' if shift > 0 else 'fell'} by {abs(shift):.2f} from start to end.")
+        for t in transitions[:5]:
+            found.append(f"[{clock(t.at_ms / 1000)}] {t.speaker} went from {t.from_state['label']} to {t.to_state['label']}.")
+        if self.count.get("question", 0) >= 3:
+            askers = Counter(m.speaker for m in self.moments if m.category == "question")
+            who, n = askers.most_common(1)[0]
+            found.append(f"{who} asked {n} of the {self.count['question']} questions.")
+        return found
+
+    def recommendations(self):
+        found = []
+        for m in self.unresolved:
+            kind = "objection" if m.category == "objection" else "escalation"
+            found.append(f"Follow up on the unresolved {kind} at [{clock(m.start_ms / 1000)}]: \"{_short(m.evidence)}\"")
+        for m in self.unanswered[:3]:
+            found.append(f"Answer the open question at [{clock(m.start_ms / 1000)}]: \"{_short(m.evidence)}\"")
+        if self.records and not self.count.get("cta_commit") and len(self.records) >= 8:
+            found.append("No commitment or next step was agreed: close with a concrete action and date.")
+        for speaker, d in self.dynamics.items():
+            if len(self.dynamics) > 1 and d["talk_ratio"] >= 0.7:
+                found.append(f"{speaker} held {d['talk_ratio']:.0%} of the talk time: leave more room for the other side.")
+        return found
+
+    def went_well(self):
+        found = [f"[{clock(m.start_ms / 1000)}] {_VERBS[m.category]}: \"{_short(m.evidence)}\""
+                 for m in self.moments if m.category in ("resolution", "cta_commit")]
+        if len(self.arc) > 1 and self.arc[-1]["valence"] > max(self.arc[0]["valence"], 0.1):
+            found.append(f"The conversation ended more positive than it began (valence {self.arc[0]['valence']:+.2f} to {self.arc[-1]['valence']:+.2f}).")
+        engaged = [s for s, d in self.dynamics.items() if d["mean_engagement"] >= 0.6]
+        if engaged:
+            found.append(f"High engagement from {', '.join(engaged)}.")
+        return found
+
+    def went_wrong(self):
+        found = [f"[{clock(m.start_ms / 1000)}] {_VERBS[m.category]}, not resolved: \"{_short(m.evidence)}\""
+                 for m in self.unresolved]
+        if len(self.arc) > 1 and self.arc[-1]["valence"] < min(self.arc[0]["valence"], -0.1):
+            found.append(f"The conversation ended more negative than it began (valence {self.arc[0]['valence']:+.2f} to {self.arc[-1]['valence']:+.2f}).")
+        interrupters = [s for s, d in self.dynamics.items() if d["interruptions"]]
+        if interrupters:
+            found.append(f"Interruptions by {', '.join(interrupters)}.")
+        return found
+
+    def quality(self):
+        """excellent / good / fair / poor, from outcomes and tone."""
+        if not self.records:
+            return "unknown"
+        mean_valence = sum(r.valence for r in self.records) / len(self.records)
+        score = (0.5 + 0.15 * min(self.count.get("cta_commit", 0), 2) + 0.1 * min(self.count.get("resolution", 0), 2)
+                 - 0.15 * len(self.unresolved) - 0.1 * self.count.get("escalation", 0) + 0.3 * mean_valence)
+        return "excellent" if score >= 0.85 else "good" if score >= 0.6 else "fair" if score >= 0.35 else "poor"
+
+
+_VERBS = {"question": "asked", "objection": "objected", "cta_commit": "committed to a next step",
+          "topic_shift": "changed the topic", "escalation": "escalated", "resolution": "resolved the issue"}
+
+
+def _short(text, limit=90):
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _dominant(counter):
+    """The most frequent label, preferring a non-neutral one when it is at least half as frequent."""
+    if not counter:
+        return "neutral"
+    top, n = counter.most_common(1)[0]
+    others = [(label, k) for label, k in counter.most_common() if label != "neutral"]
+    if top == "neutral" and others and others[0][1] * 2 >= n:
+        return others[0][0]
+    return top

@@ -1,0 +1,199 @@
+"""Benchmark of the analytics on the labelled evaluation set (bench/data/conversations.json).
+
+Every turn is spoken by Piper (tests/speechgen.py), recognised by Whisper for its words and
+word times, and analysed by `app.analytics`. Prints per-category moment precision, recall
+and F1, emotion-polarity accuracy, transition counts and the CPU time per utterance of each
+analyser, and writes the same as JSON to bench/results/analytics.json.
+
+    .venv/bin/python bench/analytics.py              # in-process: Utterances built from Whisper's output
+    .venv/bin/python bench/analytics.py --url URL    # through a running server's live API as well
+
+Polarity of a turn: positive if its valence > POLARITY_THRESHOLD, negative below minus it, else neutral.
+"""
+import argparse
+import json
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.analytics import ConversationAnalytics, load_models  # noqa: E402
+from app.pipeline.base import SessionContext, Utterance  # noqa: E402
+from client.events import Word  # noqa: E402
+from tests.speechgen import RATE_HZ, dialogue  # noqa: E402
+
+DATA = ROOT / "bench" / "data" / "conversations.json"
+RESULTS = ROOT / "bench" / "results"
+CATEGORIES = ("question", "objection", "cta_commit", "topic_shift", "escalation", "resolution")
+POLARITY_THRESHOLD = 0.15
+
+
+def load_set(path=DATA):
+    """The labelled conversations."""
+    return json.loads(Path(path).read_text())["conversations"]
+
+
+def render(conversation):
+    """(wav path, spans) of the conversation spoken turn by turn."""
+    voices = {name: {"voice": "joe", **voice} for name, voice in conversation["voices"].items()}
+    turns = [(turn["speaker"], turn["text"]) for turn in conversation["turns"]]
+    return dialogue(turns, voices=voices)
+
+
+def whisper():
+    """The packaged Whisper model, one CPU thread, as the speech pipeline runs it."""
+    from faster_whisper import WhisperModel
+
+    from app.config import Settings
+    from app.speech.models import asr_model_dir
+    settings = Settings.from_env()
+    return WhisperModel(str(asr_model_dir(settings.asr_model, settings.model_cache_dir)),
+                        device="cpu", compute_type="int8", cpu_threads=1)
+
+
+def utterances(conversation, wav, spans, asr):
+    """One Utterance per turn: its audio, Whisper's text and word times, its true speaker."""
+    audio, _ = soundfile.read(wav, dtype="float32")
+    names = {}
+    for index, (turn, span) in enumerate(zip(conversation["turns"], spans)):
+        first, last = int(span.start_s * RATE_HZ), int(span.end_s * RATE_HZ)
+        samples = audio[first:last]
+        segments, _ = asr.transcribe(samples, language="en", word_timestamps=True, beam_size=1)
+        segments = list(segments)
+        words = [Word(w.word.strip(), round(span.start_s + w.start, 3), round(span.start_s + w.end, 3),
+                      round(w.probability, 3)) for s in segments for w in s.words]
+        confidence = float(np.mean([w.confidence for w in words])) if words else 0.0
+        speaker = names.setdefault(turn["speaker"], f"Speaker_{len(names)}")
+        yield Utterance(utterance_id=f"utt_{index + 1:04d}", speaker=speaker, t_start=span.start_s,
+                        t_end=span.end_s, text=" ".join(s.text.strip() for s in segments),
+                        confidence=confidence, words=words, audio=samples)
+
+
+def run_in_process(conversation, items, models):
+    """Feed the utterances to a fresh ConversationAnalytics; per-turn predictions and the session."""
+    context = SessionContext(session_id=f"bench_{conversation['id']}", conversation_id=conversation["id"],
+                             goal=conversation.get("goal"))
+    analytics = ConversationAnalytics(context, models)
+    turns = []
+    for utterance in items:
+        events = analytics.on_final(utterance)
+        turns.append({"text": utterance.text, "valence": events[0].scores["valence"],
+                      "label": events[0].label,
+                      "moments": sorted({e.category for e in events if e.name == "moment"}),
+                      "transitions": sum(e.name == "transition" for e in events)})
+    summary = analytics.summary(final=True)
+    return turns, analytics, summary
+
+
+def polarity(valence):
+    """positive / negative / neutral for a valence score."""
+    if valence > POLARITY_THRESHOLD:
+        return "positive"
+    if valence < -POLARITY_THRESHOLD:
+        return "negative"
+    return "neutral"
+
+
+def score(labelled, predicted):
+    """Moment precision/recall/F1 per category and overall, and polarity accuracy."""
+    counts = {c: Counter() for c in CATEGORIES}
+    errors = []
+    polarity_hits = 0
+    for truth, guess in zip(labelled, predicted):
+        expected, found = set(truth["moments"]), set(guess["moments"])
+        for category in CATEGORIES:
+            hit, said = category in expected, category in found
+            counts[category]["tp"] += hit and said
+            counts[category]["fp"] += said and not hit
+            counts[category]["fn"] += hit and not said
+        if expected != found:
+            errors.append({"text": truth["text"], "heard": guess["text"], "expected": sorted(expected),
+                           "found": sorted(found)})
+        polarity_hits += polarity(guess["valence"]) == truth["polarity"]
+    per_category = {c: _prf(counts[c]) for c in CATEGORIES}
+    total = sum((counts[c] for c in CATEGORIES), Counter())
+    return {"moments": per_category, "moments_overall": _prf(total),
+            "polarity_accuracy": round(polarity_hits / len(labelled), 3), "errors": errors}
+
+
+def _prf(c):
+    precision = c["tp"] / (c["tp"] + c["fp"]) if c["tp"] + c["fp"] else None
+    recall = c["tp"] / (c["tp"] + c["fn"]) if c["tp"] + c["fn"] else None
+    f1 = (2 * precision * recall / (precision + recall)) if precision and recall else 0.0
+    return {"tp": c["tp"], "fp": c["fp"], "fn": c["fn"], "precision": _r(precision), "recall": _r(recall),
+            "f1": round(f1, 3)}
+
+
+def _r(x):
+    return None if x is None else round(x, 3)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="base URL of a running Harken server: also evaluate through its live API")
+    args = parser.parse_args(argv)
+    conversations = load_set()
+    started = time.process_time()
+    models = load_models()
+    load_s = time.process_time() - started
+    asr = whisper()
+    labelled, predicted, cpu, n_utts, transitions, summaries, polarity_rows = [], [], Counter(), 0, {}, {}, []
+    for conversation in conversations:
+        wav, spans = render(conversation)
+        items = list(utterances(conversation, wav, spans, asr))
+        turns, analytics, summary = run_in_process(conversation, items, models)
+        labelled += [dict(t, text=t["text"]) for t in conversation["turns"]]
+        predicted += turns
+        cpu.update({k: v for k, v in analytics.cpu_s.items() if k != "summary"})
+        n_utts += len(items)
+        transitions[conversation["id"]] = [e.to_dict() for e in analytics.transitions]
+        summaries[conversation["id"]] = summary.to_dict()
+        polarity_rows += [(t["polarity"], polarity(p["valence"])) for t, p in zip(conversation["turns"], turns)]
+    report = score(labelled, predicted)
+    report["path"] = "in-process: Piper audio, Whisper words, Utterance objects fed to ConversationAnalytics"
+    report["utterances"] = n_utts
+    report["transitions"] = {cid: len(items) for cid, items in transitions.items()}
+    report["transition_events"] = transitions
+    report["cpu_ms_per_utterance"] = {k: round(1000 * v / n_utts, 2) for k, v in sorted(cpu.items())}
+    report["cpu_ms_per_utterance"]["total"] = round(1000 * sum(cpu.values()) / n_utts, 2)
+    report["model_load_cpu_s"] = round(load_s, 2)
+    report["polarity_confusion"] = {f"{t}->{p}": n for (t, p), n in sorted(Counter(polarity_rows).items())}
+    report["summaries"] = summaries
+    if args.url:
+        from bench.live import evaluate_live
+        report["live"] = evaluate_live(args.url, conversations, render, score)
+    _print(report)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "analytics.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _print(report):
+    print(f"{report['utterances']} utterances ({report['path']})")
+    print(f"{'category':<12} {'P':>6} {'R':>6} {'F1':>6}   tp fp fn")
+    for category, m in list(report["moments"].items()) + [("ALL", report["moments_overall"])]:
+        print(f"{category:<12} {_f(m['precision'])} {_f(m['recall'])} {_f(m['f1'])}   "
+              f"{m['tp']:>2} {m['fp']:>2} {m['fn']:>2}")
+    print(f"emotion polarity accuracy: {report['polarity_accuracy']:.3f}  {report['polarity_confusion']}")
+    print(f"transitions: {report['transitions']}")
+    print("CPU ms per utterance: " + ", ".join(f"{k} {v}" for k, v in report["cpu_ms_per_utterance"].items()))
+    if "live" in report:
+        live = report["live"]
+        print(f"live API: moments P {_f(live['moments_overall']['precision'])} R {_f(live['moments_overall']['recall'])} "
+              f"F1 {_f(live['moments_overall']['f1'])}, polarity {live['polarity_accuracy']:.3f}")
+    for error in report["errors"]:
+        print(f"  miss: expected {error['expected']} found {error['found']}: {error['heard']}")
+
+
+def _f(x):
+    return f"{x:6.3f}" if isinstance(x, float) else f"{'-':>6}"
+
+
+if __name__ == "__main__":
+    main()
