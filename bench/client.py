@@ -1,0 +1,190 @@
+"""Client overhead: CPU µs per chunk and per event, and the delay from the server's write to the caller's iterator.
+
+Runs the real server (gunicorn + gevent from the Procfile, transport pipeline, one `status`
+event per accepted chunk) on a free loopback port, uploads a few thousand small chunks from
+one thread while another iterates `LiveClient.events()`, and measures:
+- per chunk: the upload thread's CPU time per `upload()` (the client's own cost: multipart
+  encoding, requests, urllib3, JSON) and the wall time of the round trip;
+- per event: the reading thread's CPU time per typed event (socket reads, chunked decoding,
+  SSE framing, JSON, dataclass) — and the same for the parser alone on bytes in memory;
+- delay: the server publishes chunk k's `status` event inside the request that accepts
+  chunk k, so the event is written when that request's answer is; the delay is the time
+  from `upload()` returning to the event coming out of the iterator (it can be negative
+  when the event wins the race).
+Prints the figures and writes them as JSON to bench/results/client-<time>.json.
+
+    .venv/bin/python bench/client.py [--chunks 3000]
+"""
+import argparse
+import json
+import os
+import resource
+import shlex
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+
+from client import LiveClient, Status  # noqa: E402
+from client.events import FinalTranscript, Word, parse_event  # noqa: E402
+from client.sse import SSEParser  # noqa: E402
+
+CHUNK_BYTES = 320  # 10 ms of 16 kHz s16le mono
+CHUNK_S = 0.01
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port, log_path):
+    """The Procfile's command on a loopback port, with one status event per chunk."""
+    line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
+    argv = shlex.split(line[len("web:"):].replace("$PORT", str(port)).replace("0.0.0.0:", "127.0.0.1:"))
+    argv[0] = str(Path(sys.executable).with_name(argv[0]))
+    env = {**os.environ, "PORT": str(port), "HARKEN_PIPELINE": "none", "HARKEN_STATUS_EVERY_S": "0",
+           "HARKEN_ACCESS_LOG": "", "HARKEN_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url + "/healthz", timeout=2).json().get("ready"):
+                return proc, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"server did not start; see {log_path}")
+
+
+def thread_cpu():
+    """(user s, system s) this thread has used: the client's own work, and the kernel's on its behalf."""
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    return usage.ru_utime, usage.ru_stime
+
+
+def cpu_per_item_us(before, after, count):
+    user, system = ((a - b) / count * 1e6 for a, b in zip(after, before))
+    return {"user": round(user, 1), "system": round(system, 1), "total": round(user + system, 1)}
+
+
+def summary_us(values_s):
+    values = sorted(v * 1e6 for v in values_s)
+    return {"n": len(values), "mean": round(statistics.fmean(values), 1),
+            "p50": round(values[len(values) // 2], 1), "p99": round(values[int(len(values) * 0.99)], 1),
+            "max": round(values[-1], 1)}
+
+
+def bench_parser(n_events):
+    """The SSE layer and typed events alone, on bytes in memory: µs per event."""
+    final = FinalTranscript(utterance_id="utt_0001", speaker="Speaker_0", t_start=1.0, t_end=3.5,
+                            text="we need weekly reports without the manual work", confidence=0.93,
+                            words=[Word(w, 1.0 + i * 0.3, 1.25 + i * 0.3, 0.9) for i, w in
+                                   enumerate("we need weekly reports without the manual work".split())])
+    status = Status(phase="ingesting", progress=0.98, audio_seconds=12.34, lag_seconds=0.2,
+                    detail="analysing live audio")
+    frames = []
+    for i in range(1, n_events + 1):
+        event = final if i % 4 == 0 else status
+        frames.append(f"id: {i}\nevent: {event.name}\ndata: {event.to_json()}\n\n".encode())
+    began = time.thread_time()
+    count = sum(1 for m in SSEParser(iter(frames)).events() if parse_event(m.event, m.data, m.id))
+    cpu = time.thread_time() - began
+    assert count == n_events
+    return {"events": n_events, "cpu_us_per_event": round(cpu / n_events * 1e6, 1)}
+
+
+def bench_live(url, n_chunks, pace_s):
+    """Uploads from a thread (one every `pace_s`, or back to back if 0), events in this one; CPU per chunk and per event, and the delay."""
+    answered_at = {}
+    upload_wall = []
+    upload_cpu = {}
+    with LiveClient(url) as client:
+        session = client.start(suffix=".pcm")
+        events = client.events(session)
+        first = next(events)  # the stream is open before the first chunk goes
+
+        def upload_all():
+            cpu0 = thread_cpu()
+            began = time.perf_counter()
+            for seq in range(n_chunks):
+                time.sleep(max(0.0, began + seq * pace_s - time.perf_counter()))
+                sent = time.perf_counter()
+                client.upload(session, seq, bytes(CHUNK_BYTES))
+                done = time.perf_counter()
+                upload_wall.append(done - sent)
+                answered_at[seq] = done
+            upload_cpu.update(cpu_per_item_us(cpu0, thread_cpu(), n_chunks))
+            client.control(session, "finalize")
+
+        uploader = threading.Thread(target=upload_all)
+        arrived_at = {}
+        count = 1
+        cpu0 = thread_cpu()
+        uploader.start()
+        for event in events:
+            now = time.perf_counter()
+            count += 1
+            if isinstance(event, Status) and event.phase == "ingesting":
+                seq = round(event.audio_seconds / CHUNK_S) - 1
+                arrived_at.setdefault(seq, now)
+        events_cpu = cpu_per_item_us(cpu0, thread_cpu(), count - 1)
+        uploader.join()
+    assert first.id == 1
+    delays = [arrived_at[seq] - answered_at[seq] for seq in arrived_at if seq in answered_at]
+    return {
+        "chunks": n_chunks, "chunk_bytes": CHUNK_BYTES, "pace_s": pace_s, "events": count,
+        "upload_cpu_us_per_chunk": upload_cpu,
+        "upload_wall_us": summary_us(upload_wall),
+        "events_cpu_us_per_event": events_cpu,
+        "write_to_iterator_delay_us": summary_us(delays),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chunks", type=int, default=3000, help="chunks sent back to back")
+    parser.add_argument("--paced-chunks", type=int, default=1000,
+                        help="chunks sent one every 10 ms, as a microphone would")
+    args = parser.parse_args()
+    results_dir = ROOT / "bench" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    proc, url = start_server(free_port(), results_dir / "client-server.log")
+    try:
+        runs = {"back_to_back": bench_live(url, args.chunks, 0.0),
+                "real_time": bench_live(url, args.paced_chunks, CHUNK_S)}
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
+              "load_average_1m": os.getloadavg()[0], "python": sys.version.split()[0],
+              "parser": bench_parser(5000), **runs}
+    print(f"load average {result['load_average_1m']:.1f} on {result['cpus']} CPUs")
+    print(f"parser alone: {result['parser']['cpu_us_per_event']} µs CPU per event "
+          f"({result['parser']['events']} events in memory)")
+    for name, live in runs.items():
+        chunk_cpu, event_cpu = live["upload_cpu_us_per_chunk"], live["events_cpu_us_per_event"]
+        wall, delay = live["upload_wall_us"], live["write_to_iterator_delay_us"]
+        print(f"{name}: {live['chunks']} chunks, {live['events']} events")
+        print(f"  per chunk: {chunk_cpu['user']} µs user + {chunk_cpu['system']} µs system CPU; "
+              f"round trip p50 {wall['p50']} µs, p99 {wall['p99']} µs")
+        print(f"  per event: {event_cpu['user']} µs user + {event_cpu['system']} µs system CPU")
+        print(f"  server write → iterator: p50 {delay['p50']} µs, p99 {delay['p99']} µs, "
+              f"max {delay['max']} µs")
+    out = results_dir / f"client-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
