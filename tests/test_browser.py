@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from speechgen import dialogue, wer
+from speechgen import dialogue, encode, wer
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CHROMIUM_CANDIDATES = ("/usr/lib/chromium/chromium", "/usr/bin/chromium")
@@ -29,6 +29,15 @@ TURNS = [
     ("A", "Honestly, the price is too high for our budget this quarter."),
     ("A", "Could you send me a proposal by Friday? Then we can sign the contract next week."),
 ]
+
+# A two-person call for the file path, voiced as the demo sample is (scripts/make-sample).
+CALL = [
+    ("rep", "Hi Dana, thanks for taking the time today. How is the rollout going?"),
+    ("buyer", "Honestly, it has been slow. The team is frustrated with the reporting tools."),
+    ("rep", "If we include the reporting module at no extra cost, would that work?"),
+    ("buyer", "Yes, that would work. Let's schedule a demo with my manager next Tuesday."),
+]
+CALL_VOICES = {"rep": {"voice": "joe"}, "buyer": {"voice": "joe", "pitch_cents": -500, "tempo": 0.95}}
 
 pytestmark = pytest.mark.browser
 
@@ -182,6 +191,10 @@ def test_microphone_to_transcript_emotion_and_summary(open_page, speech_server):
     page.click("#record")
     wait_state(page, ["recording"], 10)
     assert page.evaluate("window.harkenDebug.mimeType") == "audio/webm;codecs=opus"
+    # While speech goes on, an unsettled hypothesis shows in grey before its final.
+    page.wait_for_selector("#transcript .seg.partial", timeout=15_000)
+    assert page.locator("#record").inner_text().strip() == "Recording…"
+    screenshot(page, "browser-microphone-live.png")
     # Every sentence must be final on the page before Stop, so its latency is a live one.
     page.wait_for_function(f"window.harkenDebug.finals.length > 0 && "
                            f"Math.max(...window.harkenDebug.finals.map(f => f.t_end)) > {spans[-1].end_s - 1.5}",
@@ -215,26 +228,33 @@ def sentence_latencies(page, spans):
 
 
 @pytest.mark.speech
-@pytest.mark.parametrize("how", ["drop", "chooser"])
-def test_file_streams_through_the_live_api(open_page, speech_server, how):
-    """A dropped or chosen WAV is uploaded in chunks, finalised, and analysed like the microphone."""
-    wav, _ = speech_file()
+@pytest.mark.parametrize("how, container", [("drop", "ogg"), ("chooser", "wav")])
+def test_file_streams_through_the_live_api(open_page, speech_server, how, container):
+    """A dropped Ogg or chosen WAV call is uploaded in chunks, finalised, and analysed like the microphone."""
+    wav, _ = dialogue(CALL, voices=CALL_VOICES, gap_s=0.7)
+    path = Path(encode(wav, container))
     page = open_page(speech_server.url)
     if how == "chooser":
-        page.set_input_files("#file-input", str(wav))
+        page.set_input_files("#file-input", str(path))
     else:
-        payload = base64.b64encode(Path(wav).read_bytes()).decode()
+        payload = base64.b64encode(path.read_bytes()).decode()
         transfer = page.evaluate_handle(
             """([name, b64]) => {
                 const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
                 const dt = new DataTransfer();
-                dt.items.add(new File([bytes], name, {type: "audio/wav"}));
+                dt.items.add(new File([bytes], name, {type: "audio/ogg"}));
                 return dt;
-            }""", ["meeting.wav", payload])
+            }""", [f"call.{container}", payload])
         page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
     assert wait_state(page, ["done"], 120) == "done", page.locator("#messages").inner_text()
     screenshot(page, f"browser-file-{how}.png")
-    assert_finished_analysis(page, " ".join(text for _, text in TURNS))
+    assert_finished_analysis(page, " ".join(text for _, text in CALL))
+    # Two voices: two speakers, each with its own colour.
+    colours = page.evaluate("""[...document.querySelectorAll('#transcript .turn.final .speaker')]
+        .map(c => [c.textContent, getComputedStyle(c).backgroundColor])""")
+    by_speaker = dict(colours)
+    print("speakers and colours:", by_speaker)
+    assert len(by_speaker) == 2 and len(set(by_speaker.values())) == 2, colours
     assert not page.js_errors, page.js_errors
 
 

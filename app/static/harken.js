@@ -349,13 +349,16 @@
     const canvas = ui.level;
     const g = canvas.getContext("2d");
     const samples = new Float32Array(analyser.fftSize);
+    let shown = 0;
     const frame = () => {
       if (!s.stream) { g.clearRect(0, 0, canvas.width, canvas.height); return; }
       analyser.getFloatTimeDomainData(samples);
       let sum = 0;
       for (const v of samples) sum += v * v;
       const db = 20 * Math.log10(Math.sqrt(sum / samples.length) + 1e-9);
-      const fill = Math.max(0, Math.min(1, (db + 60) / 60));
+      // Fall back slowly so the meter reads as a level, not a flicker.
+      shown = Math.max(Math.max(0, Math.min(1, (db + 60) / 60)), shown * 0.9);
+      const fill = shown;
       g.clearRect(0, 0, canvas.width, canvas.height);
       g.fillStyle = "#e5e7eb";
       g.fillRect(0, 0, canvas.width, canvas.height);
@@ -746,8 +749,9 @@
     else if (turn) updateTurn(turn);
   }
 
+  // Only a clear lean is marked on the words; the timeline shows every value.
   function valenceClass(v) {
-    return v > 0.15 ? "pos" : v < -0.15 ? "neg" : "neu";
+    return v > 0.35 ? "pos" : v < -0.35 ? "neg" : "neu";
   }
 
   // Refresh a turn's header from its segments: speaker, time span, emotion labels in order.
@@ -777,7 +781,7 @@
         continue;
       }
       previous = el("span", "emotion-label", seg.dataset.emotion);
-      previous.dataset.valence = seg.dataset.valence;
+      previous.dataset.label = seg.dataset.emotion;
       previous.title = seg.title;
       labels.appendChild(previous);
     }
@@ -977,8 +981,8 @@
 
   function resetView() {
     ui.messages.replaceChildren();
-    ui.transcript.replaceChildren();
-    ui.moments.replaceChildren();
+    ui.transcript.replaceChildren(el("li", "empty-hint", "Speech appears here as it is recognised."));
+    ui.moments.replaceChildren(el("li", "empty-hint", "Questions, objections, commitments and shifts show up here."));
     ui.emotion.replaceChildren();
     ui.trend.replaceChildren();
     ui.trendNote.textContent = "";
