@@ -137,7 +137,7 @@ def _download(url, scratch, name, suffix, answer_at):
     """Fetch an http(s) URL (e.g. a presigned S3 link) without the Harken key: it is not Harken's."""
     parsed = urlparse(url)
     if parsed.scheme not in ("https", "http"):
-        raise BadEvent("audio_url must be an https:// URL")
+        raise BadEvent("audio_url must be an https:// (or http://) URL")
     path = os.path.join(scratch, name or os.path.basename(parsed.path) or
                         "audio" + (suffix or ""))
     timeout = (DEFAULT_TIMEOUT[0], max(0.1, min(DEFAULT_TIMEOUT[1], answer_at - time.monotonic())))

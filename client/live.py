@@ -284,7 +284,7 @@ class LiveClient:
                 as ``suffix`` unless ``suffix`` is given.
             chunk_bytes: bytes per chunk.
             realtime: pace the chunks at the audio's own speed, as a microphone would
-                deliver them (see `client.audio.byte_rate` for how the speed is found).
+                deliver them (see `client.audio` for how the speed is found).
             **options: `start()` arguments (``goal``, ``metadata``, ``sample_rate``, …) and
                 `FileStream`'s (``duration_s``, ``on_chunk``, ``finalize_at``, ``cancel_at``).
 
