@@ -109,7 +109,7 @@ def test_api_key_comes_from_the_environment(start_server, harken_url):
 @pytest.mark.parametrize("event, complaint", [
     ({}, "audio_base64 or audio_url"),
     ({"audio_base64": "not base64!!"}, "not valid base64"),
-    ({"audio_url": "file:///etc/passwd"}, "https:// URL"),
+    ({"audio_url": "file:///etc/passwd"}, "must be an https:// (or http://) URL"),
     ({"body": "{not json"}, "JSON object"),
     ({"body": "[1, 2]"}, "JSON object"),
     ({**pcm_event(0.1), "chunk_bytes": "many"}, "chunk_bytes must be a positive number"),
