@@ -1,8 +1,6 @@
 """The client's exception hierarchy and retry policy: every server error code maps to its class."""
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -118,15 +116,3 @@ def test_retry_policy_bounds_and_kinds():
     assert not policy.should_retry(2, timeout)
     assert not policy.should_retry(0, errors.ChunkConflict("m"))
     assert not policy.should_retry(0, ValueError("not ours"))
-
-
-def test_import_client_is_light():
-    """`import client` (CLI and Lambda handler included) in a fresh interpreter loads no server code."""
-    code = ("import json, sys; import client, client.cli, client.lambda_handler; "
-            "print(json.dumps(sorted(sys.modules)))")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout
-    loaded = {name.split(".")[0] for name in json.loads(out)}
-    assert not loaded & {"flask", "werkzeug", "gevent", "numpy", "soundfile", "av", "gunicorn",
-                         "app", "torch"}
-    assert {"requests", "sseclient"} <= loaded

@@ -1,0 +1,19 @@
+"""The client package stands alone: a fresh interpreter imports it without any server code."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_import_client_is_light():
+    """`import client` (CLI and Lambda handler included) in a fresh interpreter loads no server code."""
+    code = ("import json, sys; import client, client.cli, client.lambda_handler; "
+            "print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    loaded = {name.split(".")[0] for name in json.loads(out)}
+    assert not loaded & {"flask", "werkzeug", "gevent", "numpy", "soundfile", "av", "gunicorn",
+                         "app", "torch"}
+    assert {"requests", "sseclient"} <= loaded
