@@ -1,5 +1,7 @@
 """The client package stands alone: a fresh interpreter imports it without any server code."""
+import configparser
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,3 +19,12 @@ def test_import_client_is_light():
     assert not loaded & {"flask", "werkzeug", "gevent", "numpy", "soundfile", "av", "gunicorn",
                          "app", "torch"}
     assert {"requests", "sseclient"} <= loaded
+
+
+def test_client_extra_is_requests_and_sseclient_only():
+    """`pip install harken[client]` pulls exactly what the client imports."""
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    extra = [line.strip() for line in config["options.extras_require"]["client"].splitlines()
+             if line.strip() and not line.strip().startswith("#")]
+    assert sorted(re.split(r"[<>=!~ \[]", req)[0] for req in extra) == ["requests", "sseclient-py"]
