@@ -56,7 +56,7 @@ def wav_pacing(path):
 
 def pacing(path, suffix, *, sample_rate=None, channels=None, duration_s=None):
     """How fast `path` plays: see the module docstring for each kind of file."""
-    if suffix in RAW_PCM_SUFFIXES:
+    if (suffix or "").lower() in RAW_PCM_SUFFIXES:
         rate = (sample_rate or DEFAULT_PCM_RATE_HZ) * (channels or DEFAULT_PCM_CHANNELS)
         return Pacing(rate * PCM_SAMPLE_BYTES)
     found = wav_pacing(path)

@@ -37,6 +37,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("harken: interrupted; session cancelled", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of stdout left (`harken live … --json | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 def _parser():

@@ -122,6 +122,7 @@ class ChunkOutOfOrder(Conflict):
 
     @property
     def expected_chunk_seq(self):
+        """The chunk number the server wants next, as its error body says."""
         return self.details.get("expected_chunk_seq")
 
 

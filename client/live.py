@@ -45,6 +45,7 @@ class LiveSession:
 
     @classmethod
     def from_dict(cls, data):
+        """From the start answer's JSON; keys this client does not know are ignored."""
         return _from_dict(cls, data)
 
 
@@ -63,6 +64,7 @@ class ChunkReceipt:
 
     @classmethod
     def from_dict(cls, data):
+        """From the chunk answer's JSON; keys this client does not know are ignored."""
         return _from_dict(cls, data)
 
 
