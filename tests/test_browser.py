@@ -182,6 +182,22 @@ def test_cancel_aborts_the_session(open_page, transport_server, tmp_path):
     assert not page.js_errors
 
 
+def test_closing_the_tab_cancels_the_session(open_page, transport_server):
+    """A tab closed mid-recording cancels its session instead of leaving it to expire."""
+    wav, _ = speech_file()
+    page = open_page(transport_server.url, FAKE_DEVICE, FAKE_UI,
+                     f"--use-file-for-fake-audio-capture={wav}%noloop")
+    page.click("#record")
+    page.wait_for_function("window.harkenDebug.events.some(e => e.name === 'status')", timeout=10_000)
+    session_id = page.evaluate("window.harkenDebug.sessionId")
+    page.close(run_before_unload=True)
+    deadline = time.monotonic() + 10
+    while server_session_state(transport_server, session_id) in ("waiting_media", "ingesting") \
+            and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert server_session_state(transport_server, session_id) in ("cancelled", 404, 410)
+
+
 @pytest.mark.speech
 def test_microphone_to_transcript_emotion_and_summary(open_page, speech_server):
     """Fake microphone speaks three sentences; Stop; words, speakers, emotion and summary appear."""
@@ -204,6 +220,10 @@ def test_microphone_to_transcript_emotion_and_summary(open_page, speech_server):
     latencies = sentence_latencies(page, spans)
     print(f"sentence end -> final on page (s): {[round(x, 2) for x in latencies]}, "
           f"median {statistics.median(latencies):.2f}, max {max(latencies):.2f}")
+    # Cross-check on the server's clock: from the recorder's start plus each final's t_end.
+    debug = page.evaluate("window.harkenDebug")
+    by_server = [(f["shownAt"] - debug["recorderStartedAt"]) / 1000 - f["t_end"] for f in debug["finals"]]
+    print(f"final's t_end -> on page (s): median {statistics.median(by_server):.2f}, max {max(by_server):.2f}")
     shot = screenshot(page, "browser-microphone.png")
     assert_finished_analysis(page, " ".join(text for _, text in TURNS))
     assert not page.js_errors, page.js_errors
