@@ -63,11 +63,11 @@ def open_page(playwright):
     """Factory: `open_page(url, *flags)` launches a fresh Chromium and returns a page with error capture."""
     browsers = []
 
-    def launch(url, *flags, permissions=None):
+    def launch(url, *flags, permissions=None, width=1280):
         browser = playwright.chromium.launch(executable_path=chromium_executable(),
                                              args=CHROMIUM_FLAGS + list(flags))
         browsers.append(browser)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, permissions=permissions)
+        context = browser.new_context(viewport={"width": width, "height": 900}, permissions=permissions)
         page = context.new_page()
         page.js_errors = []
         page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
@@ -250,10 +250,10 @@ def sentence_latencies(page, spans):
 @pytest.mark.speech
 @pytest.mark.parametrize("how, container", [("drop", "ogg"), ("chooser", "wav")])
 def test_file_streams_through_the_live_api(open_page, speech_server, how, container):
-    """A dropped Ogg or chosen WAV call is uploaded in chunks, finalised, and analysed like the microphone."""
+    """A dropped Ogg (desktop) or chosen WAV (phone-sized) call is streamed, finalised and analysed."""
     wav, _ = dialogue(CALL, voices=CALL_VOICES, gap_s=0.7)
     path = Path(encode(wav, container))
-    page = open_page(speech_server.url)
+    page = open_page(speech_server.url, width=1280 if how == "drop" else 400)
     if how == "chooser":
         page.set_input_files("#file-input", str(path))
     else:

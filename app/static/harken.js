@@ -312,6 +312,13 @@
       return;
     }
     debug.micOpenedAt = performance.now();
+    // An unplugged microphone or a revoked permission ends the track: keep what was said.
+    stream.getAudioTracks().forEach((track) => track.addEventListener("ended", () => {
+      if (s.stream && !s.stopping && !s.closed) {
+        showMessage("warn", "The microphone stopped delivering audio; finishing the session with what was recorded.", "mic");
+        finalize(s);
+      }
+    }));
     debug.mimeType = type.mime;
     debug.suffix = type.suffix;
     s.stream = stream;
@@ -801,9 +808,11 @@
 
   // ---------- charts (inline SVG) ----------
 
+  // The drawing is as wide as its box, so text stays at its CSS size on a phone and a wall screen.
   const CHART = { w: 600, h: 200, left: 34, right: 10, top: 10, bottom: 24 };
 
   function chartFrame(container, yMin, yMax, xMax, yTicks) {
+    CHART.w = Math.max(260, Math.round(container.clientWidth) || 600);
     const root = svg("svg", { viewBox: `0 0 ${CHART.w} ${CHART.h}`, role: "img", preserveAspectRatio: "xMidYMid meet" });
     const x = (t) => CHART.left + (t / xMax) * (CHART.w - CHART.left - CHART.right);
     const y = (v) => CHART.top + (1 - (v - yMin) / (yMax - yMin)) * (CHART.h - CHART.top - CHART.bottom);
@@ -824,7 +833,8 @@
   }
 
   function niceStep(xMax) {
-    for (const s of [5, 10, 15, 30, 60, 120, 300, 600]) if (xMax / s <= 6) return s;
+    const ticks = CHART.w < 450 ? 4 : 6;
+    for (const s of [5, 10, 15, 30, 60, 120, 300, 600]) if (xMax / s <= ticks) return s;
     return 1200;
   }
 
@@ -1030,6 +1040,15 @@
   // A file dropped anywhere else must not navigate away from a live session.
   window.addEventListener("dragover", (e) => e.preventDefault());
   window.addEventListener("drop", (e) => e.preventDefault());
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(() => {
+      if (!session) return;
+      if (session.emotionPoints.length) drawEmotion(session);
+      if (session.cognitivePoints.length) drawTrend(session);
+    }, 150);
+  });
   window.addEventListener("beforeunload", () => {
     if (session && session.id && !session.finished && !session.closed) {
       const key = session.key ? "?api_key=" + encodeURIComponent(session.key) : "";
