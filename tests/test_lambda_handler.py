@@ -184,3 +184,27 @@ def test_real_speech_returns_transcript_utterances_and_summary(speech_server, ha
     assert all(u["emotion"] and u["emotion"]["label"] for u in body["utterances"])
     assert body["summary"] and body["summary"]["goal"] == "resolve the complaint"
     assert body["transcript"].startswith(body["utterances"][0]["speaker"] + ": ")
+
+
+@pytest.mark.speech
+def test_real_speech_past_the_deadline_cancels_with_what_was_heard(speech_server, harken_url, tmp_path):
+    """Half a minute of dialogue and 8 s to live: the handler cancels in time and returns the finals it had."""
+    turns = [("A", "Hi Dana, thanks for taking the time today. How is the rollout going?"),
+             ("B", "Honestly, it has been slow. The team is frustrated with the reporting tools."),
+             ("A", "I understand. What would a good outcome look like for you this quarter?"),
+             ("B", "We need weekly reports without the manual work. But the price is too high."),
+             ("A", "If we include the reporting module at no extra cost, would that work?"),
+             ("B", "Yes, that would work. Let's schedule a demo with my manager next Tuesday.")]
+    wav, _ = speechgen.dialogue(turns, tmp_path / "long.wav",
+                                voices={"A": {"voice": "joe"}, "B": {"voice": "joe", "pitch_cents": 400}})
+    harken_url(speech_server.url)
+    event = {"audio_base64": base64.b64encode(wav.read_bytes()).decode(), "filename": "long.wav"}
+    status, body, took, _ = invoke(event, budget_s=8.0)
+    assert status == 504, body
+    assert body["complete"] is False and body["deadline_hit"] is True
+    assert body["error"]["code"] == "cancelled" and took < 8.0
+    assert body["audio_bytes_sent"] == body["audio_bytes"]
+    vocabulary = set(speechgen.normalise(" ".join(text for _, text in turns)).split())
+    for utterance in body["utterances"]:  # what was heard before the cut is real speech
+        words = speechgen.normalise(utterance["text"]).split()
+        assert sum(w in vocabulary for w in words) >= len(words) / 2, utterance["text"]
