@@ -64,7 +64,9 @@ def test_api_round_trip(server):
         answer = client.control(session, "finalize")
         assert answer["action"] == "finalize" and answer["session_id"] == session.session_id
         events = list(client.events(session))
+        replay = list(client.events(session, last_event_id=events[1].id))
     assert_complete_stream(events)
+    assert replay == events[2:] and [e.id for e in replay] == [e.id for e in events[2:]]
     assert all(isinstance(e, Status) for e in events[:-1])
     assert events[-1].metadata == {"call": 7}
     assert events[-2].phase == "completed"
