@@ -78,7 +78,8 @@ class LiveClient:
     Args:
         base_url: the server's root, e.g. ``http://127.0.0.1:8000``.
         api_key: sent as ``X-API-Key`` on every request when given.
-        timeout: ``(connect_s, read_s)`` for every request but the event stream.
+        timeout: ``(connect_s, read_s)`` (or one number for both) for every request but the
+            event stream.
         events_read_timeout_s: longest silence on the event stream before it counts as
             dropped and is reconnected; keep it a few of the server's keepalive intervals.
         retry: the `RetryPolicy` for uploads and control requests.
@@ -93,8 +94,8 @@ class LiveClient:
                  events_read_timeout_s=DEFAULT_EVENTS_READ_TIMEOUT_S, retry=None,
                  reconnect_tries=5, session=None):
         self.base_url = base_url.rstrip("/") + "/"
-        self.timeout = timeout
-        self.events_timeout = (timeout[0], events_read_timeout_s)
+        self.timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+        self.events_timeout = (self.timeout[0], events_read_timeout_s)
         self.retry = retry or RetryPolicy()
         self.reconnect_tries = reconnect_tries
         self.http = session or self._new_session()
