@@ -11,6 +11,9 @@ second and the gunicorn worker's RSS and CPU (from /proc). HARKEN_STATUS_EVERY_S
 every accepted chunk publish one `status` event whose `audio_seconds` names the chunk, so
 each event's delay is measured from the moment the POST that caused it was sent (an upper
 bound: the event is logged while that POST is handled) and from the POST's response.
+The worker's and the generator's run-queue wait (/proc/<pid>/schedstat) says how long
+they were ready to run but had no CPU: on a box shared with other jobs that, not Harken, is
+what moves the tail; `--nice 10` emulates a dedicated box and is recorded in the results.
 Results are printed and merged into bench/results/transport.json under the mode's name.
 """
 import sys
@@ -120,14 +123,8 @@ class ProcStat:
         raise RuntimeError(f"no VmRSS for pid {self.pid}")
 
     def runqueue_wait_s(self):
-        """Seconds this process's threads spent runnable but waiting for a CPU (schedstat)."""
-        total_ns = 0
-        for task in Path(f"/proc/{self.pid}/task").iterdir():
-            try:
-                total_ns += int((task / "schedstat").read_text().split()[1])
-            except (OSError, IndexError):
-                continue
-        return total_ns / 1e9
+        """Seconds the main thread (where the gevent hub runs) was runnable but had no CPU."""
+        return int(Path(f"/proc/{self.pid}/schedstat").read_text().split()[1]) / 1e9
 
     def cpu_s(self):
         # Fields after the parenthesised command name; utime and stime are the 12th and 13th.
@@ -203,6 +200,8 @@ def warm_up(server):
 def orchestrate(args):
     """Start the server and the load process, measure the worker over the load's window, report."""
     idle = args.idle_consumers > 0
+    if args.nice:
+        os.nice(-args.nice)  # inherited by the server and the load process
     fd_limit = raise_fd_limit(max(4096, 4 * (args.idle_consumers or args.sessions) + 256))
     env = {"HARKEN_PIPELINE": "none", "HARKEN_STATUS_EVERY_S": "0",
            "HARKEN_MAX_SESSIONS": str(max(200, (args.idle_consumers or args.sessions) + 100)),
@@ -247,6 +246,7 @@ def orchestrate(args):
         "config": {"sessions": args.sessions, "chunk_bytes": args.chunk_bytes, "rate_hz": args.rate_hz,
                    "duration_s": args.duration, "warmup_s": args.warmup,
                    "idle_consumers": args.idle_consumers, "hold_s": args.hold,
+                   "priority_raised_by": args.nice,
                    "server_env": env, "fd_limit": fd_limit},
         **report,
         "server": {"worker_pid": server.worker_pid, "rss_idle_mb": round(rss_idle, 1),
@@ -375,12 +375,15 @@ class Consumer:
         self.arrivals = {}  # audio_seconds -> perf_counter at arrival (first event only)
         self.events = 0
         self.error = None
+        self.first_byte_ms = None
         self._http = None
 
     def run(self):
         try:
             self._http = RawHttp(self.url)
+            asked = time.perf_counter()
             status, _ = self._http.open_stream(self.path)
+            self.first_byte_ms = 1000 * (time.perf_counter() - asked)
             if status != 200:
                 raise RuntimeError(f"events answered {status}")
             self._http.sock.settimeout(None)
@@ -504,6 +507,7 @@ def load_sessions(args):
         "http_statuses": {str(k): v for k, v in sorted(statuses.items())},
         "request_failures": len(failures), "failure_examples": failures[:3],
         "server_side_chunk_handling_ms": _histogram_quantiles(buckets_before, buckets_after),
+        "sse_first_byte_ms": percentiles([c.first_byte_ms for c in consumers if c.first_byte_ms]),
         "sends_late_over_50ms": late[0],
         "consumer_errors": [c.error for c in consumers if c.error][:3],
     }
@@ -566,6 +570,7 @@ def load_idle(args):
     for consumer in consumers:
         consumer.close()
     return {"attached": attached, "server_consumers_gauge": server_consumers,
+            "sse_first_byte_ms": percentiles([c.first_byte_ms for c in consumers if c.first_byte_ms]),
             "seconds_to_attach_all": round(attached_after_s, 2),
             "consumer_errors": [c.error for c in consumers if c.error][:3]}
 
@@ -589,6 +594,9 @@ def main(argv=None):
                         help="idle mode: seconds to hold the consumers (default 20)")
     parser.add_argument("--no-access-log", action="store_true",
                         help="turn gunicorn's access log off (on by default, as the Procfile runs it)")
+    parser.add_argument("--nice", type=int, default=0, metavar="N",
+                        help="run the server and the load N nice levels above normal (root only): emulates "
+                             "a dedicated box when other jobs share the cores; recorded in the results")
     parser.add_argument("--role", choices=["orchestrate", "load"], default="orchestrate",
                         help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
