@@ -182,6 +182,21 @@ def test_cancel_aborts_the_session(open_page, transport_server, tmp_path):
     assert not page.js_errors
 
 
+def test_server_error_is_shown_with_its_code(open_page, start_server):
+    """A full server's 503 reaches the user as a sentence with the code and when to retry, not a hang."""
+    server = start_server(HARKEN_PIPELINE="none", HARKEN_MAX_SESSIONS="1")
+    requests.post(server.url + "/analyze/live/start", json={}, timeout=(5, 10)).raise_for_status()
+    wav, _ = speech_file()
+    page = open_page(server.url, FAKE_DEVICE, FAKE_UI, f"--use-file-for-fake-audio-capture={wav}%noloop")
+    page.click("#record")
+    assert wait_state(page, ["failed"], 10) == "failed"
+    message = page.locator("#messages .msg-error").inner_text()
+    assert "server_full" in message and "HTTP 503" in message and "Try again in" in message, message
+    assert page.is_enabled("#record") and not page.is_enabled("#stop")
+    assert page.evaluate("window.harkenDebug.sessionId") is None
+    screenshot(page, "browser-server-full.png")
+
+
 def test_closing_the_tab_cancels_the_session(open_page, transport_server):
     """A tab closed mid-recording cancels its session instead of leaving it to expire."""
     wav, _ = speech_file()

@@ -108,11 +108,15 @@
     for (const old of ui.messages.querySelectorAll(`[data-key="${key}"]`)) old.remove();
   }
 
+  // `doing` is a verb phrase: "start a session", "send chunk 3".
   function describeApiError(err, doing) {
-    if (err.status === 0) return `Cannot reach the server while ${doing}: ${err.message}`;
-    if (err.status === 401) return `The server refused the API key while ${doing}. Enter a valid key under Settings.`;
+    if (err.status === 0) return `Could not ${doing}: the server cannot be reached (${err.message}).`;
+    if (err.status === 401) return `Could not ${doing}: the server refused the API key. Enter a valid key under Settings.`;
     const retry = err.extra.retry_after ? ` Try again in ${err.extra.retry_after} s.` : "";
-    return `Server error while ${doing}: ${err.message} (${err.code}, HTTP ${err.status}).${retry}`;
+    const detail = `${err.message} (${err.code}, HTTP ${err.status}).${retry}`;
+    if (err.status === 503 || err.status === 429) return `Could not ${doing}: the server is busy. ${detail}`;
+    if (err.status >= 500) return `Could not ${doing}: server error. ${detail}`;
+    return `Could not ${doing}: ${detail}`;
   }
 
   function micErrorText(err) {
@@ -240,10 +244,10 @@
         if (err.code === "invalid_chunk") {
           // The server keeps the session usable; this slice is lost but later ones may decode.
           s.queue.shift();
-          showMessage("warn", describeApiError(err, `sending chunk ${s.nextSeq}`), "upload");
+          showMessage("warn", describeApiError(err, `send chunk ${s.nextSeq}`), "upload");
           continue;
         }
-        showMessage("error", describeApiError(err, `sending chunk ${s.nextSeq}`), "upload");
+        showMessage("error", describeApiError(err, `send chunk ${s.nextSeq}`), "upload");
         abortLocally(s, "failed");
         break;
       }
@@ -347,7 +351,7 @@
     try {
       await startSession(s, { suffix: type.suffix });
     } catch (err) {
-      showMessage("error", describeApiError(err, "starting a session"), "start");
+      showMessage("error", describeApiError(err, "start a session"), "start");
       abortLocally(s, "failed");
     }
   }
@@ -399,7 +403,7 @@
     try {
       await startSession(s, fields);
     } catch (err) {
-      showMessage("error", describeApiError(err, `starting a session for ${file.name}`), "start");
+      showMessage("error", describeApiError(err, `start a session for ${file.name}`), "start");
       abortLocally(s, "failed");
       return;
     }
@@ -467,7 +471,7 @@
       showMessage("info", "Finishing: the last words and the summary are on their way…", "state");
     } catch (err) {
       if (err.code !== "session_closed") {
-        showMessage("error", describeApiError(err, "finalizing"), "control");
+        showMessage("error", describeApiError(err, "finalize the session"), "control");
         abortLocally(s, "failed");
       }
     }
@@ -483,7 +487,7 @@
     try {
       await control(s, "cancel", "cancelled in the browser");
     } catch (err) {
-      if (err.code !== "session_closed") showMessage("error", describeApiError(err, "cancelling"), "control");
+      if (err.code !== "session_closed") showMessage("error", describeApiError(err, "cancel the session"), "control");
       closeEvents(s);
       setState("cancelled");
       return;
@@ -1067,7 +1071,7 @@
       }
       if (!health.ready) showMessage("warn", "The server is still loading its speech models; results start once it is ready.", "health");
     } catch (err) {
-      showMessage("error", describeApiError(err, "checking the server"), "health");
+      showMessage("error", describeApiError(err, "check the server"), "health");
     }
   }
 
