@@ -548,6 +548,13 @@ def test_healthz_metrics_page_and_static(transport_server, check):
               "not_found")
 
 
+def test_whole_file_endpoints_are_not_built(transport_server, check):
+    """POST /analyze and /analyze/stream answer 501 not_built, as documented."""
+    for path in ("/analyze", "/analyze/stream"):
+        check(requests.post(transport_server.url + path, data=PCM_CHUNK, timeout=TIMEOUT), 501,
+              "not_built", request_ok=False)
+
+
 def test_routing_errors_use_the_error_schema(transport_server, spec_doc):
     """404 for an unknown path and 405 (with Allow) for a wrong method match the spec's responses."""
     components = spec_doc["components"]
@@ -556,11 +563,12 @@ def test_routing_errors_use_the_error_schema(transport_server, spec_doc):
         ref = components["responses"][name]["content"]["application/json"]["schema"]
         return OAS30Validator({**ref, "components": components})
 
-    for path in ("/nope", "/analyze", "/analyze/live", "/analyze/live/x/y/z"):
+    for path in ("/nope", "/analyze/", "/analyze/live", "/analyze/live/x/y/z"):
         response = requests.get(transport_server.url + path, timeout=TIMEOUT)
         assert response.status_code == 404 and response.headers["Content-Type"] == "application/json"
         validator("RouteNotFound").validate(response.json())
     for method, path in (("delete", "/healthz"), ("post", "/metrics"), ("put", LIVE + "/start"),
+                         ("get", "/analyze"),
                          ("get", LIVE + "/x/chunk"), ("post", LIVE + "/x/events")):
         response = requests.request(method, transport_server.url + path, timeout=TIMEOUT)
         assert response.status_code == 405 and response.headers["Content-Type"] == "application/json"
