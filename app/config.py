@@ -56,7 +56,7 @@ class Settings:
     vad_end_silence_s: float = field(default=0.4, metadata={"env": "HARKEN_VAD_END_SILENCE_S"})
     vad_min_speech_s: float = field(default=0.25, metadata={"env": "HARKEN_VAD_MIN_SPEECH_S"})
     max_utterance_s: float = field(default=12.0, metadata={"env": "HARKEN_MAX_UTTERANCE_S"})
-    partial_interval_s: float = field(default=0.8, metadata={"env": "HARKEN_PARTIAL_INTERVAL_S"})
+    partial_interval_s: float = field(default=0.6, metadata={"env": "HARKEN_PARTIAL_INTERVAL_S"})
     speaker_similarity: float = field(default=0.72, metadata={"env": "HARKEN_SPEAKER_SIMILARITY"})
     log_level: str = field(default="INFO", metadata={"env": "HARKEN_LOG_LEVEL"})
 

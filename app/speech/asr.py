@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 RATE_HZ = 16000
-MIN_WINDOW_S = 10
+# Measured here on Piper speech: a 3 s floor costs 0.29 s of CPU per decode against 0.46 s
+# for 10 s, at the same WER once decoding is bounded and 3-gram repeats are blocked.
+MIN_WINDOW_S = 3
 MAX_WINDOW_S = 30
 # Read speech runs at about 3 words (4 tokens) a second; 8 a second plus a margin never cuts it.
 TOKENS_PER_SECOND_BOUND = 8

@@ -27,9 +27,20 @@ class EndpointSettings:
     end_silence_s: float = 0.4
     min_speech_s: float = 0.25
     max_utterance_s: float = 12.0
-    partial_interval_s: float = 0.8
+    partial_interval_s: float = 0.6
     pre_roll_s: float = 0.2
     commit_min_words: int = 2
+    # Words ending this long before the end of the decoded audio have enough right context
+    # to be final after one decode; nearer the end they wait for a second, agreeing decode.
+    stable_margin_s: float = 1.2
+    # Even agreed words stay open while they end this close to the end of the decoded audio:
+    # the next word may still change how Whisper spells them.
+    commit_guard_s: float = 0.3
+    # Whisper guesses on very short audio; two such guesses may agree and still be wrong.
+    commit_min_audio_s: float = 1.5
+    # After this much silence the open utterance is decoded ahead of its endpoint, so the
+    # final goes out as soon as the endpoint is confirmed instead of a decode later.
+    speculate_after_s: float = 0.15
 
 
 # Once speech has started, a frame a little under the threshold still counts as speech,
@@ -65,6 +76,7 @@ class SessionRecognizer:
         self._previous = []  # the last partial's uncommitted words, session times
         self._committed = []  # words committed in this VAD segment
         self._speaker = None
+        self._speculative = None  # words decoded during the current silence, reused at its endpoint
         self._utterances = 0
         self._utterance_id = None
         self._partials = 0
@@ -86,19 +98,27 @@ class SessionRecognizer:
         return self._final_audio.pop(utterance_id, np.zeros(0, np.float32))
 
     def wants_partial(self):
-        """True when enough new speech arrived since the last partial to decode another."""
-        return self._in_speech and self._since_partial >= self._cfg.partial_interval_s * RATE_HZ
+        """True when a decode is due: enough new speech since the last one, or a pause began."""
+        if not self._in_speech:
+            return False
+        if self._pausing() and self._speculative is None:
+            return True
+        return self._since_partial >= self._cfg.partial_interval_s * RATE_HZ
 
     def partial(self):
-        """Decode the open utterance: a partial, preceded by a final for any newly agreed prefix."""
+        """Decode the open utterance: a partial, preceded by a final for any stable prefix."""
         self._since_partial = 0
         words = self._decode()
-        agreed = _agreement(self._previous, words)
         events = []
-        if len(agreed) >= self._cfg.commit_min_words:
-            cut = words[len(agreed)].start if len(words) > len(agreed) else words[len(agreed) - 1].end
-            events += self._commit(words[:len(agreed)], cut)
-            words = words[len(agreed):]
+        if self._pausing():
+            # Nothing but silence can follow before the endpoint: keep this decode for it.
+            self._speculative = words
+        elif self._piece_samples() >= self._cfg.commit_min_audio_s * RATE_HZ:
+            stable = self._stable_prefix(words)
+            if len(stable) >= self._cfg.commit_min_words:
+                cut = words[len(stable)].start if len(words) > len(stable) else stable[-1].end
+                events += self._commit(stable, cut)
+                words = words[len(stable):]
         self._previous = words
         if words:
             self._partials += 1
@@ -106,6 +126,16 @@ class SessionRecognizer:
                 partial_id=f"{self._utterance_id}_p{self._partials}", utterance_id=self._utterance_id,
                 text=_join(words), t_start=round(words[0].start, 3), speaker=self._speaker))
         return events
+
+    def _pausing(self):
+        return self._silence_samples >= self._cfg.speculate_after_s * RATE_HZ
+
+    def _stable_prefix(self, words):
+        """The words to commit now: those two decodes agree on, or those far from the audio's end."""
+        audio_end = (self._piece_start + self._piece_samples()) / RATE_HZ
+        agreed = _before(_agreement(self._previous, words), audio_end - self._cfg.commit_guard_s)
+        settled = _before(words, audio_end - self._cfg.stable_margin_s)
+        return agreed if len(agreed) >= len(settled) else settled
 
     def finish(self):
         """End of the stream: the open utterance becomes final."""
@@ -132,6 +162,7 @@ class SessionRecognizer:
             self._append(frame)
             if probability >= self._cfg.vad_threshold - _HYSTERESIS:
                 self._silence_samples = 0
+                self._speculative = None
                 self._speech_samples += n
                 self._since_partial += n
             else:
@@ -191,11 +222,12 @@ class SessionRecognizer:
         """Silence long enough: decode what is left of the utterance and close it."""
         events = []
         if self._speech_samples >= self._cfg.min_speech_s * RATE_HZ:
-            words = self._decode()
+            words = self._speculative if self._speculative is not None else self._decode()
             if words:
                 events += self._commit(words, None)
         self._in_speech = False
         self._piece, self._previous, self._committed, self._speaker = [], [], [], None
+        self._speculative = None
         self._segment.clear()
         return events
 
@@ -225,6 +257,7 @@ class SessionRecognizer:
             confidence=round(float(np.mean([w.confidence for w in words])), 3),
             words=[Word(w.word, round(w.start, 3), round(w.end, 3), round(w.confidence, 3)) for w in words])
         self._committed += words
+        self._speculative = None
         self._final_audio[final.utterance_id] = segment_audio
         if cut_s is not None:
             self._cut(cut_s)
@@ -249,6 +282,16 @@ def _agreement(previous, current):
             break
         agreed.append(b)
     return agreed
+
+
+def _before(words, limit_s):
+    """The leading words that end by `limit_s`."""
+    out = []
+    for word in words:
+        if word.end > limit_s:
+            break
+        out.append(word)
+    return out
 
 
 def _norm(text):
