@@ -88,6 +88,18 @@ def disabled_server(start_server):
     return start_server(HARKEN_PIPELINE="none", ENABLE_LIVE_STREAMING="false")
 
 
+_OPENED = []  # (server, session_id, headers) of sessions these tests started
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cancel_leftover_sessions():
+    """Cancel what these tests left open: the shared transport server has a session limit."""
+    yield
+    for server, session_id, headers in _OPENED:
+        _control(server, session_id, "cancel", headers=headers)  # 409 for finished ones: fine
+    _OPENED.clear()
+
+
 class CapturedResponse:
     """An openapi-core response built from a streamed body that was read by hand."""
 
@@ -128,6 +140,7 @@ def _assert_documented(spec_doc, prepared, status):
 def _start(server, **fields):
     response = requests.post(server.url + LIVE + "/start", json=fields, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
+    _OPENED.append((server, response.json()["session_id"], None))
     return response.json()["session_id"]
 
 
@@ -135,6 +148,7 @@ def _pcm_session(server, headers=None):
     response = requests.post(server.url + LIVE + "/start", json={"suffix": ".pcm"},
                              headers=headers, timeout=TIMEOUT)
     assert response.status_code == 200, response.text
+    _OPENED.append((server, response.json()["session_id"], headers))
     return response.json()["session_id"]
 
 
@@ -276,15 +290,19 @@ def test_catalog_schemas_accept_well_formed_events(event_schemas):
 def test_start_json_form_multipart_and_empty(transport_server, check):
     """start takes JSON, a URL-encoded form, a multipart form or no body at all: 200."""
     url = transport_server.url + LIVE + "/start"
-    check(requests.post(url, json={"goal": "close", "suffix": ".wav", "ttl_seconds": 120,
-                                   "language": "en", "metadata": {"crm": 7}}, timeout=TIMEOUT), 200)
-    check(requests.post(url, json={"suffix": ".pcm", "sample_rate": 8000, "channels": 2,
-                                   "filename": "call.pcm", "goal": None}, timeout=TIMEOUT), 200)
-    check(requests.post(url, data={"filename": "call.wav", "ttl_seconds": "61",
-                                   "metadata": '{"k": 1}'}, timeout=TIMEOUT), 200)
-    check(requests.post(url, files={"goal": (None, "x"), "suffix": (None, "pcm")},
-                        timeout=TIMEOUT), 200)
-    body = check(requests.post(url, timeout=TIMEOUT), 200).json()
+    answers = [
+        check(requests.post(url, json={"goal": "close", "suffix": ".wav", "ttl_seconds": 120,
+                                       "language": "en", "metadata": {"crm": 7}}, timeout=TIMEOUT), 200),
+        check(requests.post(url, json={"suffix": ".pcm", "sample_rate": 8000, "channels": 2,
+                                       "filename": "call.pcm", "goal": None}, timeout=TIMEOUT), 200),
+        check(requests.post(url, data={"filename": "call.wav", "ttl_seconds": "61",
+                                       "metadata": '{"k": 1}'}, timeout=TIMEOUT), 200),
+        check(requests.post(url, files={"goal": (None, "x"), "suffix": (None, "pcm")},
+                            timeout=TIMEOUT), 200),
+        check(requests.post(url, timeout=TIMEOUT), 200),
+    ]
+    _OPENED.extend((transport_server, a.json()["session_id"], None) for a in answers)
+    body = answers[-1].json()
     assert body["chunk_endpoint"] == f"{LIVE}/{body['session_id']}/chunk"
 
 
