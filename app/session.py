@@ -169,6 +169,8 @@ class LiveSession:
                 tail = self._decoder.flush()
             except UndecodableAudio as exc:
                 self.log.warning("undecodable end of stream: %s", exc)
+                self._publish(events.Error(code="invalid_audio", fatal=False,
+                                           message=f"The end of the audio could not be decoded: {exc}"))
                 tail = ()
             self.received_samples += len(tail)
             self._publish_status("finalizing: analysing the rest of the audio", force=True)

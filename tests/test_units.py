@@ -121,3 +121,17 @@ def test_readme_documents_every_setting():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     missing = [env for env, _ in Settings.documented() if f"| `{env}` |" not in readme]
     assert missing == []
+
+
+def test_wav_header_with_non_ascii_chunk_ids_is_refused():
+    """Zero bytes where a RIFF chunk id belongs are refused at once, not buffered as header."""
+    with pytest.raises(UndecodableAudio, match="chunk whose id"):
+        open_decoder(".wav").decode(b"RIFF\0\0\0\0WAVE" + b"\0" * 5000)
+
+
+def test_wav_that_ends_inside_its_header_fails_at_flush():
+    """A WAV stream cut before its data chunk reports that at the end instead of passing silently."""
+    decoder = open_decoder(".wav")
+    decoder.decode(_wav(np.zeros(160, np.float32), 16000)[:30])
+    with pytest.raises(UndecodableAudio, match="ended inside the WAV header"):
+        decoder.flush()

@@ -67,7 +67,10 @@ class WavDecoder:
         return pcm.decode(header[data_offset:])
 
     def flush(self):
-        return self._pcm.flush() if self._pcm else np.zeros(0, np.float32)
+        """End of stream: drain the resampler; a stream that never got past its header is an error."""
+        if self._pcm is None:
+            raise UndecodableAudio("the stream ended inside the WAV header: no audio was sent")
+        return self._pcm.flush()
 
 
 def _parse_header(buf):
@@ -77,6 +80,8 @@ def _parse_header(buf):
     pos, fmt = 12, None
     while pos + 8 <= len(buf):
         chunk_id, size = buf[pos:pos + 4], struct.unpack("<I", buf[pos + 4:pos + 8])[0]
+        if not all(32 <= byte < 127 for byte in chunk_id):
+            raise UndecodableAudio("WAV header holds a chunk whose id is not four ASCII characters")
         body = pos + 8
         if chunk_id == b"data":
             if fmt is None:
