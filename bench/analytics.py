@@ -31,7 +31,7 @@ from tests.speechgen import RATE_HZ, dialogue  # noqa: E402
 DATA = ROOT / "bench" / "data" / "conversations.json"
 RESULTS = ROOT / "bench" / "results"
 CATEGORIES = ("question", "objection", "cta_commit", "topic_shift", "escalation", "resolution")
-POLARITY_THRESHOLD = 0.15
+POLARITY_THRESHOLD = 0.25
 
 
 def load_set(path=DATA):
@@ -80,13 +80,15 @@ def run_in_process(conversation, items, models):
     context = SessionContext(session_id=f"bench_{conversation['id']}", conversation_id=conversation["id"],
                              goal=conversation.get("goal"))
     analytics = ConversationAnalytics(context, models)
-    turns = []
+    turns, index = [], {}
     for utterance in items:
         events = analytics.on_final(utterance)
+        index[utterance.utterance_id] = len(turns)
         turns.append({"text": utterance.text, "valence": events[0].scores["valence"],
-                      "label": events[0].label,
-                      "moments": sorted({e.category for e in events if e.name == "moment"}),
-                      "transitions": sum(e.name == "transition" for e in events)})
+                      "label": events[0].label, "moments": []})
+        for moment in (e for e in events if e.name == "moment"):
+            # A topic shift is confirmed one utterance late and names the utterance it happened at.
+            turns[index[moment.utterance_ids[0]]]["moments"].append(moment.category)
     summary = analytics.summary(final=True)
     return turns, analytics, summary
 

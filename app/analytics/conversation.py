@@ -2,7 +2,7 @@
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from client.events import Moment
 
@@ -34,7 +34,6 @@ class Record:
     engagement: float
     cognitive_load: float
     interrupted: bool
-    moments: list = field(default_factory=list)
 
 
 class ConversationAnalytics:
@@ -78,30 +77,30 @@ class ConversationAnalytics:
                      feeling.scores["arousal"], z["speech_rate"], latency, relevance)
         transition = clock("transitions", self.states.update, utterance, feeling, mind)
         found = clock("moments", self.rules.detect, utterance, feeling, interrupted)
+        shift = None
         if embedding is not None:
-            similarity, shift = clock("topics", self.topics.update, utterance.text, embedding)
-            if shift:
-                found.append(("topic_shift", *shift))
+            _, shift = clock("topics", self.topics.update, utterance, embedding)
             self.previous_embedding = embedding
+        if shift:
+            found.append(("topic_shift", shift.confidence, shift.evidence, shift.utterance))
         clock("baseline", _fold, norms, measured)
         events = [feeling, mind]
         if transition:
             self.transitions.append(transition)
             events.append(transition)
-        for category, confidence, evidence in found:
+        for category, confidence, evidence, *at in found:
+            where = at[0] if at else utterance  # a confirmed topic shift points at an earlier utterance
             moment = Moment(moment_id=f"m_{len(self.moments) + 1:04d}", category=category,
-                            confidence=confidence, speaker=utterance.speaker,
-                            start_ms=int(round(utterance.t_start * 1000)),
-                            end_ms=int(round(utterance.t_end * 1000)),
-                            utterance_ids=[utterance.utterance_id], evidence=evidence)
+                            confidence=confidence, speaker=where.speaker,
+                            start_ms=int(round(where.t_start * 1000)), end_ms=int(round(where.t_end * 1000)),
+                            utterance_ids=[where.utterance_id], evidence=evidence)
             self.moments.append(moment)
             events.append(moment)
         self.records.append(Record(
             utterance_id=utterance.utterance_id, speaker=utterance.speaker, t_start=utterance.t_start,
             t_end=utterance.t_end, text=utterance.text, words=words.words,
             valence=feeling.scores["valence"], arousal=feeling.scores["arousal"], label=feeling.label,
-            engagement=mind.engagement, cognitive_load=mind.cognitive_load, interrupted=interrupted,
-            moments=[category for category, _, _ in found]))
+            engagement=mind.engagement, cognitive_load=mind.cognitive_load, interrupted=interrupted))
         return events
 
     def summary(self, final):

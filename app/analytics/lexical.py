@@ -1,7 +1,11 @@
-"""What the words say about affect: VADER valence plus counted arousal and dominance cues."""
+"""What the words say about affect: VADER valence plus counted arousal, dominance and complaint cues."""
 import re
 from dataclasses import asdict, dataclass
 
+from .phrases import COMPLAINT, ESCALATION, OBJECTION
+
+#: Valence of an utterance that voices an objection, escalation or complaint VADER reads as neutral.
+COMPLAINT_VALENCE = -0.35
 #: Words that raise the energy of an utterance whatever its polarity (intensifiers, alarm, urgency).
 AROUSAL_WORDS = frozenset("""
 absolutely amazing angry asap awful furious immediately incredible love never now outrageous
@@ -23,7 +27,8 @@ _TOKENS = re.compile(r"[a-z']+")
 class Lexical:
     """Text cues of one utterance; valence/arousal/dominance in [-1, 1]."""
 
-    valence: float  # VADER compound score
+    valence: float  # VADER compound score, pulled negative by complaint cues
+    vader: float  # VADER compound score as VADER gives it
     positive: float  # VADER's share of positive, negative and neutral tokens
     negative: float
     arousal: float
@@ -32,6 +37,7 @@ class Lexical:
     hedges: int
     assertions: int
     arousal_words: list
+    complaints: list  # the objection, escalation or complaint phrases found
     words: int
 
     def to_dict(self):
@@ -50,12 +56,18 @@ def read(text, vader):
     exclamations = text.count("!")
     hedges = sum(padded.count(f" {h} ") for h in HEDGES)
     assertions = sum(padded.count(f" {a} ") for a in ASSERTIONS)
+    complaints = [m.group(0) for pattern in (OBJECTION, ESCALATION, COMPLAINT) for m in pattern.finditer(text)]
+    valence = polarity["compound"]
+    if complaints:
+        # VADER's general lexicon does not know that "third time" or "I'm worried that" complain.
+        valence = min(valence, 0.0) + COMPLAINT_VALENCE * min(len(complaints), 2)
     # Strong polarity of either sign carries energy; VADER's compound saturates, hence the 0.4.
     arousal = 0.4 * abs(polarity["compound"]) + 0.25 * len(hot) + 0.2 * exclamations - 0.2 * calm - 0.15
     dominance = 0.2 * assertions - 0.2 * hedges + 0.1 * exclamations - ("?" in text) * 0.1
-    return Lexical(valence=polarity["compound"], positive=polarity["pos"], negative=polarity["neg"],
-                   arousal=_clip(arousal), dominance=_clip(dominance), exclamations=exclamations,
-                   hedges=hedges, assertions=assertions, arousal_words=hot, words=len(tokens))
+    return Lexical(valence=_clip(valence), vader=polarity["compound"], positive=polarity["pos"],
+                   negative=polarity["neg"], arousal=_clip(arousal), dominance=_clip(dominance), exclamations=exclamations,
+                   hedges=hedges, assertions=assertions, arousal_words=hot, complaints=complaints,
+                   words=len(tokens))
 
 
 def _clip(value):
