@@ -570,6 +570,7 @@
       seg.classList.add("partial");
       seg.textContent = d.text;
       updateTurn(seg.closest(".turn"));
+      followTranscript();
     },
 
     final_transcript(s, d) {
@@ -599,7 +600,7 @@
       addSpeaker(s, d.speaker);
       debug.finals.push({ utterance_id: d.utterance_id, speaker: d.speaker, text: d.text, t_start: d.t_start,
         t_end: d.t_end, shownAt: performance.now() });
-      turn.scrollIntoView({ block: "nearest" });
+      followTranscript();
     },
 
     emotion(s, d) {
@@ -715,6 +716,17 @@
   // Consecutive utterances of one speaker with short gaps read as one turn (the pipeline commits
   // stable prefixes early, so one sentence may arrive as several finals).
   const TURN_GAP_S = 1.0;
+
+  // Keep the newest line in view, unless the reader has scrolled up to read earlier ones.
+  let followingTranscript = true;
+  ui.transcript.addEventListener("scroll", () => {
+    const list = ui.transcript;
+    followingTranscript = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
+  });
+
+  function followTranscript() {
+    if (followingTranscript) ui.transcript.scrollTop = ui.transcript.scrollHeight;
+  }
 
   function findSegment(uttId) {
     return ui.transcript.querySelector(`.seg[data-utt="${CSS.escape(uttId)}"]`);
@@ -996,6 +1008,7 @@
   function resetView() {
     ui.messages.replaceChildren();
     ui.transcript.replaceChildren(el("li", "empty-hint", "Speech appears here as it is recognised."));
+    followingTranscript = true;
     ui.moments.replaceChildren(el("li", "empty-hint", "Questions, objections, commitments and shifts show up here."));
     ui.emotion.replaceChildren();
     ui.trend.replaceChildren();
