@@ -20,10 +20,12 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 FAKE_DEVICE = "--use-fake-device-for-media-stream"
 FAKE_UI = "--use-fake-ui-for-media-stream"
-# Whisper base gets Piper's clean speech nearly word for word (WER ~0.05 over plain HTTP);
-# the browser path adds Opus at MediaRecorder's bitrate and cuts at 250 ms slices, so a few
-# words at utterance edges may go: 0.25 still fails on any real loss of speech or on garbage.
-MAX_WER = 0.25
+# Whisper base reads Piper's voice at about 7 % WER offline; the browser adds MediaRecorder's
+# Opus or AAC, the fake device's resampling and 250 ms slices, and streaming commits early
+# (seen here: 0-2.4 % on the microphone passage, 5.8 % on the pitched second voice of the call).
+# 20 %, the bar the speech suites use, allows eight slips on these ~45 words yet fails on
+# a lost or repeated clause, a dropped chunk or a garbled stream.
+MAX_WER = 0.2
 TURNS = [
     ("A", "Thanks for joining the call today. I wanted to walk you through the new pricing."),
     ("A", "Honestly, the price is too high for our budget this quarter."),
@@ -72,7 +74,7 @@ def open_page(playwright):
         page.js_errors = []
         page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
         page.on("console", lambda msg: msg.type == "error" and page.js_errors.append(msg.text))
-        page.goto(url + "/")
+        page.goto(url if "?" in url else url + "/")
         return page
 
     yield launch
@@ -214,18 +216,24 @@ def test_closing_the_tab_cancels_the_session(open_page, transport_server):
 
 
 @pytest.mark.speech
-def test_microphone_to_transcript_emotion_and_summary(open_page, speech_server):
+@pytest.mark.parametrize("record_type, suffix", [
+    (None, ".webm"),  # Chromium's default choice: WebM/Opus
+    ("audio/mp4", ".mp4"),  # what Safari records: fragmented MP4
+])
+def test_microphone_to_transcript_emotion_and_summary(open_page, speech_server, record_type, suffix):
     """Fake microphone speaks three sentences; Stop; words, speakers, emotion and summary appear."""
     wav, spans = speech_file()
-    page = open_page(speech_server.url, FAKE_DEVICE, FAKE_UI,
+    query = f"?record_type={record_type}" if record_type else ""
+    page = open_page(speech_server.url + "/" + query, FAKE_DEVICE, FAKE_UI,
                      f"--use-file-for-fake-audio-capture={wav}%noloop")
     page.click("#record")
     wait_state(page, ["recording"], 10)
-    assert page.evaluate("window.harkenDebug.mimeType") == "audio/webm;codecs=opus"
+    assert page.evaluate("window.harkenDebug.mimeType") == (record_type or "audio/webm;codecs=opus")
+    assert page.evaluate("window.harkenDebug.suffix") == suffix
     # While speech goes on, an unsettled hypothesis shows in grey before its final.
     page.wait_for_selector("#transcript .seg.partial", timeout=15_000)
     assert page.locator("#record").inner_text().strip() == "Recording…"
-    screenshot(page, "browser-microphone-live.png")
+    screenshot(page, f"browser-microphone-live{suffix}.png")
     # Every sentence must be final on the page before Stop, so its latency is a live one.
     page.wait_for_function(f"window.harkenDebug.finals.length > 0 && "
                            f"Math.max(...window.harkenDebug.finals.map(f => f.t_end)) > {spans[-1].end_s - 1.5}",
@@ -239,7 +247,7 @@ def test_microphone_to_transcript_emotion_and_summary(open_page, speech_server):
     debug = page.evaluate("window.harkenDebug")
     by_server = [(f["shownAt"] - debug["recorderStartedAt"]) / 1000 - f["t_end"] for f in debug["finals"]]
     print(f"final's t_end -> on page (s): median {statistics.median(by_server):.2f}, max {max(by_server):.2f}")
-    shot = screenshot(page, "browser-microphone.png")
+    shot = screenshot(page, f"browser-microphone{suffix}.png")
     assert_finished_analysis(page, " ".join(text for _, text in TURNS))
     assert not page.js_errors, page.js_errors
     assert shot.stat().st_size > 10_000

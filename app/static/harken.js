@@ -285,9 +285,12 @@
 
   // ---------- microphone ----------
 
+  // `?record_type=audio/mp4` puts one type first (e.g. to try Safari's MP4 path in Chromium).
   function pickRecordingType() {
     if (typeof MediaRecorder === "undefined") return null;
-    return RECORDING_TYPES.find((t) => MediaRecorder.isTypeSupported(t.mime)) || null;
+    const wanted = new URLSearchParams(location.search).get("record_type");
+    const types = RECORDING_TYPES.slice().sort((a, b) => (b.mime === wanted) - (a.mime === wanted));
+    return types.find((t) => MediaRecorder.isTypeSupported(t.mime)) || null;
   }
 
   async function startMicrophone() {
