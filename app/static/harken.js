@@ -186,6 +186,11 @@
     s.controlEndpoint = info.control_endpoint;
     s.nextSeq = info.next_chunk_seq || 0;
     debug.sessionId = s.id;
+    if (s.closed) {
+      // Cancelled while the session was being started: cancel it on the server too.
+      control(s, "cancel", "cancelled in the browser").catch(() => {});
+      return;
+    }
     openEvents(s);
     pump(s);
   }
@@ -352,7 +357,7 @@
     recorder.start(TIMESLICE_MS);
     setState("recording");
     try {
-      await startSession(s, { suffix: type.suffix });
+      await (s.ready = startSession(s, { suffix: type.suffix }));
     } catch (err) {
       showMessage("error", describeApiError(err, "start a session"), "start");
       abortLocally(s, "failed");
@@ -404,7 +409,7 @@
     const suffix = suffixOf(file.name);
     if (suffix) fields.suffix = suffix;
     try {
-      await startSession(s, fields);
+      await (s.ready = startSession(s, fields));
     } catch (err) {
       showMessage("error", describeApiError(err, `start a session for ${file.name}`), "start");
       abortLocally(s, "failed");
@@ -466,7 +471,9 @@
       });
     }
     releaseCapture(s);
-    if (!s.id) return;
+    // Stop pressed while the session was still being started: finalize once it exists.
+    if (!s.id && s.ready) await s.ready.catch(() => {});
+    if (!s.id || s.closed) return;
     await drained(s);
     if (s.closed) return;
     try {
