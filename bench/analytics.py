@@ -145,19 +145,23 @@ def main(argv=None):
     models = load_models()
     load_s = time.process_time() - started
     asr = whisper()
-    labelled, predicted, cpu, n_utts, transitions, summaries, polarity_rows = [], [], Counter(), 0, {}, {}, []
+    by_split = defaultdict(lambda: ([], []))
+    cpu, n_utts, transitions, summaries, polarity_rows = Counter(), 0, {}, {}, []
     for conversation in conversations:
         wav, spans = render(conversation)
         items = list(utterances(conversation, wav, spans, asr))
         turns, analytics, summary = run_in_process(conversation, items, models)
-        labelled += [dict(t, text=t["text"]) for t in conversation["turns"]]
-        predicted += turns
+        for split in (conversation["split"], "all"):
+            by_split[split][0].extend(conversation["turns"])
+            by_split[split][1].extend(turns)
         cpu.update({k: v for k, v in analytics.cpu_s.items() if k != "summary"})
         n_utts += len(items)
         transitions[conversation["id"]] = [e.to_dict() for e in analytics.transitions]
         summaries[conversation["id"]] = summary.to_dict()
         polarity_rows += [(t["polarity"], polarity(p["valence"])) for t, p in zip(conversation["turns"], turns)]
-    report = score(labelled, predicted)
+    report = score(*by_split["all"])
+    report["splits"] = {split: {k: v for k, v in score(*pair).items() if k != "errors"}
+                        for split, pair in by_split.items() if split != "all"}
     report["path"] = "in-process: Piper audio, Whisper words, Utterance objects fed to ConversationAnalytics"
     report["utterances"] = n_utts
     report["transitions"] = {cid: len(items) for cid, items in transitions.items()}
@@ -183,6 +187,10 @@ def _print(report):
         print(f"{category:<12} {_f(m['precision'])} {_f(m['recall'])} {_f(m['f1'])}   "
               f"{m['tp']:>2} {m['fp']:>2} {m['fn']:>2}")
     print(f"emotion polarity accuracy: {report['polarity_accuracy']:.3f}  {report['polarity_confusion']}")
+    for split, part in sorted(report["splits"].items()):
+        m = part["moments_overall"]
+        print(f"  {split:<12} moments P {_f(m['precision'])} R {_f(m['recall'])} F1 {_f(m['f1'])}, "
+              f"polarity {part['polarity_accuracy']:.3f}")
     print(f"transitions: {report['transitions']}")
     print("CPU ms per utterance: " + ", ".join(f"{k} {v}" for k, v in report["cpu_ms_per_utterance"].items()))
     if "live" in report:
