@@ -402,3 +402,41 @@ def test_dropped_event_stream_reconnects_and_resumes(open_page, transport_server
         assert not page.locator("#messages .msg-error").count(), page.locator("#messages").inner_text()
     finally:
         proxy.close()
+
+
+def test_refused_reconnect_is_retried_with_last_event_id(open_page, transport_server):
+    """A reconnect refused with 409 (another consumer holds the stream) is retried by hand and resumes."""
+    wav, spans = speech_file()
+    proxy = CuttableProxy(transport_server.port)
+    try:
+        page = open_page(proxy.url)
+        page.locator("details.settings summary").click()
+        page.check("#realtime")
+        page.set_input_files("#file-input", str(wav))
+        page.wait_for_function("window.harkenDebug.events.filter(e => e.name === 'status').length >= 2",
+                               timeout=15_000)
+        session_id = page.evaluate("window.harkenDebug.sessionId")
+        events_url = f"{transport_server.url}/analyze/live/{session_id}/events"
+        proxy.cut()
+        deadline = time.monotonic() + 5
+        while True:  # take the stream over as soon as the server has seen the page's connection die
+            other = requests.get(events_url, stream=True, timeout=(5, 30))
+            if other.status_code == 200 or time.monotonic() > deadline:
+                break
+            other.close()
+            time.sleep(0.05)
+        assert other.status_code == 200, other.text
+        try:
+            page.wait_for_function("document.querySelector('#messages [data-key=stream]')?.textContent"
+                                   ".includes('refused; trying again')", timeout=10_000)
+        finally:
+            other.close()
+        page.locator('#messages .msg-info[data-key="stream"]').wait_for(timeout=10_000)
+        assert wait_state(page, ["done"], spans[-1].end_s + 20) == "done", page.locator("#messages").inner_text()
+        reopened = [r for r in proxy.requests if "/events?" in r.split("\r\n")[0]]
+        assert reopened and "last_event_id=" in reopened[-1].split("\r\n")[0], reopened
+        ids = [e["id"] for e in page.evaluate("window.harkenDebug.events")]
+        assert ids == sorted(set(ids)), ids
+        assert not page.locator("#messages .msg-error").count(), page.locator("#messages").inner_text()
+    finally:
+        proxy.close()

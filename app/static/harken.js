@@ -514,12 +514,21 @@
 
   // ---------- events ----------
 
+  // How often a stream the browser gave up on (a 4xx/5xx answer to its reconnect, e.g. 409
+  // while the server has not yet noticed the old connection died) is opened again by hand.
+  const MAX_REOPENS = 3;
+  const REOPEN_DELAY_MS = 2000;
+
   function openEvents(s) {
-    let url = s.eventsEndpoint;
-    if (s.key) url += (url.includes("?") ? "&" : "?") + "api_key=" + encodeURIComponent(s.key);
-    const es = s.es = new EventSource(url);
-    setLink("connecting");
+    const params = new URLSearchParams();
+    if (s.key) params.set("api_key", s.key);
+    // A new EventSource sends no Last-Event-ID header; the query parameter carries it instead.
+    if (s.lastEventId) params.set("last_event_id", String(s.lastEventId));
+    const query = params.toString();
+    const es = s.es = new EventSource(s.eventsEndpoint + (query ? "?" + query : ""));
+    setLink(s.dropped ? "reconnecting" : "connecting");
     es.addEventListener("open", () => {
+      s.reopens = 0;
       setLink("open");
       if (s.dropped) {
         s.dropped = false;
@@ -531,10 +540,21 @@
     es.addEventListener("error", (e) => {
       if (typeof e.data === "string") { onEvent(s, "error", e); return; }
       if (s.finished) return;
+      if (s.closed) {
+        // Cancelled: its `error` event may not come; the cancel fallback settles the page.
+        if (es.readyState === EventSource.CLOSED) closeEvents(s);
+        return;
+      }
       if (es.readyState === EventSource.CONNECTING) {
         s.dropped = true;
         setLink("reconnecting");
         showMessage("warn", "The event stream dropped; reconnecting by itself (no event will be lost)…", "stream");
+      } else if ((s.reopens || 0) < MAX_REOPENS) {
+        s.reopens = (s.reopens || 0) + 1;
+        s.dropped = true;
+        setLink("reconnecting");
+        showMessage("warn", `The event stream was refused; trying again (${s.reopens} of ${MAX_REOPENS})…`, "stream");
+        setTimeout(() => { if (s.es === es && !s.finished) openEvents(s); }, REOPEN_DELAY_MS);
       } else {
         setLink("closed");
         showMessage("error", "The server refused the event stream (the session may have ended or expired). " +
