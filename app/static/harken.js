@@ -857,9 +857,10 @@
   // The drawing is as wide as its box, so text stays at its CSS size on a phone and a wall screen.
   const CHART = { w: 600, h: 200, left: 34, right: 10, top: 10, bottom: 24 };
 
-  function chartFrame(container, yMin, yMax, xMax, yTicks) {
+  function chartFrame(container, yMin, yMax, xMax, yTicks, label) {
     CHART.w = Math.max(260, Math.round(container.clientWidth) || 600);
-    const root = svg("svg", { viewBox: `0 0 ${CHART.w} ${CHART.h}`, role: "img", preserveAspectRatio: "xMidYMid meet" });
+    const root = svg("svg", { viewBox: `0 0 ${CHART.w} ${CHART.h}`, role: "img", "aria-label": label,
+      preserveAspectRatio: "xMidYMid meet" });
     const x = (t) => CHART.left + (t / xMax) * (CHART.w - CHART.left - CHART.right);
     const y = (v) => CHART.top + (1 - (v - yMin) / (yMax - yMin)) * (CHART.h - CHART.top - CHART.bottom);
     for (const v of yTicks) {
@@ -893,7 +894,9 @@
   function drawEmotion(s) {
     const pts = s.emotionPoints.filter((p) => typeof p.valence === "number");
     const xMax = Math.max(10, lastTime(s), ...pts.map((p) => p.t));
-    const { root, x, y } = chartFrame(ui.emotion, -1, 1, xMax, [-1, -0.5, 0, 0.5, 1]);
+    const speakerNames = [...new Set(pts.map((p) => speakerName(p.speaker)))].join(", ");
+    const { root, x, y } = chartFrame(ui.emotion, -1, 1, xMax, [-1, -0.5, 0, 0.5, 1],
+      `Valence and arousal from -1 to 1 over ${clock(xMax)} for ${speakerNames || "no speaker yet"}`);
     for (const tr of s.transitions) {
       root.appendChild(svg("line", { x1: x(tr.t), x2: x(tr.t), y1: y(1), y2: y(-1), stroke: speakerColour(tr.speaker), class: "marker" }));
     }
@@ -920,7 +923,8 @@
   function drawTrend(s) {
     const pts = s.cognitivePoints.slice().sort((a, b) => a.t - b.t);
     const xMax = Math.max(10, lastTime(s), ...pts.map((p) => p.t));
-    const { root, x, y } = chartFrame(ui.trend, 0, 1, xMax, [0, 0.5, 1]);
+    const { root, x, y } = chartFrame(ui.trend, 0, 1, xMax, [0, 0.5, 1],
+      `Engagement, focus and cognitive load from 0 to 1 over ${clock(xMax)}`);
     const series = [["engagement", "#0d9488", null], ["focus", "#6366f1", "2 4"], ["load", "#ea580c", "6 4"]];
     for (const [key, colour, dash] of series) {
       polyline(root, pts.filter((p) => typeof p[key] === "number").map((p) => [x(p.t), y(p[key])]), colour, dash, key);
