@@ -36,14 +36,30 @@ def body_fields(max_bytes):
         raw = request.get_data(cache=True)
         if not raw.strip():
             return {}
-        try:
-            doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise errors.InvalidJson() from None
+        doc = _strict_json(raw)
         if not isinstance(doc, dict):
             raise errors.InvalidJson("The body must be a JSON object.")
         return doc
     return request.form.to_dict()
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _strict_json(raw):
+    """Parse standard JSON only: no NaN/Infinity, no unpaired surrogates, no pathological nesting.
+
+    Whatever is accepted here may be echoed into events, which must stay valid UTF-8 JSON.
+    """
+    try:
+        doc = json.loads(raw, parse_constant=_refuse_constant)
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise errors.InvalidJson("The body nests too deeply.") from None
+    except (ValueError, UnicodeError):
+        raise errors.InvalidJson() from None
+    return doc
 
 
 def _invalid(name, message):
@@ -98,8 +114,8 @@ def _metadata(fields):
         return {}
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
+            value = _strict_json(value)
+        except errors.InvalidJson:
             raise _invalid("metadata", "must be a JSON object") from None
     if not isinstance(value, dict):
         raise _invalid("metadata", "must be an object")

@@ -190,8 +190,9 @@ class LiveSession:
             return "session cancelled"
 
     def keepalive(self):
-        """Push the expiry to now + TTL without media."""
-        self._require_active()
+        """Push the expiry to now + TTL without media (also while the last audio is analysed)."""
+        if self.status not in ACTIVE_STATES + (PROCESSING,):
+            raise errors.SessionClosed(f"The session is {self.status}.", status=self.status)
         self.expires_at = time.time() + self.ttl_s
         return "expiry extended"
 

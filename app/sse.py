@@ -52,7 +52,8 @@ def _frames(session, last_seen_id, *, heartbeat_s, retry_ms, shutting_down, hang
     if last_seen_id and last_seen_id < log.first_kept_id - 1:
         notice = events.Error(code="events_dropped", fatal=False,
                               message=f"events {last_seen_id + 1}-{log.first_kept_id - 1} are no longer kept")
-        yield f"event: {notice.name}\ndata: {notice.to_json()}\n\n"
+        # Its id is the last dropped one, so a client that reconnects after it resumes correctly.
+        yield f"id: {log.first_kept_id - 1}\nevent: {notice.name}\ndata: {notice.to_json()}\n\n"
     while True:
         waiter = log.waiter()
         for event in log.after(last_seen_id):

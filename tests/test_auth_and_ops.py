@@ -20,13 +20,15 @@ def _routes(session_id):
             ("post", base + "/chunk", {"params": {"chunk_seq": 0}, "data": b"\0\0"}),
             ("get", base + "/events", {}),
             ("post", base + "/control", {"json": {"action": "keepalive"}}),
-            ("get", base, {})]
+            ("get", base, {}),
+            ("post", "/analyze", {"data": b"audio"}),
+            ("post", "/analyze/stream", {"data": b"audio"})]
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(7))
 @pytest.mark.parametrize("key", [None, "wrong-key"])
 def test_every_live_route_needs_a_valid_key(keyed_server, index, key):
-    """Each live route answers 401 unauthorized without a key or with a wrong one."""
+    """Each /analyze route answers 401 unauthorized without a key or with a wrong one."""
     method, path, kwargs = _routes("live_x")[index]
     headers = {"X-API-Key": key} if key else {}
     response = getattr(requests, method)(keyed_server.url + path, headers=headers, timeout=TIMEOUT, **kwargs)
@@ -39,7 +41,7 @@ def test_key_in_header_or_query_and_sessions_isolated_per_key(keyed_server):
     mine = {"X-API-Key": KEY_A}
     session = start(keyed_server.url, headers=mine, suffix=".pcm")
     assert upload(keyed_server.url, session, 0, tone_pcm(0.2), headers=mine).status_code == 200
-    for method, path, kwargs in _routes(session["session_id"])[1:]:
+    for method, path, kwargs in _routes(session["session_id"])[1:5]:
         response = getattr(requests, method)(keyed_server.url + path, headers={"X-API-Key": KEY_B},
                                              timeout=TIMEOUT, **kwargs)
         assert response.status_code == 404, path

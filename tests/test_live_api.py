@@ -291,3 +291,16 @@ def test_whole_file_endpoints_say_they_are_not_built(transport_server, path):
     assert response.status_code == 501
     assert response.json()["error"]["code"] == "not_built"
     assert "/analyze/live/start" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"metadata":' + b"[" * 20000 + b"]" * 20000 + b"}",
+    b'{"suffix": ".pcm", "metadata": {"x": NaN}}',
+    b'{"suffix": ".pcm", "metadata": {"x": "\\ud800"}}',
+])
+def test_start_refuses_json_that_events_could_not_carry(transport_server, body):
+    """Pathological nesting, NaN and unpaired surrogates are 400 invalid_json, never a 500 or a broken stream."""
+    response = requests.post(transport_server.url + "/analyze/live/start", data=body,
+                             headers={"Content-Type": "application/json"}, timeout=TIMEOUT)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "invalid_json"
