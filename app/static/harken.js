@@ -1109,14 +1109,19 @@
   });
 
   // Say up front when the server wants a key or is still loading its models.
-  async function checkServer() {
+  async function checkServer(first) {
     try {
       const health = await api("GET", "/healthz");
-      if (health.auth && !ui.apiKey.value) {
+      if (first && health.auth && !ui.apiKey.value) {
         ui.apiKey.closest("details").open = true;
         showMessage("info", "This server needs an API key: enter it under Settings before recording.", "auth");
       }
-      if (!health.ready) showMessage("warn", "The server is still loading its speech models; results start once it is ready.", "health");
+      if (!health.ready) {
+        showMessage("warn", "The server is still loading its speech models; results start once it is ready.", "health");
+        setTimeout(() => checkServer(false), 3000);
+      } else {
+        clearMessage("health");
+      }
     } catch (err) {
       showMessage("error", describeApiError(err, "check the server"), "health");
     }
@@ -1124,5 +1129,5 @@
 
   setState("idle");
   setPhase("idle");
-  checkServer();
+  checkServer(true);
 })();
