@@ -6,7 +6,12 @@ and F1, emotion-polarity accuracy, transition counts and the CPU time per uttera
 analyser, and writes the same as JSON to bench/results/analytics.json.
 
     .venv/bin/python bench/analytics.py              # in-process: Utterances built from Whisper's output
-    .venv/bin/python bench/analytics.py --url URL    # through a running server's live API as well
+    .venv/bin/python bench/analytics.py --live       # also through the live API of a server it starts
+    .venv/bin/python bench/analytics.py --url URL    # also through the live API of a running server
+
+Through the live API the utterances are whatever the server's VAD, Whisper and speaker stages
+make of the dialogue; each final is matched to the labelled turn it overlaps most, and a
+turn's moments and valence are those of its finals.
 
 Polarity of a turn: positive if its valence > POLARITY_THRESHOLD, negative below minus it, else neutral.
 """
@@ -93,6 +98,54 @@ def run_in_process(conversation, items, models):
     return turns, analytics, summary
 
 
+def evaluate_live(url, conversations):
+    """Stream each spoken conversation through the live API and score what comes back."""
+    from client import LiveClient
+    by_split = defaultdict(lambda: ([], []))
+    sessions = {}
+    with LiveClient(url, timeout=(5, 300)) as client:
+        for conversation in conversations:
+            wav, spans = render(conversation)
+            events = list(client.stream_file(wav, goal=conversation.get("goal"),
+                                             metadata={"conversation": conversation["id"]}))
+            turns = _turns_from_events(events, spans)
+            for split in (conversation["split"], "all"):
+                by_split[split][0].extend(conversation["turns"])
+                by_split[split][1].extend(turns)
+            sessions[conversation["id"]] = {
+                "finals": sum(e.name == "final_transcript" for e in events),
+                "transitions": sum(e.name == "transition" for e in events),
+                "moments": sum(e.name == "moment" for e in events),
+                "summaries": sum(e.name == "summary_update" for e in events),
+                "done": events[-1].name == "done" if events else False}
+    report = score(*by_split["all"])
+    report["splits"] = {split: {k: v for k, v in score(*pair).items() if k != "errors"}
+                        for split, pair in by_split.items() if split != "all"}
+    report["sessions"] = sessions
+    return report
+
+
+def _turns_from_events(events, spans):
+    """Per labelled turn: the text, duration-weighted valence and moments of the finals over it."""
+    turns = [{"text": "", "valence": 0.0, "weight": 0.0, "moments": []} for _ in spans]
+    owner = {}
+    for event in events:
+        if event.name == "final_transcript":
+            overlaps = [min(event.t_end, s.end_s) - max(event.t_start, s.start_s) for s in spans]
+            best = int(np.argmax(overlaps))
+            owner[event.utterance_id] = (best, max(event.t_end - event.t_start, 0.01))
+            turns[best]["text"] = (turns[best]["text"] + " " + event.text).strip()
+        elif event.name == "emotion" and event.utterance_id in owner:
+            index, weight = owner[event.utterance_id]
+            turns[index]["valence"] += weight * event.scores["valence"]
+            turns[index]["weight"] += weight
+        elif event.name == "moment" and event.utterance_ids and event.utterance_ids[0] in owner:
+            turns[owner[event.utterance_ids[0]][0]]["moments"].append(event.category)
+    for turn in turns:
+        turn["valence"] = turn["valence"] / turn.pop("weight") if turn["weight"] else 0.0
+    return turns
+
+
 def polarity(valence):
     """positive / negative / neutral for a valence score."""
     if valence > POLARITY_THRESHOLD:
@@ -139,8 +192,10 @@ def _r(x):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="base URL of a running Harken server: also evaluate through its live API")
+    parser.add_argument("--live", action="store_true", help="start a server and also evaluate through its live API")
     args = parser.parse_args(argv)
     conversations = load_set()
+    RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.process_time()
     models = load_models()
     load_s = time.process_time() - started
@@ -171,11 +226,16 @@ def main(argv=None):
     report["model_load_cpu_s"] = round(load_s, 2)
     report["polarity_confusion"] = {f"{t}->{p}": n for (t, p), n in sorted(Counter(polarity_rows).items())}
     report["summaries"] = summaries
-    if args.url:
-        from bench.live import evaluate_live
-        report["live"] = evaluate_live(args.url, conversations, render, score)
+    if args.live:
+        from tests.conftest import Server
+        server = Server({"HARKEN_PIPELINE": "speech"}, RESULTS / "server.log")
+        try:
+            report["live"] = evaluate_live(server.url, conversations)
+        finally:
+            server.stop()
+    elif args.url:
+        report["live"] = evaluate_live(args.url, conversations)
     _print(report)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "analytics.json").write_text(json.dumps(report, indent=2))
     return report
 
@@ -192,11 +252,19 @@ def _print(report):
         print(f"  {split:<12} moments P {_f(m['precision'])} R {_f(m['recall'])} F1 {_f(m['f1'])}, "
               f"polarity {part['polarity_accuracy']:.3f}")
     print(f"transitions: {report['transitions']}")
-    print("CPU ms per utterance: " + ", ".join(f"{k} {v}" for k, v in report["cpu_ms_per_utterance"].items()))
     if "live" in report:
         live = report["live"]
-        print(f"live API: moments P {_f(live['moments_overall']['precision'])} R {_f(live['moments_overall']['recall'])} "
-              f"F1 {_f(live['moments_overall']['f1'])}, polarity {live['polarity_accuracy']:.3f}")
+        print("live API:")
+        for category, m in list(live["moments"].items()) + [("ALL", live["moments_overall"])]:
+            print(f"  {category:<12} {_f(m['precision'])} {_f(m['recall'])} {_f(m['f1'])}   "
+                  f"{m['tp']:>2} {m['fp']:>2} {m['fn']:>2}")
+        print(f"  polarity accuracy {live['polarity_accuracy']:.3f}; splits " + ", ".join(
+            f"{k}: F1 {_f(v['moments_overall']['f1'])} P {_f(v['moments_overall']['precision'])}"
+            for k, v in sorted(live["splits"].items())))
+        print(f"  sessions {live['sessions']}")
+        for error in live["errors"]:
+            print(f"  live miss: expected {error['expected']} found {error['found']}: {error['heard']}")
+    print("CPU ms per utterance: " + ", ".join(f"{k} {v}" for k, v in report["cpu_ms_per_utterance"].items()))
     for error in report["errors"]:
         print(f"  miss: expected {error['expected']} found {error['found']}: {error['heard']}")
 

@@ -8,8 +8,9 @@ import parselmouth
 RATE_HZ = 16000
 #: A gap between consecutive words longer than this is a pause (hesitations run 0.25–1 s).
 PAUSE_S = 0.25
-#: Pitch search range wide enough for low male and high female voices.
-PITCH_FLOOR_HZ = 75.0
+#: Pitch search range wide enough for low male and high female voices. Praat's usual 75 Hz floor
+#: loses deep voices (Piper's joe speaks at ~80 Hz, ~70 Hz a few semitones down) to octave errors.
+PITCH_FLOOR_HZ = 60.0
 PITCH_CEILING_HZ = 400.0
 #: Pitch every 20 ms: enough frames for a median and a range at half the CPU of Praat's 10 ms.
 PITCH_STEP_S = 0.02

@@ -57,8 +57,8 @@ class TopicTracker:
             signpost = SIGNPOSTS.search(utterance.text)
             if signpost and similarity < SIGNPOSTED_BELOW:
                 shift = Shift(utterance, round(min(0.95, 0.75 + SIGNPOSTED_BELOW - similarity), 3),
-                              f"{signpost.group(0)} … (similarity {similarity:.2f} to the previous "
-                              f"{len(self.recent)} utterances)")
+                              f"{utterance.text.strip()} (signpost \"{signpost.group(0)}\", similarity "
+                              f"{similarity:.2f} to the previous {len(self.recent)} utterances)")
                 self.recent = []
             elif similarity < CANDIDATE_BELOW and shift is None:
                 self.candidate = (utterance, embedding, window, similarity)

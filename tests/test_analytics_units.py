@@ -1,0 +1,168 @@
+"""Unit tests of the analysers on text, word timings and synthetic signals with known values."""
+import numpy as np
+import pytest
+from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+from app.analytics import emotion, lexical, prosody, summary
+from app.analytics.baseline import Norm
+from app.analytics.cognitive import questions
+from app.analytics.moments import MomentRules
+from app.analytics.states import StateTracker, classify
+from app.pipeline.base import Utterance
+from client.events import Cognitive, Emotion, Word
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def vader():
+    return SentimentIntensityAnalyzer()
+
+
+def utterance(text, t_start=0.0, speaker="Speaker_0", uid="utt_0001", words=None, audio=None):
+    """An Utterance with one word a third of a second long every 0.4 s unless `words` is given."""
+    if words is None:
+        words = [Word(w, t_start + 0.4 * i, t_start + 0.4 * i + 0.33, 0.9) for i, w in enumerate(text.split())]
+    t_end = words[-1].end if words else t_start + 1.0
+    if audio is None:
+        audio = np.zeros(int((t_end - t_start) * RATE), np.float32)
+    return Utterance(uid, speaker, t_start, t_end, text, 0.9, words, audio)
+
+
+def feeling(valence, arousal=0.0, dominance=0.0, uid="utt_0001", speaker="Speaker_0"):
+    return Emotion(utterance_id=uid, speaker=speaker, emotion={}, label="neutral",
+                   scores={"valence": valence, "arousal": arousal, "dominance": dominance}, confidence=1.0)
+
+
+def test_syllables_count_vowel_groups():
+    """Syllables are vowel groups, silent final e dropped, at least one per word."""
+    assert [prosody.syllables(w) for w in ("budget", "make", "table", "rhythm", "I", "conversation")] == [2, 1, 2, 1, 1, 4]
+
+
+def test_pauses_and_rate_come_from_word_timings():
+    """A 0.6 s gap is one pause; rate is syllables over speaking time with pauses removed."""
+    words = [Word("hello", 0.0, 0.4, 1.0), Word("there", 0.4, 0.8, 1.0), Word("friend", 1.4, 1.8, 1.0)]
+    measured = prosody.measure(utterance("hello there friend", words=words))
+    assert (measured.pauses, measured.pause_total_s, measured.syllables) == (1, pytest.approx(0.6), 4)
+    assert measured.speech_rate_syl_s == pytest.approx(4 / 1.2)
+
+
+def test_pitch_and_loudness_of_a_known_tone():
+    """A 200 Hz tone at amplitude 0.1 reads as 200 Hz, a flat range and -23 dBFS."""
+    t = np.arange(RATE) / RATE
+    audio = (0.1 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    measured = prosody.measure(utterance("a tone", audio=audio))
+    assert measured.pitch_median_hz == pytest.approx(200, abs=1)
+    assert measured.pitch_range_st == pytest.approx(0, abs=0.1)
+    assert measured.loudness_db == pytest.approx(20 * np.log10(0.1 / np.sqrt(2)), abs=0.1)
+
+
+def test_silence_has_no_pitch_or_loudness():
+    """Digital silence gives None, not a made-up number."""
+    measured = prosody.measure(utterance("nothing here"))
+    assert (measured.pitch_median_hz, measured.loudness_db, measured.voiced_ratio) == (None, None, None)
+
+
+def test_norm_uses_prior_then_the_speaker():
+    """Before data the prior sets z; the speaker's own values take over as they arrive."""
+    norm = Norm(prior_mean=-24.0, prior_sd=4.0)
+    assert norm.z(-20.0) == pytest.approx(1.0)
+    for value in (-10.0, -10.0, -10.0, -10.0, -10.0, -10.0, -10.0, -10.0):
+        norm.add(value)
+    assert norm.mean_sd()[0] == pytest.approx((2 * -24.0 + 8 * -10.0) / 10)
+    assert Norm(prior_mean=None, prior_sd=2.0).z(5.0) == 0.0
+
+
+def test_distribution_sums_to_one_and_peaks_at_the_nearest_emotion():
+    """Each published PAD point maps to its own emotion; the origin maps to neutral."""
+    for name, point in emotion.PAD.items():
+        probs = emotion.distribution(*point)
+        assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
+        assert max(probs, key=probs.get) == name
+
+
+def test_vader_misses_complaints_the_lexicon_catches(vader):
+    """A complaint with no negative word still reads negative, with the phrase as evidence."""
+    text = "This is the third time I've called about this, and nobody has fixed it."
+    read = lexical.read(text, vader)
+    assert read.vader == 0.0
+    assert read.valence == pytest.approx(2 * lexical.COMPLAINT_VALENCE)
+    assert read.complaints == ["third time", "nobody has fixed"]
+
+
+def test_questions_need_a_question_mark_or_an_interrogative_opening():
+    """Statements are not questions; inverted auxiliaries are."""
+    assert questions("We ship on Friday. Can you confirm the address?") == ["Can you confirm the address?"]
+    assert questions("How about that") == ["How about that"]
+    assert questions("I will call you tomorrow.") == []
+
+
+@pytest.mark.parametrize("text, valence, expected", [
+    ("The price is too expensive for a team our size.", -0.3, ["objection"]),
+    ("Are you worried about the price at all?", 0.0, ["question"]),
+    ("I'll send you the contract this afternoon.", 0.0, ["cta_commit"]),
+    ("We'll see how it goes next quarter.", 0.0, []),
+    ("Let's get started.", 0.0, []),
+    ("This is unacceptable, I want to speak to a manager.", -0.6, ["escalation"]),
+    ("That makes sense.", 0.3, []),
+    ("Great, it's working now.", 0.6, ["resolution"]),
+    ("Right?", 0.0, []),
+])
+def test_moment_rules_on_single_utterances(text, valence, expected):
+    """Each category fires on its own phrasing and not on near misses."""
+    found = MomentRules().detect(utterance(text), feeling(valence), interrupted=False)
+    assert [category for category, _, _ in found] == expected
+
+
+def test_acceptance_resolves_only_an_open_objection():
+    """'That makes sense' resolves an objection once; a second time there is nothing open."""
+    rules = MomentRules()
+    rules.detect(utterance("Honestly that is too expensive for us."), feeling(-0.4), False)
+    first = rules.detect(utterance("Okay, that makes sense.", uid="utt_0002"), feeling(0.3), False)
+    second = rules.detect(utterance("Okay, that makes sense.", uid="utt_0003"), feeling(0.3), False)
+    assert [c for c, _, _ in first] == ["resolution"] and second == []
+
+
+def test_evidence_is_the_triggering_sentence():
+    """The moment's evidence is the sentence with the matched words, not the whole turn."""
+    found = MomentRules().detect(utterance("Thanks for the demo. My main concern is the migration."),
+                                 feeling(-0.3), False)
+    assert found == [("objection", pytest.approx(0.81), "My main concern is the migration.")]
+
+
+def test_states_need_two_utterances_to_switch():
+    """One negative sentence does not flip a calm speaker; a second one does, naming the drivers."""
+    tracker = StateTracker()
+
+    def step(i, valence, arousal):
+        u = utterance("words", uid=f"utt_{i:04d}", t_start=float(i))
+        mind = Cognitive(utterance_id=u.utterance_id, speaker=u.speaker, engagement=0.5, focus=0.5, cognitive_load=0.3)
+        return tracker.update(u, feeling(valence, arousal, uid=u.utterance_id), mind)
+
+    assert step(1, 0.0, 0.0) is None
+    assert step(2, -0.5, 0.4) is None
+    change = step(3, -0.5, 0.4)
+    assert (change.from_state["label"], change.to_state["label"]) == ("calm", "frustrated")
+    assert change.evidence_utterance_ids == ["utt_0002", "utt_0003"]
+    assert [d["cue"] for d in change.drivers] == ["valence", "arousal"]
+
+
+def test_classify_states():
+    """Each documented region maps to its state."""
+    base = {"valence": 0.0, "arousal": 0.0, "dominance": 0.0, "engagement": 0.5}
+    assert classify(base)[0] == "calm"
+    assert classify(dict(base, valence=-0.5, arousal=0.3))[0] == "frustrated"
+    assert classify(dict(base, valence=-0.3, dominance=-0.3))[0] == "anxious"
+    assert classify(dict(base, valence=0.5))[0] == "positive"
+    assert classify(dict(base, engagement=0.2))[0] == "disengaged"
+    assert classify(dict(base, engagement=0.8))[0] == "engaged"
+
+
+def test_clock_and_key_phrases():
+    """Times print as mm:ss; a phrase said in two utterances is key, a one-off is not."""
+    from app.analytics.conversation import Record
+    rows = [Record(f"u{i}", "Speaker_0", i, i + 1, text, 5, 0.0, 0.0, "neutral", 0.5, 0.3, False)
+            for i, text in enumerate(["The migration plan is ready.", "Send the migration plan today.",
+                                      "Pricing is fine."])]
+    assert summary.clock(125.9) == "02:05"
+    assert summary.key_phrases(rows) == ["migration plan"]
