@@ -43,6 +43,7 @@ CHUNK_S = 0.1
 RATE_HZ = 16000
 TIMEOUT = (5, 120)
 MAX_LAG_S = 2.0
+ENDPOINT_GAP_S = 0.25
 
 SENTENCES = [
     "Thank you for joining the call today, I would like to review the project plan.",
@@ -74,7 +75,10 @@ def build_sets():
                                                       for i in range(len(SENTENCES))}, gap_s=0.8)
     dialogue, spans = speechgen.dialogue(DIALOGUE, voices={"A": {"voice": "joe"}, "B": {"voice": "espeak"}},
                                          gap_s=0.7)
+    espeak, _ = speechgen.dialogue(joe_turns, voices={str(i): {"voice": "espeak"} for i in range(len(SENTENCES))},
+                                   gap_s=0.8)
     return {"joe": (joe, " ".join(SENTENCES), None),
+            "espeak": (espeak, " ".join(SENTENCES), None),
             "joe_varied": (varied, " ".join(SENTENCES), None),
             "dialogue_joe_espeak": (dialogue, " ".join(t for _, t in DIALOGUE), spans)}
 
@@ -131,9 +135,18 @@ class LiveRun:
         return max(lags, default=0.0)
 
     def utterance_latencies(self):
-        """Final arrival minus arrival of the chunk that holds the final's last word."""
+        """Per utterance closed by a pause: final arrival minus arrival of the chunk with its last word.
+
+        Finals of committed prefixes are followed at once by more speech; only the final that
+        ends an utterance (a pause of at least ENDPOINT_GAP_S follows, or the stream ends)
+        counts here: their words are in the per-word figures.
+        """
+        finals = self.of("final_transcript")
         out = []
-        for received, final in self.of("final_transcript"):
+        for i, (received, final) in enumerate(finals):
+            following = finals[i + 1][1]["t_start"] if i + 1 < len(finals) else float("inf")
+            if following - final["t_end"] < ENDPOINT_GAP_S:
+                continue
             index = min(len(self.chunk_arrivals) - 1, int(final["t_end"] / CHUNK_S))
             out.append(received - self.chunk_arrivals[index])
         return out

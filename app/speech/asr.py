@@ -60,8 +60,14 @@ class WhisperRecognizer:
         self._tokenizers = {}
         self._suppress = None
 
-    def recognize(self, audio, language="en", prompt=""):
-        """Words spoken in `audio` (16 kHz mono float32), optionally continuing `prompt` text."""
+    def recognize(self, audio, language="en", prompt="", prefix="", min_window_s=MIN_WINDOW_S):
+        """Words spoken in `audio` (16 kHz mono float32) after `prefix`.
+
+        `prompt` is earlier text, for context only. `prefix` is text known to be spoken at the
+        start of `audio` (already committed words, decoded again as acoustic context): the
+        decoder is forced through it, it is aligned with the rest, and only the words after
+        it are returned.
+        """
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
 
@@ -71,24 +77,34 @@ class WhisperRecognizer:
         tokenizer = self._tokenizer(language)
         if self._suppress is None:
             self._suppress = list(get_suppressed_tokens(tokenizer, [-1]))
-        window_s = min(MAX_WINDOW_S, max(MIN_WINDOW_S, math.ceil(duration_s + 1)))
+        window_s = min(MAX_WINDOW_S, max(min_window_s, math.ceil(duration_s + 1)))
         extractor = self._whisper.feature_extractor
         features = extractor(audio.astype(np.float32, copy=False), padding=0)
         features = pad_or_trim(features, window_s * self._whisper.frames_per_second)
         encoded = self._whisper.encode(features)
         previous = tokenizer.encode(" " + prompt.strip())[-PROMPT_TOKENS_MAX:] if prompt.strip() else []
+        forced = tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
         sot = self._whisper.get_prompt(tokenizer, previous, without_timestamps=True)
-        max_new = int(duration_s * TOKENS_PER_SECOND_BOUND) + TOKENS_MARGIN
+        max_new = len(forced) + int(duration_s * TOKENS_PER_SECOND_BOUND) + TOKENS_MARGIN
         result = self._whisper.model.generate(
-            encoded, [sot], beam_size=1, max_length=len(sot) + max_new, return_scores=True,
+            encoded, [sot + forced], beam_size=1, max_length=len(sot) + max_new, return_scores=True,
             return_no_speech_prob=True, suppress_blank=True, suppress_tokens=self._suppress,
             no_repeat_ngram_size=3)[0]
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        if tokens[:len(forced)] != forced:  # CTranslate2 returns the forced prefix with the rest
+            tokens = forced + tokens
         avg_logprob = result.scores[0] / (len(tokens) + 1)
-        if not tokens or (result.no_speech_prob > NO_SPEECH_PROB and avg_logprob < NO_SPEECH_LOGPROB):
+        if len(tokens) == len(forced) or (
+                result.no_speech_prob > NO_SPEECH_PROB and avg_logprob < NO_SPEECH_LOGPROB):
             return Hypothesis((), avg_logprob, result.no_speech_prob)
         num_frames = int(duration_s * self._whisper.frames_per_second)
         alignment = self._whisper.find_alignment(tokenizer, [tokens], encoded, num_frames)[0]
+        # Skip the words that spell the forced prefix: they were committed before.
+        skipped, consumed = 0, 0
+        while skipped < len(alignment) and consumed < len(forced):
+            consumed += len(alignment[skipped]["tokens"])
+            skipped += 1
+        alignment = alignment[skipped:]
         merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
         words = tuple(
             WordHyp(w["word"], round(float(w["start"]), 3), round(min(float(w["end"]), duration_s), 3),
