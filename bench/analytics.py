@@ -37,6 +37,8 @@ DATA = ROOT / "bench" / "data" / "conversations.json"
 RESULTS = ROOT / "bench" / "results"
 CATEGORIES = ("question", "objection", "cta_commit", "topic_shift", "escalation", "resolution")
 POLARITY_THRESHOLD = 0.25
+#: CPU seconds of every on_final call of the run, for the per-utterance distribution.
+ON_FINAL_CPU_S = []
 
 
 def load_set(path=DATA):
@@ -87,8 +89,10 @@ def run_in_process(conversation, items, models):
     analytics = ConversationAnalytics(context, models)
     turns, index = [], {}
     for utterance in items:
+        started = time.thread_time()
         events = analytics.on_final(utterance)
         index[utterance.utterance_id] = len(turns)
+        ON_FINAL_CPU_S.append(time.thread_time() - started)
         turns.append({"text": utterance.text, "valence": events[0].scores["valence"],
                       "label": events[0].label, "moments": []})
         for moment in (e for e in events if e.name == "moment"):
@@ -223,6 +227,9 @@ def main(argv=None):
     report["transition_events"] = transitions
     report["cpu_ms_per_utterance"] = {k: round(1000 * v / n_utts, 2) for k, v in sorted(cpu.items())}
     report["cpu_ms_per_utterance"]["total"] = round(1000 * sum(cpu.values()) / n_utts, 2)
+    report["on_final_cpu_ms"] = {name: round(1000 * float(value), 2) for name, value in (
+        ("mean", np.mean(ON_FINAL_CPU_S)), ("p95", np.percentile(ON_FINAL_CPU_S, 95)),
+        ("max", np.max(ON_FINAL_CPU_S)))}
     report["model_load_cpu_s"] = round(load_s, 2)
     report["polarity_confusion"] = {f"{t}->{p}": n for (t, p), n in sorted(Counter(polarity_rows).items())}
     report["summaries"] = summaries
@@ -265,6 +272,7 @@ def _print(report):
         for error in live["errors"]:
             print(f"  live miss: expected {error['expected']} found {error['found']}: {error['heard']}")
     print("CPU ms per utterance: " + ", ".join(f"{k} {v}" for k, v in report["cpu_ms_per_utterance"].items()))
+    print("on_final CPU ms: " + ", ".join(f"{k} {v}" for k, v in report["on_final_cpu_ms"].items()))
     for error in report["errors"]:
         print(f"  miss: expected {error['expected']} found {error['found']}: {error['heard']}")
 

@@ -95,6 +95,9 @@ def test_questions_need_a_question_mark_or_an_interrogative_opening():
     assert questions("We ship on Friday. Can you confirm the address?") == ["Can you confirm the address?"]
     assert questions("How about that") == ["How about that"]
     assert questions("I will call you tomorrow.") == []
+    assert questions("Could we start with one senior hire and a contractor.") == [
+        "Could we start with one senior hire and a contractor."]
+    assert questions("What I mean is the budget.") == []
 
 
 @pytest.mark.parametrize("text, valence, expected", [

@@ -9,13 +9,19 @@ FILLER_PHRASES = ("you know", "i mean", "sort of", "kind of")
 _INTERROGATIVE = re.compile(
     r"^(who|what|when|where|why|how|which|can|could|would|will|do|does|did|is|are|was|were|"
     r"should|shall|may|have|has)\b", re.IGNORECASE)
+#: An auxiliary before its subject asks, whatever punctuation streaming recognition gave the end.
+_INVERTED = re.compile(
+    r"^(can|could|would|will|do|does|did|is|are|was|were|should|shall|have|has) "
+    r"(you|we|i|they|he|she|it|there|the|your|our|anyone|someone|anybody)\b", re.IGNORECASE)
 _TOKENS = re.compile(r"[a-z']+")
 
 
 def questions(text):
-    """Sentences that ask: they end in '?' or open with a question word or an inverted auxiliary."""
+    """Sentences that ask: they end in '?', invert an auxiliary and its subject, or open with a
+    question word and lack a closing period."""
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
-    return [s for s in sentences if s.endswith("?") or (_INTERROGATIVE.match(s) and not s.endswith("."))]
+    return [s for s in sentences if s.endswith("?") or _INVERTED.match(s)
+            or (_INTERROGATIVE.match(s) and not s.endswith("."))]
 
 
 def signals(utterance, prosody, lexical, rate_z, latency_s, relevance):

@@ -110,20 +110,20 @@ class ConversationAnalytics:
                      self.transitions, final)
 
 
-def _zscores(norms, measured):
+def _cues(measured):
+    """The prosodic cues the speaker norms follow; pitch in semitones re 100 Hz so spreads compare."""
     pitch_st = None if measured.pitch_median_hz is None else 12 * math.log2(measured.pitch_median_hz / 100.0)
-    return {"loudness_db": norms["loudness_db"].z(measured.loudness_db),
-            "pitch_st": norms["pitch_st"].z(pitch_st),
-            "pitch_range_st": norms["pitch_range_st"].z(measured.pitch_range_st),
-            "speech_rate": norms["speech_rate"].z(measured.speech_rate_syl_s)}
+    return {"loudness_db": measured.loudness_db, "pitch_st": pitch_st,
+            "pitch_range_st": measured.pitch_range_st, "speech_rate": measured.speech_rate_syl_s}
+
+
+def _zscores(norms, measured):
+    return {name: norms[name].z(value) for name, value in _cues(measured).items()}
 
 
 def _fold(norms, measured):
-    pitch_st = None if measured.pitch_median_hz is None else 12 * math.log2(measured.pitch_median_hz / 100.0)
-    norms["loudness_db"].add(measured.loudness_db)
-    norms["pitch_st"].add(pitch_st)
-    norms["pitch_range_st"].add(measured.pitch_range_st)
-    norms["speech_rate"].add(measured.speech_rate_syl_s)
+    for name, value in _cues(measured).items():
+        norms[name].add(value)
 
 
 class _Clock:
