@@ -152,3 +152,29 @@ def test_cpu_per_utterance_within_budget(support_run):
     """Mean analytics CPU per utterance stays under 30 ms on one core (bench/analytics.py measures it too)."""
     _, _, cpu_s = support_run
     assert np.mean(cpu_s) < 0.030, cpu_s
+
+
+def test_live_api_carries_the_analytics(speech_server):
+    """Through gunicorn and the speech pipeline: each final is followed by its emotion and cognitive,
+    moments name real finals, and the summary echoes goal and metadata before `done`."""
+    from client import LiveClient
+    path, _ = speechgen.dialogue(SUPPORT, voices={"agent": {"voice": "joe"},
+                                                   "customer": {"voice": "joe", "pitch_cents": -300}})
+    with LiveClient(speech_server.url, timeout=(5, 120)) as client:
+        received = list(client.stream_file(path, goal="Fix the connection", metadata={"ticket": "T-1"}))
+    events = [e for e in received if e.name != "status"]  # progress reports may come at any point
+    names = [e.name for e in events]
+    finals = [e for e in events if e.name == "final_transcript"]
+    assert finals and names[-1] == "done"
+    for final in finals:
+        at = events.index(final)
+        assert (names[at + 1], names[at + 2]) == ("emotion", "cognitive")
+        assert events[at + 1].utterance_id == events[at + 2].utterance_id == final.utterance_id
+    ids = {f.utterance_id for f in finals}
+    moments = [e for e in events if e.name == "moment"]
+    assert {m.category for m in moments} >= {"question", "escalation", "cta_commit"}
+    assert all(m.utterance_ids[0] in ids and m.evidence for m in moments)
+    summary = next(e for e in events if e.name == "summary_update")
+    assert names.index("summary_update") < names.index("done")
+    assert (summary.goal, summary.metadata) == ("Fix the connection", {"ticket": "T-1"})
+    assert sum(summary.moments_by_category.values()) == len(moments)
