@@ -169,3 +169,15 @@ def test_clock_and_key_phrases():
                                       "Pricing is fine."])]
     assert summary.clock(125.9) == "02:05"
     assert summary.key_phrases(rows) == ["migration plan"]
+
+
+def test_empty_and_tiny_utterances_still_get_emotion_and_cognitive():
+    """No words, no audio: two events with neutral readings, no crash, no made-up moments."""
+    from app.analytics import ConversationAnalytics, load_models
+    from app.pipeline.base import SessionContext
+    analytics = ConversationAnalytics(SessionContext("s", "c"), load_models())
+    empty = Utterance("utt_0001", "Speaker_0", 0.0, 0.01, "", 0.0, [], np.zeros(0, np.float32))
+    events = analytics.on_final(empty)
+    assert [e.name for e in events] == ["emotion", "cognitive"]
+    assert events[0].label == "neutral" and events[1].signals["words"] == 0
+    assert analytics.summary(final=False).is_final is False

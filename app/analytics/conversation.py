@@ -79,7 +79,7 @@ class ConversationAnalytics:
         found = clock("moments", self.rules.detect, utterance, feeling, interrupted)
         shift = None
         if embedding is not None:
-            _, shift = clock("topics", self.topics.update, utterance, embedding)
+            shift = clock("topics", self.topics.update, utterance, embedding)
             self.previous_embedding = embedding
         if shift:
             found.append(("topic_shift", shift.confidence, shift.evidence, shift.utterance))

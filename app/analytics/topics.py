@@ -46,11 +46,10 @@ class TopicTracker:
         self.candidate = None  # (utterance, its embedding, the window before it, its similarity)
 
     def update(self, utterance, embedding):
-        """(similarity of `utterance` to the window before it or None, a Shift or None)."""
+        """The Shift this utterance reveals (at it, or at the candidate before it), else None."""
         if len(utterance.text.split()) < MIN_WORDS:
-            return None, None
+            return None
         shift = self._confirm(embedding) if self.candidate else None
-        similarity = None
         if len(self.recent) >= 2:
             window = torch.nn.functional.normalize(torch.stack(self.recent).mean(0), dim=0)
             similarity = float(window @ embedding)
@@ -63,7 +62,7 @@ class TopicTracker:
             elif similarity < CANDIDATE_BELOW and shift is None:
                 self.candidate = (utterance, embedding, window, similarity)
         self.recent = (self.recent + [embedding])[-WINDOW:]
-        return similarity, shift
+        return shift
 
     def _confirm(self, embedding):
         utterance, candidate, window, similarity = self.candidate
