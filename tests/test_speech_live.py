@@ -1,9 +1,12 @@
 """The speech pipeline end to end: real gunicorn, real models, generated speech in every format."""
+import os
+import signal
 import threading
 import time
 
 import numpy as np
 import pytest
+import requests
 import soundfile
 
 import live
@@ -162,5 +165,25 @@ def test_garbage_chunk_is_refused_and_the_session_goes_on(speech_server, fmt):
         assert live.upload(speech_server.url, session, seq, chunk).status_code == 200
     assert live.control(speech_server.url, session, "finalize").status_code == 200
     events = list(live.iter_events(live.open_events(speech_server.url, session, read_timeout=120)))
+    assert events[-1].name == "done"
+    assert speechgen.wer(text, transcript(events)) <= 0.25
+
+
+def test_a_dead_worker_fails_its_sessions_and_is_replaced(start_server):
+    """Killing a speech worker ends its session with a fatal error; a fresh worker serves the next."""
+    server = start_server(HARKEN_PIPELINE="speech", HARKEN_WORKERS="1")
+    session = live.start(server.url, suffix=".wav")
+    response = live.open_events(server.url, session, read_timeout=120)
+    assert live.upload(server.url, session, 0, speechgen.speak(PASSAGE).read_bytes()[:64000]).status_code == 200
+    pid = requests.get(server.url + "/healthz", timeout=live.TIMEOUT).json()["pipeline"]["workers"][0]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    events = list(live.iter_events(response))
+    assert events[-1].name == "error" and events[-1].data["fatal"] is True
+    deadline = time.monotonic() + 120
+    while not requests.get(server.url + "/healthz", timeout=live.TIMEOUT).json()["ready"]:
+        assert time.monotonic() < deadline, "no replacement worker became ready"
+        time.sleep(0.2)
+    text = "The meeting moved to Thursday afternoon."
+    events = run_session(server.url, speechgen.speak(text).read_bytes(), ".wav")
     assert events[-1].name == "done"
     assert speechgen.wer(text, transcript(events)) <= 0.25
