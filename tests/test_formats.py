@@ -6,7 +6,7 @@ import soundfile
 import speechgen
 from app.audio import UndecodableAudio, container, open_decoder
 
-CONTAINERS = ["ogg", "webm", "mp4", "mp3"]
+CONTAINERS = ["ogg", "webm", "mp4", "mp3", "flac"]
 # Codec delay and frame padding differ per format: AAC and MP3 pad whole frames (1024 and
 # 1152 samples at 44.1 kHz) at each end.
 LENGTH_SLACK_S = 0.08
@@ -74,7 +74,7 @@ def test_garbage_first_chunk_is_refused(fmt):
         decoder.decode(GARBAGE)
 
 
-@pytest.mark.parametrize("fmt", CONTAINERS)
+@pytest.mark.parametrize("fmt", [f for f in CONTAINERS if f != "flac"])
 def test_garbage_between_units_is_refused_and_harmless(fox, fmt):
     """Garbage after whole units is refused; the stream then goes on as if it never came."""
     path, reference = fox
@@ -93,6 +93,21 @@ def test_garbage_between_units_is_refused_and_harmless(fox, fmt):
         decoder.decode(GARBAGE)
     parts += [decoder.decode(data[pending:]), decoder.flush()]
     samples = np.concatenate(parts)
+    assert abs(len(samples) - len(reference)) / 16000 < LENGTH_SLACK_S
+    assert _similarity(reference, samples) > 0.9
+
+
+def test_flac_garbage_where_a_frame_must_start_is_refused(fox):
+    """A FLAC frame ends only where the next begins, so garbage is provable right after the header."""
+    path, reference = fox
+    data = speechgen.encode(path, "flac").read_bytes()
+    first_frame = data.index(b"\xff\xf8", 4)
+    decoder = container.open_container_decoder("flac")
+    parts = [decoder.decode(data[:first_frame])]
+    with pytest.raises(UndecodableAudio):
+        decoder.decode(GARBAGE)
+    parts += [decoder.decode(chunk) for chunk in speechgen.split_chunks(data[first_frame:], [5000])]
+    samples = np.concatenate(parts + [decoder.flush()])
     assert abs(len(samples) - len(reference)) / 16000 < LENGTH_SLACK_S
     assert _similarity(reference, samples) > 0.9
 

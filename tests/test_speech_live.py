@@ -28,7 +28,7 @@ VOICES = {"A": {"voice": "joe"}, "B": {"voice": "espeak"}}
 # VAD, prefixes committed early) and lossy codecs at 32-64 kbit/s may each cost a word or two
 # on this 26-word passage; 20 % allows five errors yet fails on a lost or repeated clause.
 FORMAT_MAX_WER = 0.2
-FORMATS = ["wav", "pcm", "ogg", "webm", "mp4", "mp3"]
+FORMATS = ["wav", "pcm", "ogg", "webm", "mp4", "mp3", "flac"]
 
 
 def run_session(url, data, suffix, sizes=(8000, 3001, 12000), bytes_per_s=None, **fields):
@@ -151,7 +151,7 @@ def test_finalize_flushes_the_last_utterance(speech_server):
     assert speechgen.normalise(transcript(events)).endswith("friday")
 
 
-@pytest.mark.parametrize("fmt", ["ogg", "webm", "mp4", "mp3"])
+@pytest.mark.parametrize("fmt", ["ogg", "webm", "mp4", "mp3", "flac"])
 def test_garbage_chunk_is_refused_and_the_session_goes_on(speech_server, fmt):
     """Bytes that are not the announced container get 422 invalid_chunk; the real stream then works."""
     text = "The meeting moved to Thursday afternoon."

@@ -1,15 +1,16 @@
-"""Compressed containers (Ogg/Opus, WebM/Opus, fragmented MP4/AAC, MP3) decoded as they arrive.
+"""Compressed containers (Ogg/Opus, WebM/Opus, fragmented MP4/AAC, MP3, FLAC) decoded as they arrive.
 
 A demuxer pulls bytes and stops at the end of what it has, so it cannot sit on a stream that
 grows one HTTP chunk at a time. Instead each container's own framing is read here (Ogg pages,
-Matroska elements, MP4 boxes, MP3 frame headers): it says where the header ends and where each
-self-contained unit of media (a packet-complete group of Ogg pages, one Matroska block, one
-moof+mdat fragment, one MP3 frame) ends. Complete units are demuxed once with PyAV behind a
-copy of the header, their packets go to one long-lived decoder (codec state carries across
-chunks), and their bytes are dropped; only the header and one unfinished unit are ever held,
-so memory stays bounded on hour-long sessions and no byte is decoded twice.
+Matroska elements, MP4 boxes, MP3 frame headers, FLAC frame CRCs): it says where the header
+ends and where each self-contained unit of media (a packet-complete group of Ogg pages, one
+Matroska block, one moof+mdat fragment, one MP3 or FLAC frame) ends. Complete units are
+demuxed once with PyAV behind a copy of the header, their packets go to one long-lived
+decoder (codec state carries across chunks), and their bytes are dropped; only the header
+and one unfinished unit are ever held, so memory stays bounded on hour-long sessions and no
+byte is decoded twice.
 
-Bytes that break the framing (a page without its `OggS`, an unknown box, a lost MP3 sync) are
+Bytes that break the framing (a page without its `OggS`, an unknown box, a lost sync) are
 refused before anything changes: the framer parses a copy of its state and commits only when
 the whole chunk parsed. Bytes inside an unfinished unit cannot be judged until it completes,
 so they are accepted.
@@ -23,7 +24,7 @@ import numpy as np
 
 from .errors import UndecodableAudio
 from .resample import TARGET_RATE_HZ
-from .sniff import MP3, MP4, OGG, WEBM
+from .sniff import FLAC, MP3, MP4, OGG, WEBM
 
 # Units larger than this are not media a live client sends: refuse rather than buffer forever.
 MAX_UNIT_BYTES = 16 * 1024 * 1024
@@ -31,11 +32,11 @@ MAX_HEADER_BYTES = 1024 * 1024
 
 
 def open_container_decoder(kind):
-    """An incremental decoder for container `kind` (ogg, webm, mp4, mp3)."""
-    framers = {OGG: OggFramer, WEBM: MatroskaFramer, MP4: Mp4Framer, MP3: Mp3Framer}
+    """An incremental decoder for container `kind` (ogg, webm, mp4, mp3, flac)."""
+    framers = {OGG: OggFramer, WEBM: MatroskaFramer, MP4: Mp4Framer, MP3: Mp3Framer, FLAC: FlacFramer}
     if kind not in framers:
         raise UndecodableAudio(f"audio in {kind or 'this'} format is not supported: send WAV, "
-                               "raw PCM, Ogg/Opus, WebM/Opus, MP4/AAC or MP3")
+                               "raw PCM, Ogg/Opus, WebM/Opus, MP4/AAC, MP3 or FLAC")
     return ContainerDecoder(framers[kind]())
 
 
@@ -429,3 +430,106 @@ class Mp3Framer:
 
     def finish(self, rest):
         return []
+
+
+def _crc16_table():
+    table = []
+    for byte in range(256):
+        crc = byte << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
+        table.append(crc)
+    return table
+
+
+_CRC16 = _crc16_table()
+
+
+def _crc16(data):
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[(crc >> 8) ^ byte]
+    return crc
+
+
+class FlacFramer:
+    """Native FLAC: `fLaC` and metadata blocks, then frames.
+
+    A FLAC frame does not state its length; it ends where the next frame's sync code starts
+    and its last two bytes are the CRC-16 of the rest, which tells a real boundary from sync
+    bytes that happen to occur inside audio data.
+    """
+
+    kind = "flac"
+    _MIN_FRAME_BYTES = 10
+
+    def __init__(self):
+        self._streaminfo = None
+        self._in_frames = False
+
+    def parse(self, buf, at_end=False):
+        units, pos = [], 0
+        if not self._in_frames:
+            if len(buf) < 4:
+                return [], 0
+            if buf[:4] != b"fLaC":
+                raise UndecodableAudio("not a FLAC stream")
+            pos = 4
+            while True:
+                if len(buf) - pos < 4:
+                    return [], 0
+                last, kind = buf[pos] & 0x80, buf[pos] & 0x7F
+                size = int.from_bytes(buf[pos + 1:pos + 4], "big")
+                if len(buf) - pos - 4 < size:
+                    if pos + 4 + size > MAX_HEADER_BYTES:
+                        raise UndecodableAudio("FLAC metadata is too large")
+                    return [], 0
+                if kind == 0:
+                    self._streaminfo = buf[pos + 4:pos + 4 + size]
+                pos += 4 + size
+                if last:
+                    break
+            if self._streaminfo is None:
+                raise UndecodableAudio("FLAC stream without STREAMINFO")
+            self._in_frames = True
+        start = pos
+        while len(buf) - start >= 2:
+            if buf[start] != 0xFF or buf[start + 1] & 0xFE != 0xF8:
+                raise UndecodableAudio("lost FLAC frame sync")
+            end = self._frame_end(buf, start, at_end)
+            if end is None:
+                break
+            units.append(buf[start:end])
+            start = end
+        return units, start
+
+    def _frame_end(self, buf, start, at_end):
+        """End of the frame at `start`: the first later sync code behind a valid CRC-16."""
+        probe = start + self._MIN_FRAME_BYTES
+        while True:
+            probe = buf.find(b"\xff", probe)
+            if probe < 0 or probe + 1 >= len(buf):
+                break
+            if buf[probe + 1] & 0xFE == 0xF8 and self._valid(buf[start:probe]):
+                return probe
+            probe += 1
+        if at_end and len(buf) - start >= self._MIN_FRAME_BYTES and self._valid(buf[start:]):
+            return len(buf)
+        return None
+
+    @staticmethod
+    def _valid(frame):
+        return _crc16(frame[:-2]) == int.from_bytes(frame[-2:], "big")
+
+    def finish(self, rest):
+        if rest and not self._in_frames:
+            raise UndecodableAudio("the stream ended inside the FLAC header")
+        return self.parse(rest, at_end=True)[0] if rest else []
+
+    def packets(self, units):
+        return [av.Packet(unit) for unit in units]
+
+    def codec(self):
+        ctx = av.CodecContext.create("flac", "r")
+        ctx.extradata = self._streaminfo
+        return ctx
