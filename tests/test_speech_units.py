@@ -64,3 +64,27 @@ def test_vad_finds_speech_and_silence():
     assert max(silent) < 0.1
     assert np.mean(np.array(spoken) > 0.5) > 0.5
     assert sum(len(f) for f, _ in vad.drain()) == (16000 + len(speech)) % vad.frame_samples
+
+
+@pytest.mark.speech
+def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(tmp_path):
+    """20 s of speech with only short gaps, no partials (a loaded worker): finals every <= 12 s, all words kept."""
+    from app.speech.asr import WhisperRecognizer
+    from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
+    from app.speech.streaming import EndpointSettings, SessionRecognizer
+    sentences = ["The first milestone was delivered on time and the customer was very happy with it.",
+                 "We still need to agree on the budget for the second phase before the end of the month.",
+                 "Could you send me the updated schedule so that I can share it with the team?",
+                 "I think the biggest risk is the integration with the old billing system."]
+    path, _ = speechgen.dialogue([(str(i), s) for i, s in enumerate(sentences)],
+                                 voices={str(i): {"voice": "joe"} for i in range(4)}, gap_s=0.15)
+    audio = soundfile.read(path, dtype="float32")[0]
+    recognizer = SessionRecognizer(WhisperRecognizer(models.asr_model_dir("whisper-base", tmp_path)),
+                                   OnlineSpeakers(SpeakerEncoder()), settings=EndpointSettings(max_utterance_s=8.0))
+    finals = []
+    for start in range(0, len(audio), 1600):
+        finals += recognizer.feed(audio[start:start + 1600])
+    finals += recognizer.finish()
+    assert len(finals) >= 3
+    assert all(f.t_end - f.t_start <= 8.0 for f in finals)
+    assert speechgen.wer(" ".join(sentences), " ".join(f.text for f in finals)) <= 0.1
