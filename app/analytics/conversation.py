@@ -6,14 +6,12 @@ from dataclasses import dataclass
 
 from client.events import Moment
 
-from . import cognitive, emotion, lexical, prosody, summary
+from . import cognitive, emotion, lexical, prosody, summary, topics
 from .baseline import speaker_norms
 from .moments import MomentRules
 from .states import StateTracker
 from .topics import TopicTracker
 
-#: Embeddings of shorter utterances say little and cost a fixed ~8 ms each.
-EMBED_MIN_WORDS = 3
 #: An utterance that starts this long before the other speaker's last one ended is an interruption.
 OVERLAP_S = 0.2
 
@@ -63,7 +61,8 @@ class ConversationAnalytics:
         baseline_n = norms["loudness_db"].n
         feeling = clock("emotion", emotion.analyse, utterance, measured, z, words, baseline_n)
         embedding = None
-        if words.words >= EMBED_MIN_WORDS:
+        # Shorter utterances ("Okay, fair enough.") say too little to compare and cost ~8 ms each.
+        if words.words >= topics.MIN_WORDS:
             embedding = clock("embedding", self.models.encoder.encode, utterance.text)
         relevance = None
         if embedding is not None and self.previous_embedding is not None:
