@@ -31,7 +31,6 @@ class WorkerPool:
     """`size` worker processes; sessions are pinned to the least busy one for their whole life."""
 
     def __init__(self, size, config):
-        self._config = config
         self._workers = [_Worker(index, config) for index in range(size)]
 
     def start(self):

@@ -5,8 +5,9 @@ that cut latency on a small CPU: utterances are cut by VAD, so Whisper only ever
 speech of the current utterance; and words on which two consecutive partial hypotheses
 agree (LocalAgreement-2) are emitted at once as their own `final_transcript`, the audio
 behind them is dropped, and the rest of the utterance goes on under a new utterance id.
-The finals of a session read, in order, as the whole of what was said: a committed prefix
-is never decoded again, and the next decode gets the committed text as its prompt.
+The finals of a session read, in order, as the whole of what was said: the next decode
+starts on the last committed words again, forced as the decoder's prefix, and returns only
+what follows them.
 """
 import re
 from collections import deque
@@ -16,7 +17,7 @@ import numpy as np
 
 from client.events import FinalTranscript, PartialTranscript, Word
 
-from .asr import MIN_WINDOW_S as _MIN_WINDOW_S
+from .asr import MIN_WINDOW_S
 from .vad import RATE_HZ, SileroFrames
 
 
@@ -123,8 +124,8 @@ class SessionRecognizer:
             stable = self._stable_prefix(words)
             if len(stable) >= self._cfg.commit_min_words:
                 # Cut at the earlier of the two word boundaries: Whisper's word times are
-                # approximate, and a sliver of the committed word left in (dropped as a
-                # repeat if it is heard again) costs less than clipping the next word.
+                # approximate, and a sliver of the committed word left in (the next decode
+                # forces that word as its prefix anyway) costs less than clipping the next one.
                 cut = min(stable[-1].end, words[len(stable)].start) if len(words) > len(stable) else stable[-1].end
                 events += self._commit(stable, cut)
                 words = words[len(stable):]
@@ -237,7 +238,7 @@ class SessionRecognizer:
             words = retry if len(retry) > len(words) else words
         return words
 
-    def _decode(self, with_prompt=True, min_window_s=None):
+    def _decode(self, with_prompt=True, min_window_s=MIN_WINDOW_S):
         """Words of the uncommitted audio, in session seconds.
 
         The last committed words (up to 1 s of them, from `_context`) are decoded again in
@@ -255,7 +256,7 @@ class SessionRecognizer:
         offset = cut_s - len(context) / RATE_HZ
         hypothesis = self._asr.recognize(
             np.concatenate([context, piece]), self._language, _join(older[-24:]) if with_prompt else "",
-            _join(recent), min_window_s or _MIN_WINDOW_S)
+            _join(recent), min_window_s)
         speech_end_s = self._speech_end / RATE_HZ
         # A word that starts after the voice stopped was invented, not heard.
         words = [Word(word=w.text.strip(), start=max(cut_s, w.start + offset), end=max(cut_s, w.end + offset),
