@@ -6,6 +6,8 @@ and analytics all run in the worker (app.speech.worker), so the hub never waits 
 """
 from dataclasses import asdict
 
+from client.events import FinalTranscript
+
 from ..audio import TARGET_RATE_HZ
 from ..speech.pool import WorkerPool
 from ..speech.streaming import EndpointSettings
@@ -80,7 +82,10 @@ class SpeechStream:
             return
         for event in events:
             self._sink.publish(event)
-        self._progress(analysed_s)
+        # A batch ending in a final is followed at once by that final's analytics: a status
+        # between them would break the catalog's order (final, emotion, cognitive, ...).
+        if not (events and isinstance(events[-1], FinalTranscript)):
+            self._progress(analysed_s)
 
     def on_completed(self, events, analysed_s):
         if self._closed:
