@@ -156,6 +156,7 @@ def test_classify_states():
     assert classify(base)[0] == "calm"
     assert classify(dict(base, valence=-0.5, arousal=0.3))[0] == "frustrated"
     assert classify(dict(base, valence=-0.3, dominance=-0.3))[0] == "anxious"
+    assert classify(dict(base, valence=-0.4, arousal=-0.2))[0] == "dissatisfied"
     assert classify(dict(base, valence=0.5))[0] == "positive"
     assert classify(dict(base, engagement=0.2))[0] == "disengaged"
     assert classify(dict(base, engagement=0.8))[0] == "engaged"

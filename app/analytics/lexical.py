@@ -56,13 +56,16 @@ def read(text, vader):
     exclamations = text.count("!")
     hedges = sum(padded.count(f" {h} ") for h in HEDGES)
     assertions = sum(padded.count(f" {a} ") for a in ASSERTIONS)
-    complaints = [m.group(0) for pattern in (OBJECTION, ESCALATION, COMPLAINT) for m in pattern.finditer(text)]
+    escalations = [m.group(0) for m in ESCALATION.finditer(text)]
+    complaints = [m.group(0) for pattern in (OBJECTION, COMPLAINT) for m in pattern.finditer(text)] + escalations
     valence = polarity["compound"]
     if complaints:
         # VADER's general lexicon does not know that "third time" or "I'm worried that" complain.
         valence = min(valence, 0.0) + COMPLAINT_VALENCE * min(len(complaints), 2)
-    # Strong polarity of either sign carries energy; VADER's compound saturates, hence the 0.4.
-    arousal = 0.4 * abs(polarity["compound"]) + 0.25 * len(hot) + 0.2 * exclamations - 0.2 * calm - 0.15
+    # Strong polarity of either sign carries energy (VADER's compound saturates, hence the 0.4),
+    # and so does escalating language ("third time", "speak to a manager").
+    arousal = (0.4 * abs(polarity["compound"]) + 0.25 * (len(hot) + len(escalations)) + 0.2 * exclamations
+               - 0.2 * calm - 0.15)
     dominance = 0.2 * assertions - 0.2 * hedges + 0.1 * exclamations - ("?" in text) * 0.1
     return Lexical(valence=_clip(valence), vader=polarity["compound"], positive=polarity["pos"],
                    negative=polarity["neg"], arousal=_clip(arousal), dominance=_clip(dominance), exclamations=exclamations,

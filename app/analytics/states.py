@@ -2,8 +2,8 @@
 
 States (checked in this order, first match wins) on the speaker's smoothed scores:
 frustrated (valence < -0.25, arousal > 0.05), anxious (valence < -0.1, dominance < -0.1),
-positive (valence > 0.3), disengaged (engagement < 0.3), engaged (engagement > 0.6),
-otherwise calm. Scores are smoothed with an exponential moving average, and a new state
+dissatisfied (valence < -0.25: negative without the energy of frustration), positive
+(valence > 0.3), disengaged (engagement < 0.3), engaged (engagement > 0.6), otherwise calm. Scores are smoothed with an exponential moving average, and a new state
 must hold for two utterances in a row (one if it is far past its threshold) before it
 replaces the old one, so a single odd sentence does not flip the state.
 """
@@ -22,6 +22,8 @@ def classify(scores):
         return "frustrated", min(-0.25 - v, a - 0.05)
     if v < -0.1 and d < -0.1:
         return "anxious", min(-0.1 - v, -0.1 - d)
+    if v < -0.25:
+        return "dissatisfied", -0.25 - v
     if v > 0.3:
         return "positive", v - 0.3
     if e < 0.3:

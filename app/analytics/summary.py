@@ -13,7 +13,8 @@ not now of off ok okay on once only or other our ours out over own really right 
 than thank thanks that that's the their them then there these they this those through to too under until up us
 very was we we'll we're we've were what when where which while who whom why will with would yeah yes you you'll
 you're your yours get got go going know like make need one see think want well way yes hi hello good great fine
-just let lot much okay something thing things time""".split())
+just let lot much okay something thing things time anything everything every everyone help today tomorrow
+yesterday please also still already could would maybe actually really""".split())
 _TOKENS = re.compile(r"[a-z][a-z'-]+")
 
 
