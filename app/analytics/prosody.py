@@ -87,6 +87,12 @@ def _pitch(audio, active):
     """Median voiced pitch, its 10–90 % range in semitones, and the voiced share of active frames."""
     if active is None or len(audio) < RATE_HZ // 10:
         return None, None, None
+    # Track only from the first to the last active frame: the silence the endpointer leaves
+    # around an utterance has no pitch and costs as much CPU as speech.
+    frames = np.flatnonzero(active)
+    first, last = frames[0] * _HOP, min(len(audio), frames[-1] * _HOP + _FRAME)
+    if last - first >= RATE_HZ // 10:
+        audio = audio[first:last]
     pitch = parselmouth.Sound(audio, RATE_HZ).to_pitch_ac(
         time_step=PITCH_STEP_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
     f0 = pitch.selected_array["frequency"]
