@@ -19,52 +19,29 @@ import argparse
 import json
 import os
 import resource
-import shlex
-import socket
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import requests  # noqa: E402
 
 from client import LiveClient, Status  # noqa: E402
 from client.events import FinalTranscript, Word, parse_event  # noqa: E402
 from client.sse import SSEParser  # noqa: E402
+from conftest import Server  # noqa: E402  (the tests' server runner: the Procfile's command)
 
 CHUNK_BYTES = 320  # 10 ms of 16 kHz s16le mono
 CHUNK_S = 0.01
 
 
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(port, log_path):
-    """The Procfile's command on a loopback port, with one status event per chunk."""
-    line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
-    argv = shlex.split(line[len("web:"):].replace("$PORT", str(port)).replace("0.0.0.0:", "127.0.0.1:"))
-    argv[0] = str(Path(sys.executable).with_name(argv[0]))
-    env = {**os.environ, "PORT": str(port), "HARKEN_PIPELINE": "none", "HARKEN_STATUS_EVERY_S": "0",
-           "HARKEN_ACCESS_LOG": "", "HARKEN_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/healthz", timeout=2).json().get("ready"):
-                return proc, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit(f"server did not start; see {log_path}")
+def start_server(log_path):
+    """The Procfile's command (the tests' Server) with one status event per chunk and no access log."""
+    return Server({"HARKEN_PIPELINE": "none", "HARKEN_STATUS_EVERY_S": "0", "HARKEN_ACCESS_LOG": "",
+                   "HARKEN_LOG_LEVEL": "warning"}, log_path, ready_timeout_s=60)
 
 
 def thread_cpu():
@@ -159,13 +136,12 @@ def main():
     args = parser.parse_args()
     results_dir = ROOT / "bench" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    proc, url = start_server(free_port(), results_dir / "client-server.log")
+    server = start_server(results_dir / "client-server.log")
     try:
-        runs = {"back_to_back": bench_live(url, args.chunks, 0.0),
-                "real_time": bench_live(url, args.paced_chunks, CHUNK_S)}
+        runs = {"back_to_back": bench_live(server.url, args.chunks, 0.0),
+                "real_time": bench_live(server.url, args.paced_chunks, CHUNK_S)}
     finally:
-        proc.terminate()
-        proc.wait(30)
+        server.stop()
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),
               "load_average_1m": os.getloadavg()[0], "python": sys.version.split()[0],
               "parser": bench_parser(5000), **runs}

@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import resource
-import shlex
 import socket
 import subprocess
 import threading
@@ -39,8 +38,10 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import Server  # noqa: E402  (the tests' server runner: the Procfile's command)
+
 RESULTS = ROOT / "bench" / "results"
-VENV_BIN = Path(sys.executable).parent
 LIVE = "/analyze/live"
 TIMEOUT = (5, 30)
 PCM_RATE_HZ = 16000
@@ -49,46 +50,12 @@ TARGETS = {"chunk_p50_ms": 3.0, "chunk_p99_ms": 20.0, "idle_rss_over_idle_server
 
 # -- the server ------------------------------------------------------------------------------
 
-def free_port():
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def procfile_command(port):
-    """The Procfile's `web:` command with $PORT filled in, bound to loopback only."""
-    line = next(l for l in (ROOT / "Procfile").read_text().splitlines() if l.startswith("web:"))
-    argv = shlex.split(line[len("web:"):].replace("$PORT", str(port)))
-    argv[0] = str(VENV_BIN / argv[0])
-    return [a.replace("0.0.0.0:", "127.0.0.1:") for a in argv]
-
-
-class Server:
-    """A gunicorn Harken with its master and worker pids, stopped with SIGTERM."""
+class BenchServer(Server):
+    """The tests' server runner (the Procfile's command on loopback), plus its one worker's pid."""
 
     def __init__(self, env, log_path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._log = open(log_path, "wb")
-        full_env = {**os.environ, "PORT": str(self.port), **env}
-        self.proc = subprocess.Popen(procfile_command(self.port), cwd=ROOT, env=full_env,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_ready(60.0)
+        super().__init__(env, log_path, ready_timeout_s=60.0)
         self.worker_pid = self._worker()
-
-    def _wait_ready(self, timeout_s):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("the server exited early; see its log")
-            try:
-                if requests.get(self.url + "/healthz", timeout=2).json().get("ready"):
-                    return
-            except (requests.RequestException, ValueError):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"the server was not ready within {timeout_s} s")
 
     def _worker(self):
         children = [int(p) for p in Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
@@ -96,16 +63,6 @@ class Server:
         if len(children) != 1:
             raise RuntimeError(f"expected one gunicorn worker, found {children}")
         return children[0]
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
 
 
 class ProcStat:
@@ -210,7 +167,7 @@ def orchestrate(args):
         env["HARKEN_ACCESS_LOG"] = ""
     RESULTS.mkdir(parents=True, exist_ok=True)
     mode = "idle_consumers" if idle else "sessions"
-    server = Server(env, RESULTS / f"transport-{mode}-server.log")
+    server = BenchServer(env, RESULTS / f"transport-{mode}-server.log")
     worker = ProcStat(server.worker_pid)
     try:
         warm_up(server)
