@@ -27,7 +27,8 @@ class SpeechPipeline:
         self._pool = WorkerPool(settings.pool_size, {
             "asr_model": settings.asr_model, "model_cache_dir": settings.model_cache_dir,
             "asr_threads": settings.asr_threads, "speaker_similarity": settings.speaker_similarity,
-            "endpointing": asdict(endpointing), "log_level": settings.log_level})
+            "endpointing": asdict(endpointing), "log_level": settings.log_level,
+            "summary_every_s": settings.summary_every_s})
 
     def start(self):
         self._pool.start()

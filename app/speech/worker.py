@@ -54,10 +54,12 @@ def _load_analytics():
 class WorkerSession:
     """One session's recognizer plus its analytics, living in this worker."""
 
-    def __init__(self, models, context, endpointing, speaker_similarity):
+    def __init__(self, models, context, endpointing, speaker_similarity, summary_every_s=0.0):
         from .diarization import OnlineSpeakers
         from .streaming import SessionRecognizer
         self.context = context
+        self.summary_every_s = summary_every_s
+        self._next_summary_s = summary_every_s
         self.analytics = None
         if models.analytics is not None:
             from ..analytics import ConversationAnalytics
@@ -81,17 +83,26 @@ class WorkerSession:
         audio = self.recognizer.take_audio(final.utterance_id)
         if self.analytics is None:
             return []
-        return list(self.analytics.on_final(Utterance(
+        events = list(self.analytics.on_final(Utterance(
             utterance_id=final.utterance_id, speaker=final.speaker, t_start=final.t_start,
             t_end=final.t_end, text=final.text, confidence=final.confidence, words=final.words,
             audio=audio)))
+        return events + self._running_summary(final.t_end)
+
+    def _running_summary(self, audio_s):
+        """A non-final summary every HARKEN_SUMMARY_EVERY_S seconds of audio (0: never)."""
+        if not self.summary_every_s or audio_s < self._next_summary_s:
+            return []
+        while self._next_summary_s <= audio_s:
+            self._next_summary_s += self.summary_every_s
+        return [self.analytics.summary(final=False)]
 
     def closing_events(self):
         """The final summary, when analytics runs."""
         return [self.analytics.summary(final=True)] if self.analytics else []
 
 
-def serve(channel, models, endpointing, speaker_similarity):
+def serve(channel, models, endpointing, speaker_similarity, summary_every_s=0.0):
     """Answer messages until the server says stop or closes the pipe."""
     sessions = OrderedDict()
     while True:
@@ -101,16 +112,17 @@ def serve(channel, models, endpointing, speaker_similarity):
             return
         if message[0] == "stop":
             return
-        _handle(channel, sessions, message, models, endpointing, speaker_similarity)
+        _handle(channel, sessions, message, models, endpointing, speaker_similarity, summary_every_s)
         if not channel.pending():
             _partials(channel, sessions)
 
 
-def _handle(channel, sessions, message, models, endpointing, speaker_similarity):
+def _handle(channel, sessions, message, models, endpointing, speaker_similarity, summary_every_s):
     kind, session_id = message[0], message[1]
     try:
         if kind == "open":
-            sessions[session_id] = WorkerSession(models, message[2], endpointing, speaker_similarity)
+            sessions[session_id] = WorkerSession(models, message[2], endpointing, speaker_similarity,
+                                                 summary_every_s)
         elif kind == "feed":
             session = sessions.get(session_id)
             if session is not None:
@@ -163,7 +175,7 @@ def main(argv=None):
         channel.send(("load_failed", None, f"{type(exc).__name__}: {exc}"))
         return 1
     channel.send(("ready", None, models.info))
-    serve(channel, models, endpointing, config["speaker_similarity"])
+    serve(channel, models, endpointing, config["speaker_similarity"], config.get("summary_every_s", 0.0))
     return 0
 
 
