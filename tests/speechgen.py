@@ -189,7 +189,11 @@ def _encode_bytes(samples, rate, container_format, codec, codec_rate, options):
         resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=codec_rate)
         frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = rate
+        written = 0
         for converted in resampler.resample(frame) + resampler.resample(None):
+            # Explicit timestamps: left to the resampler, the AAC encoder's last packet can get
+            # one the MP4 muxer rejects (EINVAL), depending on the audio's exact length.
+            converted.pts, written = written, written + converted.samples
             for packet in stream.encode(converted):
                 container.mux(packet)
         for packet in stream.encode(None):
