@@ -378,17 +378,29 @@ class CuttableProxy:
         self.cut()
 
 
+def _stream_file_at_real_time(open_page, url, wav):
+    """Open the page at `url`, stream `wav` paced as a microphone would, wait until events flow."""
+    page = open_page(url)
+    page.locator("details.settings summary").click()
+    page.check("#realtime")
+    page.set_input_files("#file-input", str(wav))
+    page.wait_for_function("window.harkenDebug.events.filter(e => e.name === 'status').length >= 2",
+                           timeout=15_000)
+    return page
+
+
+def _assert_each_event_once_and_no_error(page):
+    ids = [e["id"] for e in page.evaluate("window.harkenDebug.events")]
+    assert ids == sorted(set(ids)), ids
+    assert not page.locator("#messages .msg-error").count(), page.locator("#messages").inner_text()
+
+
 def test_dropped_event_stream_reconnects_and_resumes(open_page, transport_server):
     """The network drops mid-session: the page says so, EventSource resumes with Last-Event-ID, nothing twice."""
     wav, spans = speech_file()
     proxy = CuttableProxy(transport_server.port)
     try:
-        page = open_page(proxy.url)
-        page.locator("details.settings summary").click()
-        page.check("#realtime")
-        page.set_input_files("#file-input", str(wav))
-        page.wait_for_function("window.harkenDebug.events.filter(e => e.name === 'status').length >= 2",
-                               timeout=15_000)
+        page = _stream_file_at_real_time(open_page, proxy.url, wav)
         proxy.cut()
         page.locator('#messages .msg-warn[data-key="stream"]').wait_for(timeout=5_000)
         assert "reconnecting" in page.locator('#messages [data-key="stream"]').inner_text()
@@ -397,9 +409,7 @@ def test_dropped_event_stream_reconnects_and_resumes(open_page, transport_server
         resumed = [r for r in proxy.requests if r.startswith("GET /analyze/live/") and "/events" in r.split("\r\n")[0]]
         assert len(resumed) >= 2, resumed
         assert re.search(r"(?im)^last-event-id: *[1-9]", resumed[-1]), resumed[-1]
-        ids = [e["id"] for e in page.evaluate("window.harkenDebug.events")]
-        assert ids == sorted(set(ids)), ids
-        assert not page.locator("#messages .msg-error").count(), page.locator("#messages").inner_text()
+        _assert_each_event_once_and_no_error(page)
     finally:
         proxy.close()
 
@@ -409,12 +419,7 @@ def test_refused_reconnect_is_retried_with_last_event_id(open_page, transport_se
     wav, spans = speech_file()
     proxy = CuttableProxy(transport_server.port)
     try:
-        page = open_page(proxy.url)
-        page.locator("details.settings summary").click()
-        page.check("#realtime")
-        page.set_input_files("#file-input", str(wav))
-        page.wait_for_function("window.harkenDebug.events.filter(e => e.name === 'status').length >= 2",
-                               timeout=15_000)
+        page = _stream_file_at_real_time(open_page, proxy.url, wav)
         session_id = page.evaluate("window.harkenDebug.sessionId")
         events_url = f"{transport_server.url}/analyze/live/{session_id}/events"
         proxy.cut()
@@ -435,8 +440,6 @@ def test_refused_reconnect_is_retried_with_last_event_id(open_page, transport_se
         assert wait_state(page, ["done"], spans[-1].end_s + 20) == "done", page.locator("#messages").inner_text()
         reopened = [r for r in proxy.requests if "/events?" in r.split("\r\n")[0]]
         assert reopened and "last_event_id=" in reopened[-1].split("\r\n")[0], reopened
-        ids = [e["id"] for e in page.evaluate("window.harkenDebug.events")]
-        assert ids == sorted(set(ids)), ids
-        assert not page.locator("#messages .msg-error").count(), page.locator("#messages").inner_text()
+        _assert_each_event_once_and_no_error(page)
     finally:
         proxy.close()
