@@ -8,6 +8,7 @@ import soundfile
 import speechgen
 from app.speech import models, protocol
 from app.speech.models import ModelUnavailable, PackagedModel
+from client.events import Word
 
 
 def test_assembly_joins_parts_and_checks_the_digest(tmp_path):
@@ -88,3 +89,14 @@ def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(tmp_pat
     assert len(finals) >= 3
     assert all(f.t_end - f.t_start <= 8.0 for f in finals)
     assert speechgen.wer(" ".join(sentences), " ".join(f.text for f in finals)) <= 0.1
+
+
+def test_a_replayed_sentence_is_not_emitted_twice():
+    """Leading words that re-read the emitted tail (even spelled differently) are dropped; new words stay."""
+    from app.speech.streaming import _drop_replay
+    said = "thanks for joining i wanted to walk you through the new pricing".split()
+    heard = [Word(w, i * 0.3, i * 0.3 + 0.2, 0.9) for i, w in enumerate(
+        "I wanted to walk you thru the new pricing. Honestly, the price is too high.".split())]
+    assert [w.word for w in _drop_replay(said, heard)] == "Honestly, the price is too high.".split()
+    fresh = [Word(w, 0, 0.2, 0.9) for w in "Could you send me a proposal".split()]
+    assert _drop_replay(said, fresh) == fresh

@@ -12,6 +12,7 @@ what follows them.
 import re
 from collections import deque
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 import numpy as np
 
@@ -19,6 +20,11 @@ from client.events import FinalTranscript, PartialTranscript, Word
 
 from .asr import MIN_WINDOW_S
 from .vad import RATE_HZ, SileroFrames
+
+# A final's leading words that repeat the session's emitted tail are a decoding replay.
+_REPLAY_TAIL_WORDS = 40
+_REPLAY_MIN_WORDS = 3
+_REPLAY_SIMILARITY = 0.85
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class SessionRecognizer:
         self._since_partial = 0
         self._previous = []  # the last partial's uncommitted words, session times
         self._committed = []  # words committed in this VAD segment
+        self._said = deque(maxlen=_REPLAY_TAIL_WORDS)  # the session's last emitted words, normalised
         self._speaker = None
         self._speculative = None  # words decoded during the current silence, reused at its endpoint
         self._utterances = 0
@@ -291,6 +298,13 @@ class SessionRecognizer:
 
     def _commit(self, words, cut_s):
         """Emit `words` as a final of the current utterance; drop the audio before `cut_s` (None: all)."""
+        words = _drop_replay(list(self._said), words)
+        if not words:
+            self._speculative = None
+            if cut_s is not None:
+                self._cut(cut_s)
+            return []
+        self._said.extend(_norm(w.word) for w in words)
         if self._speaker is None:
             self._speaker = self._speakers.assign(np.concatenate(self._segment))
         audio = np.concatenate(self._piece) if self._piece else np.zeros(0, np.float32)
@@ -337,6 +351,21 @@ def _drop_echo(words):
     for k in range(len(words) // 2, 1, -1):
         if norms[-k:] == norms[:k]:
             return words[:-k]
+    return words
+
+
+def _drop_replay(said, words):
+    """Drop leading words that say again the end of what was already emitted.
+
+    Whisper, decoding behind a forced prefix of committed words, sometimes reads a whole
+    committed sentence once more (spelled a little differently: "thru" for "through").
+    Three or more leading words that nearly match the emitted tail are taken as that replay:
+    nothing is emitted twice, at the price of a speaker's immediate verbatim repetition.
+    """
+    norms = [_norm(w.word) for w in words]
+    for k in range(min(len(words), len(said)), _REPLAY_MIN_WORDS - 1, -1):
+        if SequenceMatcher(None, " ".join(said[-k:]), " ".join(norms[:k])).ratio() >= _REPLAY_SIMILARITY:
+            return words[k:]
     return words
 
 
