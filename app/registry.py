@@ -38,6 +38,10 @@ class SessionRegistry:
         if self.shutting_down.is_set():
             raise errors.ServiceUnavailable("The server is shutting down.",
                                             headers={"Retry-After": str(self.settings.retry_after_s)})
+        if not self.pipeline.health().get("ready"):
+            raise errors.PipelineUnavailable(
+                "The speech models are not loaded (yet): see /healthz.",
+                headers={"Retry-After": str(self.settings.retry_after_s)})
         if self.open_count() >= self.settings.max_sessions:
             raise errors.ServerFull(headers={"Retry-After": str(self.settings.retry_after_s)},
                                     max_sessions=self.settings.max_sessions)

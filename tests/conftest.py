@@ -33,7 +33,7 @@ def procfile_command(port):
 class Server:
     """A running Harken server process and its base URL."""
 
-    def __init__(self, env, log_path, ready_timeout_s=120.0):
+    def __init__(self, env, log_path, ready_timeout_s=120.0, need_models=True):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -41,16 +41,16 @@ class Server:
         self._log = open(log_path, "wb")
         self.proc = subprocess.Popen(procfile_command(self.port), cwd=ROOT, env=full_env,
                                      stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait_ready(ready_timeout_s)
+        self._wait_ready(ready_timeout_s, need_models)
 
-    def _wait_ready(self, timeout_s):
+    def _wait_ready(self, timeout_s, need_models):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 health = requests.get(self.url + "/healthz", timeout=2)
-                if health.status_code == 200 and health.json().get("ready"):
+                if health.status_code == 200 and (health.json().get("ready") or not need_models):
                     return
             except requests.RequestException:
                 pass
@@ -77,12 +77,15 @@ class Server:
 
 @pytest.fixture(scope="session")
 def start_server(tmp_path_factory):
-    """Factory: `start_server(HARKEN_X=...)` runs a fresh server; all are stopped at the end."""
+    """Factory: `start_server(HARKEN_X=...)` runs a fresh server; all are stopped at the end.
+
+    `need_models=False` returns once the server answers, before (or without) its models.
+    """
     servers = []
 
-    def start(**env):
+    def start(need_models=True, **env):
         log_path = tmp_path_factory.mktemp("server") / "server.log"
-        server = Server(env, log_path)
+        server = Server(env, log_path, need_models=need_models)
         servers.append(server)
         return server
 

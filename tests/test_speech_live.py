@@ -187,3 +187,19 @@ def test_a_dead_worker_fails_its_sessions_and_is_replaced(start_server):
     events = run_session(server.url, speechgen.speak(text).read_bytes(), ".wav")
     assert events[-1].name == "done"
     assert speechgen.wer(text, transcript(events)) <= 0.25
+
+
+def test_start_is_refused_while_the_models_are_not_loaded(start_server):
+    """A server whose model cannot load answers start with 503 pipeline_unavailable, and /healthz says why."""
+    server = start_server(need_models=False, HARKEN_PIPELINE="speech", HARKEN_WORKERS="1",
+                          HARKEN_ASR_MODEL="whisper-no-such-size")
+    response = requests.post(server.url + "/analyze/live/start", json={}, timeout=live.TIMEOUT)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "pipeline_unavailable"
+    assert response.headers["Retry-After"] == "5"
+    deadline = time.monotonic() + 60
+    while not requests.get(server.url + "/healthz", timeout=live.TIMEOUT).json()["pipeline"]["workers"][0]["error"]:
+        assert time.monotonic() < deadline, "the worker never reported its load failure"
+        time.sleep(0.2)
+    health = requests.get(server.url + "/healthz", timeout=live.TIMEOUT).json()
+    assert health["ready"] is False and "whisper-no-such-size" in health["pipeline"]["workers"][0]["error"]
