@@ -24,7 +24,7 @@ import soundfile
 RATE_HZ = 16000
 CACHE_DIR = Path(__file__).resolve().parent / ".cache" / "audio"
 # Bump when the recipe changes so stale cached audio is not reused.
-_RECIPE_VERSION = 1
+_RECIPE_VERSION = 2
 
 # The containers `encode` writes: (container format, codec, codec rate, muxer options).
 # WebM is written to an unseekable pipe with `live` set, as Chromium's MediaRecorder writes
@@ -61,9 +61,10 @@ def speak(text, path=None, *, voice="joe", pitch_cents=0, tempo=1.0, gain_db=0.0
               "tempo": tempo, "gain_db": gain_db}
     cached = _cached_path(recipe, ".wav")
     if not cached.exists():
+        # Every variant of a text derives from one recording of it: Piper does not say the
+        # same sentence identically twice, and a louder copy must differ only in loudness.
+        raw = _recording(text, voice)
         with tempfile.TemporaryDirectory() as tmp:
-            raw = Path(tmp) / "raw.wav"
-            _synthesise(text, voice, raw)
             effects = []
             if pitch_cents:
                 effects += ["pitch", str(pitch_cents)]
@@ -165,6 +166,16 @@ def _synthesise(text, voice, out):
                        capture_output=True)
     else:
         raise ValueError(f"unknown voice {voice!r}: use 'joe' or 'espeak'")
+
+
+def _recording(text, voice):
+    """The voice's one cached recording of `text`, before any sox effect."""
+    cached = _cached_path({"v": _RECIPE_VERSION, "recording": text, "voice": voice}, ".raw.wav")
+    if not cached.exists():
+        staged = cached.with_suffix(".tmp")
+        _synthesise(text, voice, staged)
+        staged.replace(cached)
+    return cached
 
 
 @functools.lru_cache(maxsize=1)
