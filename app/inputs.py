@@ -174,12 +174,7 @@ def chunk_upload(settings):
         data = request.stream.read(limit + 1)
     if seq_text is None or seq_text == "":
         raise _invalid("chunk_seq", "is required (form field, query parameter or X-Chunk-Seq)")
-    try:
-        chunk_seq = int(seq_text)
-    except ValueError:
-        raise _invalid("chunk_seq", "must be an integer") from None
-    if chunk_seq < 0:
-        raise _invalid("chunk_seq", "must not be negative")
+    chunk_seq = _non_negative_int("chunk_seq", seq_text)
     if len(data) > limit:
         raise errors.PayloadTooLarge(f"A chunk may hold at most {limit} bytes.", max_bytes=limit)
     if not data:
@@ -192,10 +187,15 @@ def last_event_id():
     raw = request.headers.get("Last-Event-ID") or request.args.get("last_event_id")
     if raw in (None, ""):
         return 0
+    return _non_negative_int("last_event_id", raw)
+
+
+def _non_negative_int(name, text):
+    """`text` as an integer >= 0, or a 422 naming `name`."""
     try:
-        value = int(raw)
+        value = int(text)
     except ValueError:
-        raise _invalid("last_event_id", "must be a non-negative integer") from None
+        raise _invalid(name, "must be a non-negative integer") from None
     if value < 0:
-        raise _invalid("last_event_id", "must be a non-negative integer")
+        raise _invalid(name, "must be a non-negative integer")
     return value
