@@ -91,12 +91,26 @@ def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(tmp_pat
     assert speechgen.wer(" ".join(sentences), " ".join(f.text for f in finals)) <= 0.1
 
 
+def words_of(text):
+    return [Word(w, i * 0.3, i * 0.3 + 0.2, 0.9) for i, w in enumerate(text.split())]
+
+
 def test_a_replayed_sentence_is_not_emitted_twice():
-    """Leading words that re-read the emitted tail (even spelled differently) are dropped; new words stay."""
-    from app.speech.streaming import _drop_replay
+    """Words a decode reads again from what was emitted are dropped, however they sit; new words stay."""
+    from app.speech.streaming import _drop_replays
     said = "thanks for joining i wanted to walk you through the new pricing".split()
-    heard = [Word(w, i * 0.3, i * 0.3 + 0.2, 0.9) for i, w in enumerate(
-        "I wanted to walk you thru the new pricing. Honestly, the price is too high.".split())]
-    assert [w.word for w in _drop_replay(said, heard)] == "Honestly, the price is too high.".split()
-    fresh = [Word(w, 0, 0.2, 0.9) for w in "Could you send me a proposal".split()]
-    assert _drop_replay(said, fresh) == fresh
+
+    def kept(text, history=said):
+        return " ".join(w.word for w in _drop_replays(history, words_of(text)))
+
+    # Leading words continuing into the emitted tail, spelled a little differently.
+    assert kept("I wanted to walk you thru the new pricing. Honestly, the price is too high.") == \
+        "Honestly, the price is too high."
+    # A replay split across decodes: its first part does not reach the emitted tail yet.
+    assert kept("I wanted to walk you") == ""
+    # A loop over the trailing silence after the real words (seen in bench/streaming_fuzz.py).
+    assert kept("the new pricing. I wanted to walk you through",
+                "thanks for joining the call today i wanted to walk you through".split()) == "the new pricing."
+    # Fresh words, and a short common phrase met before, are kept.
+    assert kept("Could you send me a proposal") == "Could you send me a proposal"
+    assert kept("for joining us, and the rest") == "for joining us, and the rest"

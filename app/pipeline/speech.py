@@ -22,6 +22,7 @@ class SpeechPipeline:
         self._settings = settings
         endpointing = EndpointSettings(
             vad_threshold=settings.vad_threshold, end_silence_s=settings.vad_end_silence_s,
+            sentence_end_silence_s=settings.vad_sentence_end_silence_s,
             min_speech_s=settings.vad_min_speech_s, max_utterance_s=settings.max_utterance_s,
             partial_interval_s=settings.partial_interval_s)
         self._pool = WorkerPool(settings.pool_size, {

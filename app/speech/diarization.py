@@ -40,6 +40,8 @@ class OnlineSpeakers:
         duration_s = len(audio) / RATE_HZ
         if duration_s < 0.3:
             return self._label(self._last)
+        if not self._centroids and duration_s < MIN_NEW_SPEAKER_S:
+            return self._label(0)  # the first speaker, founded by `learn` once its turn is heard whole
         vector = self._encoder.embed(audio)
         if self._centroids:
             similarities = [float(np.dot(vector, c) / np.linalg.norm(c)) for c in self._centroids]
@@ -51,6 +53,22 @@ class OnlineSpeakers:
                 return self._label(best)
         self._centroids.append(min(duration_s, 10.0) * vector)
         return self._label(len(self._centroids) - 1)
+
+    def learn(self, label, audio):
+        """Fold a finished turn's audio into its speaker's centroid.
+
+        A turn's label is chosen at its first final, often from its first second or two; the
+        whole turn gives a steadier voice print for the turns to come.
+        """
+        index = int(label.rsplit("_", 1)[1])
+        duration_s = len(audio) / RATE_HZ
+        if duration_s < MIN_NEW_SPEAKER_S or index > len(self._centroids):
+            return
+        vector = min(duration_s, 10.0) * self._encoder.embed(audio)
+        if index == len(self._centroids):
+            self._centroids.append(vector)
+        else:
+            self._centroids[index] = self._centroids[index] + vector
 
     def _label(self, index):
         self._last = index

@@ -9,6 +9,7 @@ The finals of a session read, in order, as the whole of what was said: the next 
 starts on the last committed words again, forced as the decoder's prefix, and returns only
 what follows them.
 """
+import functools
 import re
 from collections import deque
 from dataclasses import dataclass
@@ -21,10 +22,15 @@ from client.events import FinalTranscript, PartialTranscript, Word
 from .asr import MIN_WINDOW_S
 from .vad import RATE_HZ, SileroFrames
 
-# A final's leading words that repeat the session's emitted tail are a decoding replay.
-_REPLAY_TAIL_WORDS = 40
-_REPLAY_MIN_WORDS = 3
-_REPLAY_SIMILARITY = 0.85
+# Words a decode reads again from what the session already emitted are a replay, not speech:
+# leading words that continue into the emitted tail (3 or more), or a leading or trailing run
+# of 4 or more that repeats any run of the last 40 emitted words.
+_REPLAY_HISTORY_WORDS = 40
+_REPLAY_MIN_AT_TAIL = 3
+_REPLAY_MIN_ANYWHERE = 4
+# Two spellings of one word ("thru", "through") and the share of a run's words that must match.
+_SAME_WORD_SIMILARITY = 0.7
+_SAME_RUN_SHARE = 0.85
 
 
 @dataclass(frozen=True)
@@ -43,9 +49,13 @@ class EndpointSettings:
     commit_guard_s: float = 0.3
     # Whisper guesses on very short audio; two such guesses may agree and still be wrong.
     commit_min_audio_s: float = 1.5
-    # After this much silence the open utterance is decoded ahead of its endpoint, so the
-    # final goes out as soon as the endpoint is confirmed instead of a decode later.
-    speculate_after_s: float = 0.15
+    # An agreed word Whisper is unsure of stays open, with the words after it: committed, a
+    # wrong word becomes the forced prefix of every later decode and drags them off course.
+    commit_min_confidence: float = 0.5
+    # After this much silence the open utterance is decoded ahead of its endpoint. A reading
+    # that ends a sentence (. ? !) is final at once; any other is kept for the endpoint, so
+    # its final goes out as soon as the endpoint is confirmed instead of a decode later.
+    sentence_end_silence_s: float = 0.15
 
 
 # Once speech has started, a frame a little under the threshold still counts as speech,
@@ -88,8 +98,9 @@ class SessionRecognizer:
         self._since_partial = 0
         self._previous = []  # the last partial's uncommitted words, session times
         self._committed = []  # words committed in this VAD segment
-        self._said = deque(maxlen=_REPLAY_TAIL_WORDS)  # the session's last emitted words, normalised
+        self._said = deque(maxlen=_REPLAY_HISTORY_WORDS)  # the session's last emitted words, normalised
         self._speaker = None
+        self._unlearned = None  # (speaker, audio) of the last finished turn, for `learn_speaker`
         self._speculative = None  # words decoded during the current silence, reused at its endpoint
         self._utterances = 0
         self._utterance_id = None
@@ -107,13 +118,19 @@ class SessionRecognizer:
             events += self._on_frame(frame, probability)
         return events
 
+    def learn_speaker(self):
+        """Fold the last finished turn into its speaker's voice print; called once its final is out."""
+        if self._unlearned is not None:
+            self._speakers.learn(*self._unlearned)
+            self._unlearned = None
+
     def take_audio(self, utterance_id):
         """The samples behind a final this recognizer emitted, once (for the analytics stages)."""
         return self._final_audio.pop(utterance_id, np.zeros(0, np.float32))
 
     def wants_partial(self):
         """True when a decode is due: enough new speech since the last one, or a pause began."""
-        if not self._in_speech:
+        if not self._in_speech or not self._voiced_open():
             return False
         if self._pausing() and self._speculative is None:
             return True
@@ -124,7 +141,12 @@ class SessionRecognizer:
         self._since_partial = 0
         words = self._decode_checked()
         events = []
-        if self._pausing():
+        if self._pausing() and _ends_sentence(words):
+            # The voice stopped and Whisper reads a whole sentence: that is the utterance's end.
+            # Should the speaker go on, the next utterance starts here with this as its context.
+            events += self._commit(words, max(words[-1].end, self._speech_end / RATE_HZ))
+            words = []
+        elif self._pausing():
             # Nothing but silence can follow before the endpoint: keep this decode for it.
             self._speculative = words
         elif len(self._context) + self._piece_samples() >= self._cfg.commit_min_audio_s * RATE_HZ:
@@ -145,7 +167,11 @@ class SessionRecognizer:
         return events
 
     def _pausing(self):
-        return self._silence_samples >= self._cfg.speculate_after_s * RATE_HZ
+        return self._silence_samples >= self._cfg.sentence_end_silence_s * RATE_HZ
+
+    def _voiced_open(self):
+        """True while voiced audio is left that no final holds yet."""
+        return self._speech_end > self._piece_start
 
     def _stable_prefix(self, words):
         """The words to commit now: those two consecutive decodes agree on (LocalAgreement-2).
@@ -155,7 +181,9 @@ class SessionRecognizer:
         pitch-shifted and robotic voices, whose short first guesses are often wrong.
         """
         audio_end = (self._piece_start + self._piece_samples()) / RATE_HZ
-        return _before(_agreement(self._previous, words), audio_end - self._cfg.commit_guard_s)
+        agreed = _before(_agreement(self._previous, words), audio_end - self._cfg.commit_guard_s)
+        unsure = next((i for i, w in enumerate(agreed) if w.confidence < self._cfg.commit_min_confidence), None)
+        return agreed if unsure is None else agreed[:unsure]
 
     def finish(self):
         """End of the stream: the open utterance becomes final."""
@@ -269,15 +297,17 @@ class SessionRecognizer:
         words = [Word(word=w.text.strip(), start=max(cut_s, w.start + offset), end=max(cut_s, w.end + offset),
                       confidence=w.probability)
                  for w in hypothesis.words if _norm(w.text) and w.start + offset < speech_end_s]
-        return _drop_echo(words)
+        return _drop_replays(list(self._said), _drop_echo(words))
 
     def _endpoint(self):
         """Silence long enough: decode what is left of the utterance and close it."""
         events = []
-        if self._speech_samples >= self._cfg.min_speech_s * RATE_HZ:
+        if self._speech_samples >= self._cfg.min_speech_s * RATE_HZ and self._voiced_open():
             words = self._speculative if self._speculative is not None else self._decode_checked()
             if words:
                 events += self._commit(words, None)
+        if self._speaker is not None and self._segment:
+            self._unlearned = (self._speaker, np.concatenate(self._segment))
         self._in_speech = False
         self._piece, self._previous, self._committed, self._speaker = [], [], [], None
         self._speculative = None
@@ -298,12 +328,6 @@ class SessionRecognizer:
 
     def _commit(self, words, cut_s):
         """Emit `words` as a final of the current utterance; drop the audio before `cut_s` (None: all)."""
-        words = _drop_replay(list(self._said), words)
-        if not words:
-            self._speculative = None
-            if cut_s is not None:
-                self._cut(cut_s)
-            return []
         self._said.extend(_norm(w.word) for w in words)
         if self._speaker is None:
             self._speaker = self._speakers.assign(np.concatenate(self._segment))
@@ -354,19 +378,46 @@ def _drop_echo(words):
     return words
 
 
-def _drop_replay(said, words):
-    """Drop leading words that say again the end of what was already emitted.
+def _drop_replays(said, words):
+    """Drop the words a decode reads again from `said`, the session's last emitted words (normalised).
 
-    Whisper, decoding behind a forced prefix of committed words, sometimes reads a whole
-    committed sentence once more (spelled a little differently: "thru" for "through").
-    Three or more leading words that nearly match the emitted tail are taken as that replay:
-    nothing is emitted twice, at the price of a speaker's immediate verbatim repetition.
+    Decoding behind a forced prefix of committed words, with older ones as the prompt, Whisper
+    sometimes reads committed text once more (spelled a little differently: "thru" for
+    "through"): at the start of a decode, continuing into what was just emitted, or as a loop
+    at its end over the trailing silence. Either way the run is dropped, so nothing is emitted
+    twice, at the price of a speaker's immediate verbatim repetition of four words or more.
     """
     norms = [_norm(w.word) for w in words]
-    for k in range(min(len(words), len(said)), _REPLAY_MIN_WORDS - 1, -1):
-        if SequenceMatcher(None, " ".join(said[-k:]), " ".join(norms[:k])).ratio() >= _REPLAY_SIMILARITY:
-            return words[k:]
-    return words
+    lead = 0
+    for k in range(min(len(norms), len(said)), _REPLAY_MIN_AT_TAIL - 1, -1):
+        if _same_run(said[-k:], norms[:k]) or (k >= _REPLAY_MIN_ANYWHERE and _inside(norms[:k], said)):
+            lead = k
+            break
+    for j in range(lead, len(norms) - _REPLAY_MIN_ANYWHERE + 1):
+        if _inside(norms[j:], said + norms[lead:j]):
+            return words[lead:j]
+    return words[lead:]
+
+
+def _inside(run, history):
+    """True when `run` nearly matches some stretch of `history` word for word."""
+    return any(_same_run(history[i:i + len(run)], run) for i in range(len(history) - len(run) + 1))
+
+
+def _same_run(a, b):
+    """Two equally long word runs that say the same, allowing a few spelling differences."""
+    if len(a) != len(b) or not a or not (_same_word(a[0], b[0]) and _same_word(a[-1], b[-1])):
+        return False
+    return sum(map(_same_word, a, b)) >= _SAME_RUN_SHARE * len(a)
+
+
+@functools.lru_cache(maxsize=4096)
+def _same_word(a, b):
+    return a == b or SequenceMatcher(None, a, b).ratio() >= _SAME_WORD_SIMILARITY
+
+
+def _ends_sentence(words):
+    return bool(words) and words[-1].word.rstrip("\"')]”").endswith((".", "?", "!"))
 
 
 def _before(words, limit_s):

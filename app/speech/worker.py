@@ -127,6 +127,7 @@ def _handle(channel, sessions, message, models, endpointing, speaker_similarity,
             session = sessions.get(session_id)
             if session is not None:
                 session.publish(channel, session_id, session.recognizer.feed(message[2]))
+                session.recognizer.learn_speaker()
         elif kind == "finish":
             session = sessions.pop(session_id, None)
             if session is not None:
