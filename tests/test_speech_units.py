@@ -111,6 +111,9 @@ def test_a_replayed_sentence_is_not_emitted_twice():
     # A loop over the trailing silence after the real words (seen in bench/streaming_fuzz.py).
     assert kept("the new pricing. I wanted to walk you through",
                 "thanks for joining the call today i wanted to walk you through".split()) == "the new pricing."
+    # A loop that reads the words a little differently ("account aim" against "accounting").
+    assert kept("the account aim please? Can you tell me the accounting please?",
+                "thank you for calling can you tell me".split()) == "the account aim please?"
     # Fresh words, and a short common phrase met before, are kept.
     assert kept("Could you send me a proposal") == "Could you send me a proposal"
     assert kept("for joining us, and the rest") == "for joining us, and the rest"

@@ -28,9 +28,9 @@ from .vad import RATE_HZ, SileroFrames
 _REPLAY_HISTORY_WORDS = 40
 _REPLAY_MIN_AT_TAIL = 3
 _REPLAY_MIN_ANYWHERE = 4
-# Two spellings of one word ("thru", "through") and the share of a run's words that must match.
+# How alike two spellings of a word ("thru", "through") and two readings of a run must be.
 _SAME_WORD_SIMILARITY = 0.7
-_SAME_RUN_SHARE = 0.85
+_SAME_RUN_SIMILARITY = 0.85
 
 
 @dataclass(frozen=True)
@@ -400,15 +400,20 @@ def _drop_replays(said, words):
 
 
 def _inside(run, history):
-    """True when `run` nearly matches some stretch of `history` word for word."""
-    return any(_same_run(history[i:i + len(run)], run) for i in range(len(history) - len(run) + 1))
+    """True when `run` nearly matches some stretch of `history`, give or take a word."""
+    return any(_same_run(history[i:i + n], run)
+               for n in (len(run) - 1, len(run), len(run) + 1) for i in range(len(history) - n + 1))
 
 
 def _same_run(a, b):
-    """Two equally long word runs that say the same, allowing a few spelling differences."""
-    if len(a) != len(b) or not a or not (_same_word(a[0], b[0]) and _same_word(a[-1], b[-1])):
+    """Two word runs that say the same: same first and last word, text 85 % alike.
+
+    Compared as text, so a re-reading that splits or joins words ("account aim" and
+    "accounting") still matches.
+    """
+    if not a or not b or not (_same_word(a[0], b[0]) and _same_word(a[-1], b[-1])):
         return False
-    return sum(map(_same_word, a, b)) >= _SAME_RUN_SHARE * len(a)
+    return SequenceMatcher(None, " ".join(a), " ".join(b)).ratio() >= _SAME_RUN_SIMILARITY
 
 
 @functools.lru_cache(maxsize=4096)
