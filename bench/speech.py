@@ -1,13 +1,14 @@
 """Speech benchmark: accuracy, latency, speed and capacity of the live pipeline through the real API.
 
-    .venv/bin/python bench/speech.py              # everything (about 6 minutes on 2 cores)
+    .venv/bin/python bench/speech.py              # everything (about 15 minutes on 2 cores)
     .venv/bin/python bench/speech.py --skip-concurrency
 
 Starts the Procfile's gunicorn with HARKEN_PIPELINE=speech on a free port and streams
 generated speech (tests/speechgen.py) as raw PCM in 100 ms chunks at real time, as a
 microphone would. Measures, per test set:
 - WER of the live chunked path, and the offline whole-file WER of the same Whisper model
-  (faster-whisper's own `transcribe`, beam 5) on the same audio (target: live <= 1.25 x offline);
+  (faster-whisper's own `transcribe`, beam 5) on the same audio (target: live <= 1.25 x offline),
+  per set and pooled over all sets;
 - speaker attribution accuracy (share of words whose speaker label maps to the true speaker);
 - utterance end -> final: from the arrival of the chunk holding the final's last word to the
   final's arrival (target P50 <= 0.6 s, P95 <= 1.2 s);
@@ -52,6 +53,18 @@ SENTENCES = [
     "Could you send me the updated schedule so that I can share it with the team?",
     "I think the biggest risk is the integration with the old billing system.",
     "Let us meet again next week and decide who will own the testing work.",
+    "Our revenue grew faster than expected this quarter compared with last year.",
+    "Please ask Maria to book a meeting room for Thursday afternoon.",
+    "The new contract includes a larger discount for customers who order early.",
+    "I am afraid the shipment from the warehouse in Denver will arrive late.",
+    "Can we move the product launch to the first week of October?",
+    "The engineering team found a bug in the payment service and fixed it yesterday.",
+    "My main concern is that the support costs will keep growing next year.",
+    "We should send our customers a short survey after every support call.",
+    "I agree with your proposal, but we need approval from the finance department.",
+    "The training session for the new sales staff starts on Monday morning.",
+    "Let me check the figures and get back to you before the end of the day.",
+    "Overall I think this was a productive meeting, thank you all for your time.",
 ]
 VARIED = [{"pitch_cents": 300, "tempo": 1.1}, {"pitch_cents": -250, "tempo": 0.92},
           {"gain_db": -9}, {"pitch_cents": 150, "tempo": 1.2}, {"tempo": 0.85},
@@ -71,7 +84,7 @@ def build_sets():
     joe_turns = [(str(i), text) for i, text in enumerate(SENTENCES)]
     joe, _ = speechgen.dialogue(joe_turns, voices={str(i): {"voice": "joe"} for i in range(len(SENTENCES))},
                                 gap_s=0.8)
-    varied, _ = speechgen.dialogue(joe_turns, voices={str(i): {"voice": "joe", **VARIED[i]}
+    varied, _ = speechgen.dialogue(joe_turns, voices={str(i): {"voice": "joe", **VARIED[i % len(VARIED)]}
                                                       for i in range(len(SENTENCES))}, gap_s=0.8)
     dialogue, spans = speechgen.dialogue(DIALOGUE, voices={"A": {"voice": "joe"}, "B": {"voice": "espeak"}},
                                          gap_s=0.7)
@@ -217,6 +230,20 @@ def offline_wer(sets):
     return out
 
 
+def pooled_wer(sets, results):
+    """Live and offline WER over all sets together (errors / reference words), and their ratio.
+
+    A set of a few hundred words holds only a handful of errors; the ratio of two such counts
+    is more meaningful pooled than per set.
+    """
+    words = {name: len(speechgen.normalise(reference).split()) for name, (_, reference, _) in sets.items()}
+    total = sum(words.values())
+    live = sum(results[n]["wer_live"] * words[n] for n in words) / total
+    offline = sum(results[n]["wer_offline"] * words[n] for n in words) / total
+    return {"words": total, "live": round(live, 4), "offline": round(offline, 4),
+            "ratio": round(live / offline, 2) if offline else None}
+
+
 def concurrency(url, pcm, counts):
     """Max lag per number of concurrent real-time sessions, stopping after the first failure."""
     results = []
@@ -283,6 +310,8 @@ def main():
                   f"{entry['finals']} finals, {entry['partials']} partials; CPU RTF {entry['cpu_rtf']}"
                   + (f"; speaker accuracy {entry['speaker_accuracy']:.3f}" if spans else ""))
 
+        report["wer_pooled"] = pooled_wer(sets, report["sets"])
+        print(f"pooled WER: {report['wer_pooled']}")
         joe_pcm = soundfile.read(sets["joe"][0], dtype="int16")[0].tobytes()
         began = time.monotonic()
         fast = LiveRun(server.url, joe_pcm, realtime=False).run()
