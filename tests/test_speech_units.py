@@ -91,6 +91,43 @@ def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(tmp_pat
     assert speechgen.wer(" ".join(sentences), " ".join(f.text for f in finals)) <= 0.1
 
 
+@pytest.mark.speech
+def test_a_sentence_is_final_before_the_endpoint_silence(tmp_path):
+    """A sentence followed by a pause shorter than the endpoint's is final during that pause, and
+    the speech after it goes on in the next utterance: every word once, in order."""
+    from app.speech.asr import WhisperRecognizer
+    from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
+    from app.speech.streaming import EndpointSettings, SessionRecognizer
+    first, second = "Thank you for joining the call today.", "I would like to review the project plan."
+    path, _ = speechgen.dialogue([("A", first), ("A", second)], voices={"A": {"voice": "joe"}}, gap_s=0.3)
+    audio = soundfile.read(path, dtype="float32")[0]
+    asr, encoder = WhisperRecognizer(models.asr_model_dir("whisper-base", tmp_path)), SpeakerEncoder()
+
+    def finals_with(settings):
+        """(audio fed in seconds when each final came out, final), decoding whenever one is due."""
+        recognizer = SessionRecognizer(asr, OnlineSpeakers(encoder), settings=settings)
+        out = []
+        for start in range(0, len(audio), 1600):
+            events = recognizer.feed(audio[start:start + 1600])
+            if recognizer.wants_partial():
+                events += recognizer.partial()
+            out += [((start + 1600) / 16000, e) for e in events if type(e).__name__ == "FinalTranscript"]
+        return out + [(len(audio) / 16000, e) for e in recognizer.finish()]
+
+    def sentence_delay(finals):
+        """Audio fed between the first sentence's last word and its final."""
+        closing = [fed - f.t_end for fed, f in finals if f.text.rstrip(".").lower().endswith("today")]
+        assert closing, [f.text for _, f in finals]
+        return closing[0]
+
+    # No early commits of agreed words: only the sentence's end can close the utterance early.
+    finals = finals_with(EndpointSettings(commit_min_words=1000))
+    at_endpoint = finals_with(EndpointSettings(commit_min_words=1000, sentence_end_silence_s=0.4))
+    assert sentence_delay(finals) < sentence_delay(at_endpoint) - 0.15
+    assert speechgen.wer(f"{first} {second}", " ".join(f.text for _, f in finals)) <= 0.1
+    assert len({f.utterance_id for _, f in finals}) == len(finals)
+
+
 def words_of(text):
     return [Word(w, i * 0.3, i * 0.3 + 0.2, 0.9) for i, w in enumerate(text.split())]
 
@@ -117,3 +154,21 @@ def test_a_replayed_sentence_is_not_emitted_twice():
     # Fresh words, and a short common phrase met before, are kept.
     assert kept("Could you send me a proposal") == "Could you send me a proposal"
     assert kept("for joining us, and the rest") == "for joining us, and the rest"
+
+
+@pytest.mark.speech
+def test_a_short_first_turn_founds_no_speaker_until_it_is_heard_whole():
+    """Under a second of speech gets the first label without founding a voice print on it;
+    the whole turn, learned after its final, does, and the same voice then keeps that label."""
+    from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
+    joe = soundfile.read(speechgen.speak("Good morning, I am calling about the invoice you sent last week."),
+                         dtype="float32")[0]
+    joe_again = soundfile.read(speechgen.speak("Sure, it is the garden supply company on the main street."),
+                               dtype="float32")[0]
+    other = soundfile.read(speechgen.speak("Thank you for calling. Can you tell me the account name please?",
+                                           voice="espeak"), dtype="float32")[0]
+    speakers = OnlineSpeakers(SpeakerEncoder())
+    assert speakers.assign(joe[:int(0.8 * 16000)]) == "Speaker_0"
+    assert not speakers._centroids
+    speakers.learn("Speaker_0", joe)
+    assert [speakers.assign(other), speakers.assign(joe_again)] == ["Speaker_1", "Speaker_0"]
