@@ -7,8 +7,8 @@ Starts the Procfile's gunicorn with HARKEN_PIPELINE=speech on a free port and st
 generated speech (tests/speechgen.py) as raw PCM in 100 ms chunks at real time, as a
 microphone would. Measures, per test set:
 - WER of the live chunked path, and the offline whole-file WER of the same Whisper model
-  (faster-whisper's own `transcribe`, beam 5) on the same audio (target: live <= 1.25 x offline),
-  per set and pooled over all sets;
+  (faster-whisper's own `transcribe`, beam 5; also greedy, as the live path decodes) on the
+  same audio (target: live <= 1.25 x offline), per set and pooled over all sets;
 - speaker attribution accuracy (share of words whose speaker label maps to the true speaker);
 - utterance end -> final: from the arrival of the chunk holding the final's last word to the
   final's arrival (target P50 <= 0.6 s, P95 <= 1.2 s);
@@ -214,7 +214,7 @@ def worker_cpu_s(url):
     return total
 
 
-def offline_wer(sets):
+def offline_wer(sets, beam_size=5):
     """Whole-file WER of the same model through faster-whisper's own transcribe."""
     from faster_whisper import WhisperModel
 
@@ -225,7 +225,7 @@ def offline_wer(sets):
                          device="cpu", compute_type="int8", cpu_threads=os.cpu_count())
     out = {}
     for name, (path, reference, _) in sets.items():
-        segments, _ = model.transcribe(str(path), language="en", vad_filter=False)
+        segments, _ = model.transcribe(str(path), language="en", vad_filter=False, beam_size=beam_size)
         out[name] = round(speechgen.wer(reference, " ".join(s.text for s in segments)), 4)
     return out
 
@@ -240,8 +240,10 @@ def pooled_wer(sets, results):
     total = sum(words.values())
     live = sum(results[n]["wer_live"] * words[n] for n in words) / total
     offline = sum(results[n]["wer_offline"] * words[n] for n in words) / total
+    greedy = sum(results[n]["wer_offline_greedy"] * words[n] for n in words) / total
     return {"words": total, "live": round(live, 4), "offline": round(offline, 4),
-            "ratio": round(live / offline, 2) if offline else None}
+            "ratio": round(live / offline, 2) if offline else None, "offline_greedy": round(greedy, 4),
+            "ratio_to_greedy": round(live / greedy, 2) if greedy else None}
 
 
 def concurrency(url, pcm, counts):
@@ -276,8 +278,9 @@ def main():
     args = parser.parse_args()
 
     sets = build_sets()
-    print("offline whole-file WER (faster-whisper transcribe, beam 5) ...")
+    print("offline whole-file WER (faster-whisper transcribe, beam 5 and greedy) ...")
     offline = offline_wer(sets)
+    offline_greedy = offline_wer(sets, beam_size=1)
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, RESULTS / "speech-server.log")
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "sets": {}}
@@ -298,6 +301,7 @@ def main():
             word_final += [f for _, f in words]
             live_wer = speechgen.wer(reference, run.transcript)
             entry = {"audio_s": round(audio_s, 2), "wer_live": round(live_wer, 4), "wer_offline": offline[name],
+                     "wer_offline_greedy": offline_greedy[name],
                      "wer_ratio": round(live_wer / offline[name], 2) if offline[name] else None,
                      "finals": len(run.of("final_transcript")), "partials": len(run.of("partial_transcript")),
                      "max_lag_s": round(run.max_lag_s, 3), "cpu_rtf": round(cpu_used / audio_s, 3),
@@ -306,7 +310,8 @@ def main():
                 entry["speaker_accuracy"] = round(speaker_accuracy(run, spans), 4)
                 entry["speakers"] = sorted({d["speaker"] for _, d in run.of("final_transcript")})
             report["sets"][name] = entry
-            print(f"{name}: WER live {live_wer:.3f} vs offline {offline[name]:.3f}; "
+            print(f"{name}: WER live {live_wer:.3f} vs offline {offline[name]:.3f} "
+                  f"(greedy {offline_greedy[name]:.3f}); "
                   f"{entry['finals']} finals, {entry['partials']} partials; CPU RTF {entry['cpu_rtf']}"
                   + (f"; speaker accuracy {entry['speaker_accuracy']:.3f}" if spans else ""))
 

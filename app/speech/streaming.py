@@ -71,6 +71,8 @@ _CONTEXT_S = 1.0
 # A reading that ends this long before the voice did is retried in a window this long.
 _RETRY_AFTER_S = 1.0
 _RETRY_WINDOW_S = 10
+# Carried context and the next turn are joined with this much silence between them.
+_CARRY_GAP_S = 0.3
 # Speaker embeddings use at most this much of the latest speech.
 _SPEAKER_AUDIO_S = 10.0
 
@@ -100,6 +102,7 @@ class SessionRecognizer:
         self._committed = []  # words committed in this VAD segment
         self._said = deque(maxlen=_REPLAY_HISTORY_WORDS)  # the session's last emitted words, normalised
         self._speaker = None
+        self._carry = None  # (audio, words) of the last final's last second, context for the next turn
         self._unlearned = None  # (speaker, audio) of the last finished turn, for `learn_speaker`
         self._speculative = None  # words decoded during the current silence, reused at its endpoint
         self._utterances = 0
@@ -237,8 +240,21 @@ class SessionRecognizer:
         self._speech_samples = self._since_partial = len(frame)
         self._silence_samples = 0
         self._speech_end = self._position + len(frame)
-        self._previous, self._committed, self._speaker = [], [], None
+        self._previous, self._committed, self._speaker = [], self._carried_words(), None
         self._next_utterance()
+
+    def _carried_words(self):
+        """The previous turn's last words and their audio, placed just before this turn as context.
+
+        Whisper reads a voice better with some of it before the words in question; the carried
+        words are the forced prefix of the turn's first decode, so they never come back.
+        """
+        if self._carry is None:
+            return []
+        audio, words = self._carry
+        shift = self._piece_start / RATE_HZ - _CARRY_GAP_S - words[-1].end
+        self._context = np.concatenate([audio, np.zeros(int(_CARRY_GAP_S * RATE_HZ), np.float32)])
+        return [Word(w.word, w.start + shift, w.end + shift, w.confidence) for w in words]
 
     def _append(self, frame):
         self._piece.append(frame)
@@ -343,6 +359,8 @@ class SessionRecognizer:
         self._committed += words
         self._speculative = None
         self._final_audio[final.utterance_id] = segment_audio
+        tail = [w for w in words if w.start >= end - _CONTEXT_S] or words[-1:]
+        self._carry = (segment_audio[max(0, int((tail[0].start - start) * RATE_HZ)):], tail)
         if cut_s is not None:
             self._cut(cut_s)
             self._next_utterance()
