@@ -234,9 +234,11 @@ def test_microphone_to_transcript_emotion_and_summary(open_page, speech_server, 
     page.wait_for_selector("#transcript .seg.partial", timeout=15_000)
     assert page.locator("#record").inner_text().strip() == "Recording…"
     screenshot(page, f"browser-microphone-live{suffix}.png")
-    # Every sentence must be final on the page before Stop, so its latency is a live one.
-    page.wait_for_function(f"window.harkenDebug.finals.length > 0 && "
-                           f"Math.max(...window.harkenDebug.finals.map(f => f.t_end)) > {spans[-1].end_s - 1.5}",
+    # Every sentence must be final on the page before Stop, so its latency is a live one: Stop
+    # waits until the fake microphone has played the whole passage and a final reaches its end.
+    page.wait_for_function(f"performance.now() - window.harkenDebug.micOpenedAt > {(spans[-1].end_s + 0.5) * 1000} && "
+                           f"window.harkenDebug.finals.length > 0 && "
+                           f"Math.max(...window.harkenDebug.finals.map(f => f.t_end)) > {spans[-1].end_s - 0.8}",
                            timeout=(spans[-1].end_s + 30) * 1000)
     page.click("#stop")
     assert wait_state(page, ["done"], 120) == "done", page.locator("#messages").inner_text()
@@ -265,7 +267,7 @@ def sentence_latencies(page, spans):
     for span in spans:
         last_word = re.sub(r"[^a-z']", "", span.text.split()[-1].lower())
         holding = [f for f in debug["finals"] if last_word in re.sub(r"[^a-z' ]", "", f["text"].lower()).split()]
-        assert holding, (span.text, debug["finals"])
+        assert holding, (span.text, [f["text"] for f in debug["finals"]])
         latencies.append((holding[0]["shownAt"] - opened_ms) / 1000 - span.end_s)
     return latencies
 
