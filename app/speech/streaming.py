@@ -5,9 +5,11 @@ that cut latency on a small CPU: utterances are cut by VAD, so Whisper only ever
 speech of the current utterance; and words on which two consecutive partial hypotheses
 agree (LocalAgreement-2) are emitted at once as their own `final_transcript`, the audio
 behind them is dropped, and the rest of the utterance goes on under a new utterance id.
-The finals of a session read, in order, as the whole of what was said: the next decode
-starts on the last committed words again, forced as the decoder's prefix, and returns only
-what follows them.
+A reading that ends a sentence once the voice has paused is final without waiting for the
+endpoint. The finals of a session read, in order, as the whole of what was said: the next
+decode, in the same turn or the next, starts on the last committed words again, forced as
+the decoder's prefix, and returns only what follows them; a decode that reads committed
+words again anyway (a replay) loses them.
 """
 import functools
 import re
