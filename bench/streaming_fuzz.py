@@ -22,7 +22,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import av
 import numpy as np
 import soundfile
 
@@ -30,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import speechgen  # noqa: E402
+from app.audio import open_decoder  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.speech.asr import WhisperRecognizer  # noqa: E402
 from app.speech.diarization import OnlineSpeakers, SpeakerEncoder  # noqa: E402
@@ -60,15 +60,11 @@ SETS = {
 }
 
 
-def opus_round_trip(wav):
-    """`wav` encoded as MediaRecorder's WebM/Opus and decoded back to a 16 kHz WAV beside it."""
-    out = Path(wav).with_suffix(".opus.wav")
-    with av.open(str(speechgen.encode(wav, "webm"))) as container:
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE_HZ)
-        frames = [f for frame in container.decode(audio=0) for f in resampler.resample(frame)]
-        frames += resampler.resample(None)
-    soundfile.write(out, np.concatenate([f.to_ndarray().reshape(-1) for f in frames]), RATE_HZ)
-    return out
+def heard_as_webm(wav):
+    """The samples of `wav` encoded as MediaRecorder's WebM/Opus, decoded by the server's own decoder."""
+    decoder = open_decoder(".webm")
+    samples = decoder.decode(speechgen.encode(wav, "webm").read_bytes())
+    return np.concatenate([samples, decoder.flush()])
 
 
 def fresh_recording(turns, gap_s, opus=False):
@@ -79,8 +75,8 @@ def fresh_recording(turns, gap_s, opus=False):
             raw, out = Path(tmp) / f"{i}.raw.wav", Path(tmp) / f"{i}.wav"
             speechgen._synthesise(text, "joe", raw)
             speechgen._sox([str(raw), "-r", str(RATE_HZ), "-c", "1", "-b", "16", str(out)])
-            samples, _ = speechgen.pcm_of(opus_round_trip(out) if opus else out)
-            parts += [np.zeros(int(gap_s * RATE_HZ), np.float32)] * bool(parts) + [samples.astype(np.float32)]
+            samples = heard_as_webm(out) if opus else speechgen.pcm_of(out)[0].astype(np.float32)
+            parts += [np.zeros(int(gap_s * RATE_HZ), np.float32)] * bool(parts) + [samples]
     return np.concatenate(parts)
 
 
