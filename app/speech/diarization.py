@@ -48,10 +48,9 @@ class OnlineSpeakers:
             best = int(np.argmax(similarities))
             confident_new = duration_s >= MIN_NEW_SPEAKER_S and len(self._centroids) < MAX_SPEAKERS
             if similarities[best] >= self._threshold or not confident_new:
-                # Weighted by duration, capped so an old monologue does not freeze the centroid.
-                self._centroids[best] = self._centroids[best] + min(duration_s, 10.0) * vector
+                self._fold(best, vector, duration_s)
                 return self._label(best)
-        self._centroids.append(min(duration_s, 10.0) * vector)
+        self._fold(len(self._centroids), vector, duration_s)
         return self._label(len(self._centroids) - 1)
 
     def learn(self, label, audio):
@@ -64,11 +63,18 @@ class OnlineSpeakers:
         duration_s = len(audio) / RATE_HZ
         if duration_s < MIN_NEW_SPEAKER_S or index > len(self._centroids):
             return
-        vector = min(duration_s, 10.0) * self._encoder.embed(audio)
+        self._fold(index, self._encoder.embed(audio), duration_s)
+
+    def _fold(self, index, vector, duration_s):
+        """Add `vector` to centroid `index` (a new one at the end), weighted by duration.
+
+        The weight is capped so an old monologue does not freeze the centroid.
+        """
+        weighted = min(duration_s, 10.0) * vector
         if index == len(self._centroids):
-            self._centroids.append(vector)
+            self._centroids.append(weighted)
         else:
-            self._centroids[index] = self._centroids[index] + vector
+            self._centroids[index] = self._centroids[index] + weighted
 
     def _label(self, index):
         self._last = index
