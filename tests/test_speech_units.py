@@ -68,6 +68,21 @@ def test_vad_finds_speech_and_silence():
 
 
 @pytest.mark.speech
+@pytest.mark.parametrize("sentence", [
+    "We still need to agree on the budget for the second phase before the end of the month.",
+    "Overall I think this was a productive meeting, thank you all for your time.",
+])
+def test_a_beam_reading_covers_the_whole_sentence(tmp_path, sentence):
+    """Beam search on a short window can end the text after a few words (measured here on these
+    sentences); the reading that comes back still covers all of the speech."""
+    from app.speech.asr import WhisperRecognizer
+    audio = soundfile.read(speechgen.speak(sentence), dtype="float32")[0]
+    reading = WhisperRecognizer(models.asr_model_dir("whisper-base", tmp_path)).recognize(audio, beam_size=5)
+    assert speechgen.wer(sentence, reading.text) <= 0.1, reading.text
+    assert reading.words[-1].end >= len(audio) / 16000 - 1.0
+
+
+@pytest.mark.speech
 def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(tmp_path):
     """20 s of speech with only short gaps, no partials (a loaded worker): finals every <= 12 s, all words kept."""
     from app.speech.asr import WhisperRecognizer

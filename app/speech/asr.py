@@ -2,12 +2,14 @@
 
 faster-whisper's `transcribe` pads every call to a 30 s window and keeps seeking after the
 speech ends, which costs seconds per utterance on a 2-core CPU. Here one call is one
-window of max(10 s, audio + 1 s) (CTranslate2's encoder accepts fewer than 3,000 frames),
-one greedy decode whose length is bounded by the audio's duration with repeated 3-grams
-blocked (unbounded decoding on short windows hallucinates repetitions), then one
-cross-attention alignment for word times. faster-whisper supplies the feature extractor,
-tokenizer and alignment helpers so the numerics match the reference implementation.
+window of max(3 s, audio + 1 s) (CTranslate2's encoder accepts fewer than 3,000 frames),
+one decode (greedy, or a beam search when the reading matters more than its cost) whose
+length is bounded by the audio's duration with repeated 3-grams blocked (unbounded decoding
+on short windows hallucinates repetitions), then one cross-attention alignment for word
+times. faster-whisper supplies the feature extractor, tokenizer and alignment helpers so the
+numerics match the reference implementation.
 """
+import functools
 import math
 from dataclasses import dataclass
 
@@ -25,6 +27,10 @@ PROMPT_TOKENS_MAX = 96
 # Whisper's own rule for "this window holds no speech".
 NO_SPEECH_PROB = 0.6
 NO_SPEECH_LOGPROB = -1.0
+# A beam search on a short window often ends early: an end of text right away scores a better
+# mean log-probability than a few uncertain last words. A beam reading that stops this long
+# before the speech does is replaced by the greedy reading of the same encoder output.
+BEAM_STOPPED_SHORT_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -60,16 +66,18 @@ class WhisperRecognizer:
         self._tokenizers = {}
         self._suppress = None
 
-    def recognize(self, audio, language="en", prompt="", prefix="", min_window_s=MIN_WINDOW_S):
+    def recognize(self, audio, language="en", prompt="", prefix="", min_window_s=MIN_WINDOW_S,
+                  beam_size=1, speech_end_s=None):
         """Words spoken in `audio` (16 kHz mono float32) after `prefix`.
 
         `prompt` is earlier text, for context only. `prefix` is text known to be spoken at the
         start of `audio` (already committed words, decoded again as acoustic context): the
         decoder is forced through it, it is aligned with the rest, and only the words after
-        it are returned.
+        it are returned. `speech_end_s` (default: the audio's end) is where the voice stops,
+        which tells a beam reading that ended early.
         """
         from faster_whisper.audio import pad_or_trim
-        from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
+        from faster_whisper.transcribe import get_suppressed_tokens
 
         duration_s = len(audio) / RATE_HZ
         if duration_s < 0.1:
@@ -85,9 +93,19 @@ class WhisperRecognizer:
         previous = tokenizer.encode(" " + prompt.strip())[-PROMPT_TOKENS_MAX:] if prompt.strip() else []
         forced = tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
         sot = self._whisper.get_prompt(tokenizer, previous, without_timestamps=True)
-        max_new = len(forced) + int(duration_s * TOKENS_PER_SECOND_BOUND) + TOKENS_MARGIN
+        max_length = len(sot) + len(forced) + int(duration_s * TOKENS_PER_SECOND_BOUND) + TOKENS_MARGIN
+        decode = functools.partial(self._decode, encoded, tokenizer, sot, forced, max_length, duration_s)
+        hypothesis = decode(beam_size)
+        if beam_size > 1 and _stopped_short(hypothesis, duration_s if speech_end_s is None else speech_end_s):
+            hypothesis = decode(1)
+        return hypothesis
+
+    def _decode(self, encoded, tokenizer, sot, forced, max_length, duration_s, beam_size):
+        """One decode of an encoded window, forced through `forced`, and its word alignment."""
+        from faster_whisper.transcribe import merge_punctuations
+
         result = self._whisper.model.generate(
-            encoded, [sot + forced], beam_size=1, max_length=len(sot) + max_new, return_scores=True,
+            encoded, [sot + forced], beam_size=beam_size, max_length=max_length, return_scores=True,
             return_no_speech_prob=True, suppress_blank=True, suppress_tokens=self._suppress,
             no_repeat_ngram_size=3)[0]
         tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
@@ -119,3 +137,10 @@ class WhisperRecognizer:
                 self._whisper.hf_tokenizer, self._whisper.model.is_multilingual,
                 task="transcribe", language=language)
         return self._tokenizers[language]
+
+
+def _stopped_short(hypothesis, speech_end_s):
+    """A reading that ends well before the voice does, or is empty where Whisper hears speech."""
+    if not hypothesis.words:
+        return hypothesis.no_speech_prob <= NO_SPEECH_PROB
+    return hypothesis.words[-1].end < speech_end_s - BEAM_STOPPED_SHORT_S
