@@ -1,6 +1,6 @@
 """Speech benchmark: accuracy, latency, speed and capacity of the live pipeline through the real API.
 
-    .venv/bin/python bench/speech.py              # everything (about 15 minutes on 2 cores)
+    .venv/bin/python bench/speech.py              # everything (about 18 minutes on 2 cores)
     .venv/bin/python bench/speech.py --skip-concurrency
 
 Starts the Procfile's gunicorn with HARKEN_PIPELINE=speech on a free port and streams
@@ -8,7 +8,8 @@ generated speech (tests/speechgen.py) as raw PCM in 100 ms chunks at real time, 
 microphone would. Measures, per test set:
 - WER of the live chunked path, and the offline whole-file WER of the same Whisper model
   (faster-whisper's own `transcribe`, beam 5; also greedy, as the live path decodes) on the
-  same audio (target: live <= 1.25 x offline), per set and pooled over all sets;
+  same audio (target: live <= 1.25 x offline), per set and pooled over all sets, and pooled
+  over the two held-out sets alone (sentences never used to tune the pipeline);
 - speaker attribution accuracy (share of words whose speaker label maps to the true speaker);
 - utterance end -> final: from the arrival of the chunk holding the final's last word to the
   final's arrival (target P50 <= 0.6 s, P95 <= 1.2 s);
@@ -66,6 +67,27 @@ SENTENCES = [
     "Let me check the figures and get back to you before the end of the day.",
     "Overall I think this was a productive meeting, thank you all for your time.",
 ]
+# Never used to tune the pipeline: their WER tells whether a change helps beyond the sets above.
+HELD_OUT = [
+    "The quarterly report shows that our costs went down by eight percent.",
+    "Please remind everyone that the office will be closed on Friday.",
+    "We received three complaints about the delivery times last month.",
+    "I would like to hire two more engineers for the mobile team.",
+    "The marketing campaign brought in more visitors than we planned.",
+    "Can you explain why the server was down for two hours on Tuesday?",
+    "Our partners in Germany want to sign the agreement before Christmas.",
+    "The new laptops should arrive at the end of next week.",
+    "I am worried that we will not finish the migration in time.",
+    "Let us schedule a short review every morning at nine o'clock.",
+    "The customer asked for a refund because the product was damaged.",
+    "We need a clear plan for the holiday season and the extra orders.",
+    "Thank you for the detailed feedback on the first draft.",
+    "The board approved the budget, so we can start hiring in January.",
+    "Please send the signed contract to the legal team by Wednesday.",
+    "Our website traffic doubled after the last software update.",
+    "I suggest we move the training to a larger room downstairs.",
+    "That sounds like a good compromise, so let us go ahead with it.",
+]
 VARIED = [{"pitch_cents": 300, "tempo": 1.1}, {"pitch_cents": -250, "tempo": 0.92},
           {"gain_db": -9}, {"pitch_cents": 150, "tempo": 1.2}, {"tempo": 0.85},
           {"pitch_cents": -400, "gain_db": -4}]
@@ -81,19 +103,21 @@ DIALOGUE = [
 
 def build_sets():
     """name -> (wav path, reference text, spans or None)."""
-    joe_turns = [(str(i), text) for i, text in enumerate(SENTENCES)]
-    joe, _ = speechgen.dialogue(joe_turns, voices={str(i): {"voice": "joe"} for i in range(len(SENTENCES))},
-                                gap_s=0.8)
-    varied, _ = speechgen.dialogue(joe_turns, voices={str(i): {"voice": "joe", **VARIED[i % len(VARIED)]}
-                                                      for i in range(len(SENTENCES))}, gap_s=0.8)
     dialogue, spans = speechgen.dialogue(DIALOGUE, voices={"A": {"voice": "joe"}, "B": {"voice": "espeak"}},
                                          gap_s=0.7)
-    espeak, _ = speechgen.dialogue(joe_turns, voices={str(i): {"voice": "espeak"} for i in range(len(SENTENCES))},
-                                   gap_s=0.8)
-    return {"joe": (joe, " ".join(SENTENCES), None),
-            "espeak": (espeak, " ".join(SENTENCES), None),
-            "joe_varied": (varied, " ".join(SENTENCES), None),
-            "dialogue_joe_espeak": (dialogue, " ".join(t for _, t in DIALOGUE), spans)}
+    return {"joe": _read_set(SENTENCES, lambda i: {"voice": "joe"}),
+            "espeak": _read_set(SENTENCES, lambda i: {"voice": "espeak"}),
+            "joe_varied": _read_set(SENTENCES, lambda i: {"voice": "joe", **VARIED[i % len(VARIED)]}),
+            "dialogue_joe_espeak": (dialogue, " ".join(t for _, t in DIALOGUE), spans),
+            "heldout_espeak": _read_set(HELD_OUT, lambda i: {"voice": "espeak"}),
+            "heldout_varied": _read_set(HELD_OUT, lambda i: {"voice": "joe", **VARIED[(i + 2) % len(VARIED)]})}
+
+
+def _read_set(sentences, voice_of):
+    """The sentences read one after another, the i-th in voice_of(i), 0.8 s apart."""
+    path, _ = speechgen.dialogue([(str(i), text) for i, text in enumerate(sentences)],
+                                 voices={str(i): voice_of(i) for i in range(len(sentences))}, gap_s=0.8)
+    return path, " ".join(sentences), None
 
 
 # -- one live session ----------------------------------------------------------------------------
@@ -316,7 +340,9 @@ def main():
                   + (f"; speaker accuracy {entry['speaker_accuracy']:.3f}" if spans else ""))
 
         report["wer_pooled"] = pooled_wer(sets, report["sets"])
-        print(f"pooled WER: {report['wer_pooled']}")
+        held_out = {name: sets[name] for name in sets if name.startswith("heldout_")}
+        report["wer_pooled_heldout"] = pooled_wer(held_out, report["sets"])
+        print(f"pooled WER: {report['wer_pooled']}\npooled WER, held-out sets only: {report['wer_pooled_heldout']}")
         joe_pcm = soundfile.read(sets["joe"][0], dtype="int16")[0].tobytes()
         began = time.monotonic()
         fast = LiveRun(server.url, joe_pcm, realtime=False).run()
