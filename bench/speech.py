@@ -7,7 +7,7 @@ Starts the Procfile's gunicorn with HARKEN_PIPELINE=speech on a free port and st
 generated speech (tests/speechgen.py) as raw PCM in 100 ms chunks at real time, as a
 microphone would. Measures, per test set:
 - WER of the live chunked path, and the offline whole-file WER of the same Whisper model
-  (faster-whisper's own `transcribe`, beam 5; also greedy, as the live path decodes) on the
+  (faster-whisper's own `transcribe`, beam 5; also greedy, as the live partials decode) on the
   same audio (target: live <= 1.25 x offline), per set and pooled over all sets, and pooled
   over the two held-out sets alone (sentences never used to tune the pipeline);
 - speaker attribution accuracy (share of words whose speaker label maps to the true speaker);
