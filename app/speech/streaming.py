@@ -61,7 +61,7 @@ class EndpointSettings:
     # Decodes whose words become finals at once (in a pause, at the endpoint, at the maximum
     # length) use a beam this wide; partials, whose agreed words are held to a second reading,
     # stay greedy. Measured: a third fewer errors on held-out robotic and pitch-shifted voices,
-    # for about 3 % more CPU.
+    # for about 4 % more CPU.
     final_beam_size: int = 5
 
 
@@ -326,7 +326,9 @@ class SessionRecognizer:
         """Silence long enough: decode what is left of the utterance and close it."""
         events = []
         if self._speech_samples >= self._cfg.min_speech_s * RATE_HZ and self._voiced_open():
-            words = self._speculative if self._speculative is not None else self._decode_checked(self._cfg.final_beam_size)
+            words = self._speculative
+            if words is None:
+                words = self._decode_checked(self._cfg.final_beam_size)
             if words:
                 events += self._commit(words, None)
         if self._speaker is not None and self._segment:
