@@ -126,6 +126,15 @@ def test_acceptance_resolves_only_an_open_objection():
     assert [c for c, _, _ in first] == ["resolution"] and second == []
 
 
+@pytest.mark.parametrize("reply", ["Okay, that helps a lot. Thank you.", "Okay, that helped a lot. Thank you."])
+def test_acceptance_resolves_an_open_escalation(reply):
+    """Thanks for the help after an escalation resolves it, in either tense (Whisper hears both)."""
+    rules = MomentRules()
+    rules.detect(utterance("This is the third time I've called about this."), feeling(-0.5), False)
+    found = rules.detect(utterance(reply, uid="utt_0002"), feeling(0.4), False)
+    assert [c for c, _, _ in found] == ["resolution"]
+
+
 def test_evidence_is_the_triggering_sentence():
     """The moment's evidence is the sentence with the matched words, not the whole turn."""
     found = MomentRules().detect(utterance("Thanks for the demo. My main concern is the migration."),

@@ -52,7 +52,7 @@ SOLVED = _any(
 #: Phrases of acceptance: a resolution only while an objection or escalation is open.
 ACCEPTED = _any(
     r"\b(that|this) (answers|addresses|resolves|clears up|takes care of) (my|our|the|that|it)\b",
-    r"\bthat (makes sense|helps a lot|helps|sounds fair|works for (me|us))\b",
+    r"\bthat (makes sense|helps|helped|sounds fair|works for (me|us))\b",
     r"\b(that|this) would (actually )?(work|fit)\b",
     r"\bi('m| am) (happy|glad|satisfied|comfortable) with (that|this|the)\b",
     r"\b(we|you) have a deal\b", r"\bfair enough\b",
