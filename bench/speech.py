@@ -262,9 +262,11 @@ def pooled_wer(sets, results):
     """
     words = {name: len(speechgen.normalise(reference).split()) for name, (_, reference, _) in sets.items()}
     total = sum(words.values())
-    live = sum(results[n]["wer_live"] * words[n] for n in words) / total
-    offline = sum(results[n]["wer_offline"] * words[n] for n in words) / total
-    greedy = sum(results[n]["wer_offline_greedy"] * words[n] for n in words) / total
+
+    def pooled(key):
+        return sum(results[n][key] * words[n] for n in words) / total
+
+    live, offline, greedy = pooled("wer_live"), pooled("wer_offline"), pooled("wer_offline_greedy")
     return {"words": total, "live": round(live, 4), "offline": round(offline, 4),
             "ratio": round(live / offline, 2) if offline else None, "offline_greedy": round(greedy, 4),
             "ratio_to_greedy": round(live / greedy, 2) if greedy else None}

@@ -154,14 +154,15 @@ class SessionRecognizer:
     def partial(self):
         """Decode the open utterance: a partial, preceded by a final for any stable prefix."""
         self._since_partial = 0
-        words = self._decode_checked(self._cfg.final_beam_size if self._pausing() else 1)
+        pausing = self._pausing()  # a decode in a pause may be the utterance's last: it gets the beam
+        words = self._decode_checked(self._cfg.final_beam_size if pausing else 1)
         events = []
-        if self._pausing() and _ends_sentence(words):
+        if pausing and _ends_sentence(words):
             # The voice stopped and Whisper reads a whole sentence: that is the utterance's end.
             # Should the speaker go on, the next utterance starts here with this as its context.
             events += self._commit(words, max(words[-1].end, self._speech_end / RATE_HZ))
             words = []
-        elif self._pausing():
+        elif pausing:
             # Nothing but silence can follow before the endpoint: keep this decode for it.
             self._speculative = words
         elif len(self._context) + self._piece_samples() >= self._cfg.commit_min_audio_s * RATE_HZ:
