@@ -1,4 +1,6 @@
 """Unit tests of the analysers on text, word timings and synthetic signals with known values."""
+import math
+
 import numpy as np
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -66,11 +68,18 @@ def test_silence_has_no_pitch_or_loudness():
 def test_norm_uses_prior_then_the_speaker():
     """Before data the prior sets z; the speaker's own values take over as they arrive."""
     norm = Norm(prior_mean=-24.0, prior_sd=4.0)
-    assert norm.z(-20.0) == pytest.approx(1.0)
+    assert norm.z(-20.0) == pytest.approx(3.0 * math.tanh(1.0 / 3.0))
     for value in (-10.0, -10.0, -10.0, -10.0, -10.0, -10.0, -10.0, -10.0):
         norm.add(value)
     assert norm.mean_sd()[0] == pytest.approx((2 * -24.0 + 8 * -10.0) / 10)
     assert Norm(prior_mean=None, prior_sd=2.0).z(5.0) == 0.0
+
+
+def test_z_stays_bounded_and_keeps_the_order_of_far_values():
+    """A cue far off the norm saturates, but a value further off still reads further off."""
+    norm = Norm(prior_mean=-24.0, prior_sd=4.0)
+    far, farther = norm.z(-60.0), norm.z(-64.0)
+    assert -3.0 < farther < far < -2.9
 
 
 def test_distribution_sums_to_one_and_peaks_at_the_nearest_emotion():

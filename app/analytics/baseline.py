@@ -3,6 +3,11 @@ import math
 from dataclasses import dataclass
 
 
+#: z-scores saturate softly towards this bound: one wild cue (a pitch-tracking slip) cannot
+#: swamp the others, yet a further step along a cue still moves the reading the same way.
+Z_LIMIT = 3.0
+
+
 @dataclass
 class Norm:
     """A prior (population mean and spread) that the speaker's own values take over as they arrive.
@@ -20,13 +25,13 @@ class Norm:
     total_sq: float = 0.0
 
     def z(self, value):
-        """How many spreads `value` lies from this speaker's norm so far (0 if unknown)."""
+        """How many spreads `value` lies from this speaker's norm so far (0 if unknown), softly bounded."""
         if value is None:
             return 0.0
         mean, sd = self.mean_sd()
         if mean is None:
             return 0.0
-        return max(-3.0, min(3.0, (value - mean) / sd))
+        return Z_LIMIT * math.tanh((value - mean) / sd / Z_LIMIT)
 
     def mean_sd(self):
         """The current (mean, spread), or (None, prior_sd) before anything is known."""
