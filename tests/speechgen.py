@@ -108,7 +108,7 @@ def dialogue(turns, path=None, *, voices, gap_s=0.6):
             spans.append(Span(speaker, text, cursor / RATE_HZ, (cursor + len(samples)) / RATE_HZ))
             parts.append(samples)
             cursor += len(samples)
-        staged = cached.with_suffix(".tmp.wav")
+        staged = cached.with_suffix(f".{os.getpid()}.tmp.wav")
         soundfile.write(staged, np.concatenate(parts), RATE_HZ, subtype="PCM_16")
         spans_file.write_text(json.dumps([span.__dict__ for span in spans]))
         cached.with_suffix(".txt").write_text(" ".join(text for _, text in turns) + "\n")
@@ -181,7 +181,7 @@ def _recording(text, voice, take):
     """The voice's cached recording of `text` in `take`, before any sox effect."""
     cached = _cached_path({"v": _RECIPE_VERSION, "recording": text, "voice": voice, "take": take}, ".raw.wav")
     if not cached.exists():
-        staged = cached.with_suffix(".tmp")
+        staged = cached.with_suffix(f".{os.getpid()}.tmp")
         _synthesise(text, voice, take, staged)
         staged.replace(cached)
     return cached
