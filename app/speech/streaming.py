@@ -79,9 +79,7 @@ _LONG_UTTERANCE_TAIL_S = 1.0
 # trailing silence that Whisper starts the sentence over (a classic hallucination).
 _TRAILING_S = 0.25
 # Committed audio decoded again in front of the open audio, so a decode never starts mid-word.
-# 2 s against 1 s: live WER 3.5 % -> 3.0 % pooled over the six bench sets (1.5 s: 3.1 %,
-# 2.5 s: 2.8 % but more errors on Piper, 3 s: worse held out), for about a fifth more CPU.
-_CONTEXT_S = 2.0
+_CONTEXT_S = 1.0
 # A reading that ends this long before the voice did is retried in a window this long.
 _RETRY_AFTER_S = 1.0
 _RETRY_WINDOW_S = 10
@@ -116,7 +114,7 @@ class SessionRecognizer:
         self._committed = []  # words committed in this VAD segment
         self._said = deque(maxlen=_REPLAY_HISTORY_WORDS)  # the session's last emitted words, normalised
         self._speaker = None
-        self._carry = None  # (audio, words) of the last final's last 2 s, context for the next turn
+        self._carry = None  # (audio, words) of the last final's last second, context for the next turn
         self._unlearned = None  # (speaker, audio) of the last finished turn, for `learn_speaker`
         self._speculative = None  # words decoded during the current silence, reused at its endpoint
         self._utterances = 0
@@ -310,7 +308,7 @@ class SessionRecognizer:
     def _decode(self, beam_size, with_prompt=True, min_window_s=MIN_WINDOW_S):
         """Words of the uncommitted audio, in session seconds.
 
-        The last committed words (up to 2 s of them, from `_context`) are decoded again in
+        The last committed words (up to 1 s of them, from `_context`) are decoded again in
         front of the open audio as a forced prefix, so Whisper never starts inside a word nor
         skips what it hears first; only the words after that prefix come back. The prompt
         holds the committed words before it.
@@ -387,7 +385,7 @@ class SessionRecognizer:
         return [final]
 
     def _cut(self, cut_s):
-        """Drop the open utterance's audio before session time `cut_s`, keeping its last 2 s as context."""
+        """Drop the open utterance's audio before session time `cut_s`, keeping its last second as context."""
         drop = int(cut_s * RATE_HZ) - self._piece_start
         if drop <= 0:
             return
