@@ -67,25 +67,31 @@ def test_vad_finds_speech_and_silence():
     assert sum(len(f) for f, _ in vad.drain()) == (16000 + len(speech)) % vad.frame_samples
 
 
+@pytest.fixture(scope="module")
+def whisper():
+    """One Whisper base recognizer for the tests below, assembled (at most once) into the shared model cache."""
+    from app.config import Settings
+    from app.speech.asr import WhisperRecognizer
+    return WhisperRecognizer(models.asr_model_dir("whisper-base", Settings.from_env().model_cache_dir))
+
+
 @pytest.mark.speech
 @pytest.mark.parametrize("share", [0.8, 0.9])
-def test_a_beam_reading_covers_the_whole_window(tmp_path, share):
+def test_a_beam_reading_covers_the_whole_window(whisper, share):
     """Beam search on a window cut inside a sentence, as a live decode sees it, can end the text
     early (on this take it reads only "We still need"); the reading that comes back covers the window."""
-    from app.speech.asr import WhisperRecognizer
     sentence = "We still need to agree on the budget for the second phase before the end of the month."
     audio = soundfile.read(speechgen.speak(sentence, take=0), dtype="float32")[0]
     audio = audio[:int(len(audio) * share)]
-    reading = WhisperRecognizer(models.asr_model_dir("whisper-base", tmp_path)).recognize(audio, beam_size=5)
+    reading = whisper.recognize(audio, beam_size=5)
     heard_part = " ".join(sentence.split()[:len(reading.words)])
     assert speechgen.wer(heard_part, reading.text) <= 0.1, reading.text
     assert reading.words[-1].end >= len(audio) / 16000 - 1.0
 
 
 @pytest.mark.speech
-def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(tmp_path):
+def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(whisper):
     """20 s of speech with only short gaps, no partials (a loaded worker): finals every <= 12 s, all words kept."""
-    from app.speech.asr import WhisperRecognizer
     from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
     from app.speech.streaming import EndpointSettings, SessionRecognizer
     sentences = ["The first milestone was delivered on time and the customer was very happy with it.",
@@ -95,8 +101,8 @@ def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(tmp_pat
     path, _ = speechgen.dialogue([(str(i), s) for i, s in enumerate(sentences)],
                                  voices={str(i): {"voice": "joe"} for i in range(4)}, gap_s=0.15)
     audio = soundfile.read(path, dtype="float32")[0]
-    recognizer = SessionRecognizer(WhisperRecognizer(models.asr_model_dir("whisper-base", tmp_path)),
-                                   OnlineSpeakers(SpeakerEncoder()), settings=EndpointSettings(max_utterance_s=8.0))
+    recognizer = SessionRecognizer(whisper, OnlineSpeakers(SpeakerEncoder()),
+                                   settings=EndpointSettings(max_utterance_s=8.0))
     finals = []
     for start in range(0, len(audio), 1600):
         finals += recognizer.feed(audio[start:start + 1600])
@@ -107,20 +113,19 @@ def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(tmp_pat
 
 
 @pytest.mark.speech
-def test_a_sentence_is_final_before_the_endpoint_silence(tmp_path):
+def test_a_sentence_is_final_before_the_endpoint_silence(whisper):
     """A sentence followed by a pause shorter than the endpoint's is final during that pause, and
     the speech after it goes on in the next utterance: every word once, in order."""
-    from app.speech.asr import WhisperRecognizer
     from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
     from app.speech.streaming import EndpointSettings, SessionRecognizer
     first, second = "Thank you for joining the call today.", "I would like to review the project plan."
     path, _ = speechgen.dialogue([("A", first), ("A", second)], voices={"A": {"voice": "joe"}}, gap_s=0.3)
     audio = soundfile.read(path, dtype="float32")[0]
-    asr, encoder = WhisperRecognizer(models.asr_model_dir("whisper-base", tmp_path)), SpeakerEncoder()
+    encoder = SpeakerEncoder()
 
     def finals_with(settings):
         """(audio fed in seconds when each final came out, final), decoding whenever one is due."""
-        recognizer = SessionRecognizer(asr, OnlineSpeakers(encoder), settings=settings)
+        recognizer = SessionRecognizer(whisper, OnlineSpeakers(encoder), settings=settings)
         out = []
         for start in range(0, len(audio), 1600):
             events = recognizer.feed(audio[start:start + 1600])
