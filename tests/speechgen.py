@@ -93,8 +93,9 @@ def dialogue(turns, path=None, *, voices, gap_s=0.6):
     `voices` maps each speaker to the keyword arguments of `speak` for that speaker.
     Returns (path, [Span]); the `.txt` beside the WAV holds the whole reference text.
     """
-    recipe = {"v": _RECIPE_VERSION, "turns": list(map(list, turns)), "voices": voices, "gap_s": gap_s,
-              "take": DEFAULT_TAKE}
+    recipe = {"v": _RECIPE_VERSION, "turns": list(map(list, turns)), "voices": voices, "gap_s": gap_s}
+    if any(voice.get("voice", "joe") == "joe" for voice in voices.values()):
+        recipe["take"] = DEFAULT_TAKE  # only Piper's renderings depend on it
     cached = _cached_path(recipe, ".wav")
     spans_file = cached.with_suffix(".json")
     if not cached.exists():

@@ -36,6 +36,16 @@ def test_dialogue_spans_follow_the_turns():
     assert spans[-1].end_s == pytest.approx(soundfile.info(path).duration, abs=1e-3)
 
 
+def test_only_piper_dialogues_depend_on_the_take(monkeypatch):
+    """espeak-ng speaks one way, so its dialogues are cached once whatever SPEECHGEN_TAKE says."""
+    turns = [("A", "Of course, can you give me your name please?")]
+    made = {}
+    for take in (0, 7):
+        monkeypatch.setattr(speechgen, "DEFAULT_TAKE", take)
+        made[take] = speechgen.dialogue(turns, voices={"A": {"voice": "espeak"}})[0]
+    assert made[0] == made[7]
+
+
 @pytest.mark.parametrize("fmt", sorted(speechgen.FORMATS))
 def test_encode_keeps_the_duration(fmt):
     """Each container decodes back to the same length of audio (codec padding aside)."""
