@@ -238,8 +238,8 @@ def worker_cpu_s(url):
     return total
 
 
-def offline_wer(sets, beam_size=5):
-    """Whole-file WER of the same model through faster-whisper's own transcribe."""
+def offline_transcripts(sets, beam_size=5):
+    """Whole-file transcripts of the same model through faster-whisper's own transcribe."""
     from faster_whisper import WhisperModel
 
     from app.config import Settings
@@ -248,9 +248,9 @@ def offline_wer(sets, beam_size=5):
     model = WhisperModel(str(asr_model_dir(settings.asr_model, settings.model_cache_dir)),
                          device="cpu", compute_type="int8", cpu_threads=os.cpu_count())
     out = {}
-    for name, (path, reference, _) in sets.items():
+    for name, (path, _, _) in sets.items():
         segments, _ = model.transcribe(str(path), language="en", vad_filter=False, beam_size=beam_size)
-        out[name] = round(speechgen.wer(reference, " ".join(s.text for s in segments)), 4)
+        out[name] = " ".join(s.text.strip() for s in segments)
     return out
 
 
@@ -305,8 +305,9 @@ def main():
 
     sets = build_sets()
     print("offline whole-file WER (faster-whisper transcribe, beam 5 and greedy) ...")
-    offline = offline_wer(sets)
-    offline_greedy = offline_wer(sets, beam_size=1)
+    offline_text, greedy_text = offline_transcripts(sets), offline_transcripts(sets, beam_size=1)
+    offline = {name: round(speechgen.wer(sets[name][1], text), 4) for name, text in offline_text.items()}
+    offline_greedy = {name: round(speechgen.wer(sets[name][1], text), 4) for name, text in greedy_text.items()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, RESULTS / "speech-server.log")
     report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "sets": {}}
@@ -331,7 +332,8 @@ def main():
                      "wer_ratio": round(live_wer / offline[name], 2) if offline[name] else None,
                      "finals": len(run.of("final_transcript")), "partials": len(run.of("partial_transcript")),
                      "max_lag_s": round(run.max_lag_s, 3), "cpu_rtf": round(cpu_used / audio_s, 3),
-                     "transcript": run.transcript}
+                     "transcript": run.transcript, "transcript_offline": offline_text[name],
+                     "transcript_offline_greedy": greedy_text[name]}
             if spans:
                 entry["speaker_accuracy"] = round(speaker_accuracy(run, spans), 4)
                 entry["speakers"] = sorted({d["speaker"] for _, d in run.of("final_transcript")})

@@ -9,11 +9,11 @@ Piper samples noise while it speaks, so one text has many renderings. Each is a 
 which keeps tests reproducible. SPEECHGEN_TAKE (default 0) picks the take the tests hear,
 to check that a result does not hang on one rendering.
 """
+import functools
 import hashlib
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import tempfile
@@ -142,11 +142,18 @@ def pcm_of(wav_path):
 
 
 def normalise(text):
-    """Lower case, no punctuation (apostrophes inside words kept), single spaces."""
-    text = text.lower().replace("’", "'")
-    text = re.sub(r"[^a-z0-9' ]+", " ", text.replace("-", " "))
-    text = re.sub(r"(?<![a-z])'|'(?![a-z])", " ", text)
-    return " ".join(text.split())
+    """Whisper's English normaliser: the one the Whisper paper and the Open ASR Leaderboard score by.
+
+    Case, punctuation and spelling conventions do not count: "eight percent" and "8%",
+    "I'm" and "I am", "colour" and "color" are the same words.
+    """
+    return " ".join(_english_normaliser()(text).split())
+
+
+@functools.lru_cache(maxsize=1)
+def _english_normaliser():
+    from whisper_normalizer.english import EnglishTextNormalizer
+    return EnglishTextNormalizer()
 
 
 def wer(reference, hypothesis):
