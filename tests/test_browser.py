@@ -267,7 +267,7 @@ def sentence_latencies(page, spans):
     for span in spans:
         last_word = re.sub(r"[^a-z']", "", span.text.split()[-1].lower())
         holding = [f for f in debug["finals"] if last_word in re.sub(r"[^a-z' ]", "", f["text"].lower()).split()]
-        assert holding, (span.text, [f["text"] for f in debug["finals"]])
+        assert holding, f"no final ends {span.text!r}; finals: " + " | ".join(f["text"] for f in debug["finals"])
         latencies.append((holding[0]["shownAt"] - opened_ms) / 1000 - span.end_s)
     return latencies
 

@@ -9,6 +9,7 @@ repeated 3-grams blocked (unbounded decoding on short windows hallucinates repet
 then one cross-attention alignment for word times. faster-whisper supplies the feature extractor, tokenizer and alignment helpers so the
 numerics match the reference implementation.
 """
+import functools
 import math
 from dataclasses import dataclass
 
@@ -26,6 +27,12 @@ PROMPT_TOKENS_MAX = 96
 # Whisper's own rule for "this window holds no speech".
 NO_SPEECH_PROB = 0.6
 NO_SPEECH_LOGPROB = -1.0
+# A beam search can end the text early: an end of text right away scores a better mean
+# log-probability than a few uncertain last words. When a beam reading stops this long before
+# the voice does, the greedy reading of the same encoder output is decoded too, and kept if it
+# reads more words (only then: a last word's end time is approximate, and on whole sentences
+# the beam reading is the better one).
+BEAM_STOPPED_SHORT_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -62,13 +69,14 @@ class WhisperRecognizer:
         self._suppress = None
 
     def recognize(self, audio, language="en", prompt="", prefix="", min_window_s=MIN_WINDOW_S,
-                  beam_size=1):
+                  beam_size=1, speech_end_s=None):
         """Words spoken in `audio` (16 kHz mono float32) after `prefix`.
 
         `prompt` is earlier text, for context only. `prefix` is text known to be spoken at the
         start of `audio` (already committed words, decoded again as acoustic context): the
         decoder is forced through it, it is aligned with the rest, and only the words after
-        it are returned.
+        it are returned. `speech_end_s` (default: the audio's end) is where the voice stops,
+        which tells a beam reading that ended early.
         """
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -88,7 +96,13 @@ class WhisperRecognizer:
         forced = tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
         sot = self._whisper.get_prompt(tokenizer, previous, without_timestamps=True)
         max_length = len(sot) + len(forced) + int(duration_s * TOKENS_PER_SECOND_BOUND) + TOKENS_MARGIN
-        return self._decode(encoded, tokenizer, sot, forced, max_length, duration_s, beam_size)
+        decode = functools.partial(self._decode, encoded, tokenizer, sot, forced, max_length, duration_s)
+        hypothesis = decode(beam_size)
+        if beam_size > 1 and _stopped_short(hypothesis, duration_s if speech_end_s is None else speech_end_s):
+            greedy = decode(1)
+            if len(greedy.words) > len(hypothesis.words):
+                hypothesis = greedy
+        return hypothesis
 
     def _decode(self, encoded, tokenizer, sot, forced, max_length, duration_s, beam_size):
         """One decode of an encoded window, forced through `forced`, and its word alignment."""
@@ -128,3 +142,9 @@ class WhisperRecognizer:
                 task="transcribe", language=language)
         return self._tokenizers[language]
 
+
+def _stopped_short(hypothesis, speech_end_s):
+    """A reading that ends well before the voice does, or is empty where Whisper hears speech."""
+    if not hypothesis.words:
+        return hypothesis.no_speech_prob <= NO_SPEECH_PROB
+    return hypothesis.words[-1].end < speech_end_s - BEAM_STOPPED_SHORT_S

@@ -337,7 +337,7 @@ class SessionRecognizer:
         hypothesis = self._asr.recognize(
             np.concatenate([context, piece]), self._language, " ".join(older), _join(recent),
             max(min_window_s, self._cfg.final_window_s if final else MIN_WINDOW_S),
-            beam_size=self._cfg.final_beam_size if final else 1)
+            beam_size=self._cfg.final_beam_size if final else 1, speech_end_s=speech_end_s - offset)
         # A word that starts after the voice stopped was invented, not heard.
         words = [Word(word=w.text.strip(), start=max(cut_s, w.start + offset), end=max(cut_s, w.end + offset),
                       confidence=w.probability)
