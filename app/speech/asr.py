@@ -6,8 +6,8 @@ window of max(floor, audio + 1 s) (CTranslate2's encoder accepts fewer than 3,00
 the caller picks the floor, 3 s by default), one decode (greedy, or a beam search when the
 reading matters more than its cost) whose length is bounded by the audio's duration with
 repeated 3-grams blocked (unbounded decoding on short windows hallucinates repetitions),
-then one cross-attention alignment for word times. faster-whisper supplies the feature extractor, tokenizer and alignment helpers so the
-numerics match the reference implementation.
+then one cross-attention alignment for word times. faster-whisper supplies the feature
+extractor, tokenizer and alignment helpers so the numerics match the reference implementation.
 """
 import functools
 import math
