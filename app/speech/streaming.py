@@ -323,8 +323,11 @@ class SessionRecognizer:
         inside a word nor skips what it hears first; only the words after that prefix come
         back. The prompt holds the session's words before them.
         """
+        cfg = self._cfg
+        beam_size, context_cap_s, window_floor_s = (cfg.final_beam_size, cfg.final_context_s, cfg.final_window_s) \
+            if final else (1, _CONTEXT_S, MIN_WINDOW_S)
         cut_s = self._piece_start / RATE_HZ
-        context_s = min(len(self._context) / RATE_HZ, self._cfg.final_context_s if final else _CONTEXT_S)
+        context_s = min(len(self._context) / RATE_HZ, context_cap_s)
         recent = [w for w in self._committed if w.start >= cut_s - context_s]
         context = self._context[len(self._context) - int((cut_s - recent[0].start) * RATE_HZ):] \
             if recent else np.zeros(0, np.float32)
@@ -336,8 +339,7 @@ class SessionRecognizer:
         speech_end_s = self._speech_end / RATE_HZ
         hypothesis = self._asr.recognize(
             np.concatenate([context, piece]), self._language, " ".join(older), _join(recent),
-            max(min_window_s, self._cfg.final_window_s if final else MIN_WINDOW_S),
-            beam_size=self._cfg.final_beam_size if final else 1, speech_end_s=speech_end_s - offset)
+            max(min_window_s, window_floor_s), beam_size=beam_size, speech_end_s=speech_end_s - offset)
         # A word that starts after the voice stopped was invented, not heard.
         words = [Word(word=w.text.strip(), start=max(cut_s, w.start + offset), end=max(cut_s, w.end + offset),
                       confidence=w.probability)
