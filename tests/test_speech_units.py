@@ -67,6 +67,20 @@ def test_vad_finds_speech_and_silence():
     assert sum(len(f) for f, _ in vad.drain()) == (16000 + len(speech)) % vad.frame_samples
 
 
+@pytest.mark.speech
+def test_the_tokenizer_spells_words_as_whisper_emits_them():
+    """The shipped tokenizer.json lacks the merge "Ġ t": " the" came out as " " + "the"."""
+    from tokenizers import Tokenizer
+    from app.config import Settings
+    from app.speech.asr import restore_lost_merges
+    model_dir = models.asr_model_dir("whisper-base", Settings.from_env().model_cache_dir)
+    tokenizer = restore_lost_merges(Tokenizer.from_file(str(model_dir / "tokenizer.json")))
+    vocab = tokenizer.get_vocab()
+    ids = tokenizer.encode(" the team today", add_special_tokens=False).ids
+    assert ids == [vocab["Ġthe"], vocab["Ġteam"], vocab["Ġtoday"]]
+    assert restore_lost_merges(tokenizer) is tokenizer
+
+
 @pytest.fixture(scope="module")
 def whisper():
     """One Whisper base recognizer for the tests below, assembled (at most once) into the shared model cache."""

@@ -10,10 +10,14 @@ then one cross-attention alignment for word times. faster-whisper supplies the f
 extractor, tokenizer and alignment helpers so the numerics match the reference implementation.
 """
 import functools
+import json
+import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
+
+log = logging.getLogger("harken.speech.asr")
 
 RATE_HZ = 16000
 # Measured here on Piper speech: a 3 s floor costs 0.29 s of CPU per decode against 0.46 s
@@ -65,6 +69,7 @@ class WhisperRecognizer:
         from faster_whisper import WhisperModel
         self._whisper = WhisperModel(str(model_dir), device="cpu", compute_type="int8",
                                      cpu_threads=cpu_threads, num_workers=1)
+        self._whisper.hf_tokenizer = restore_lost_merges(self._whisper.hf_tokenizer)
         self._tokenizers = {}
         self._suppress = None
 
@@ -141,6 +146,41 @@ class WhisperRecognizer:
                 self._whisper.hf_tokenizer, self._whisper.model.is_multilingual,
                 task="transcribe", language=language)
         return self._tokenizers[language]
+
+
+def restore_lost_merges(hf_tokenizer):
+    """`hf_tokenizer` with the byte-level BPE merges its vocabulary needs and its file lacks.
+
+    The tokenizer.json that ships with the model has lost its first merge, "Ġ t" (a converter
+    reading merges.txt skips its first line as a "#version" header), so " the" is encoded as
+    " " + "the" and " today" as " " + "t" + "od" + "ay": tokens Whisper never emits, in every
+    prompt and forced prefix. In byte-level BPE token 256 + k is made by merge k, which tells
+    where a lost merge goes and what it joins.
+    """
+    from tokenizers import Tokenizer
+    spec = json.loads(hf_tokenizer.to_str())
+    model = spec["model"]
+    if model.get("type") != "BPE":
+        return hf_tokenizer
+    as_pairs = bool(model["merges"]) and not isinstance(model["merges"][0], str)
+    merges = [tuple(m) if as_pairs else tuple(m.split(" ")) for m in model["merges"]]
+    vocab = model["vocab"]
+    formed = {a + b for a, b in merges}
+    special = {t["content"] for t in spec.get("added_tokens", [])}
+    lost = sorted((i, t) for t, i in vocab.items()
+                  if i >= 256 and len(t) > 1 and t not in formed and t not in special)
+    restored = []
+    for token_id, token in lost:
+        split = next(((token[:n], token[n:]) for n in range(1, len(token))
+                      if vocab.get(token[:n], token_id) < token_id and vocab.get(token[n:], token_id) < token_id), None)
+        if split is not None and token_id - 256 <= len(merges):
+            merges.insert(token_id - 256, split)
+            restored.append(" ".join(split))
+    if not restored:
+        return hf_tokenizer
+    log.warning("the model's tokenizer lacks BPE merges %s: restored", restored)
+    model["merges"] = [list(m) if as_pairs else " ".join(m) for m in merges]
+    return Tokenizer.from_str(json.dumps(spec))
 
 
 def _stopped_short(hypothesis, speech_end_s):
