@@ -101,23 +101,29 @@ DIALOGUE = [
 ]
 
 
-def build_sets():
-    """name -> (wav path, reference text, spans or None)."""
-    dialogue, spans = speechgen.dialogue(DIALOGUE, voices={"A": {"voice": "joe"}, "B": {"voice": "espeak"}},
-                                         gap_s=0.7)
-    return {"joe": _read_set(SENTENCES, lambda i: {"voice": "joe"}),
-            "espeak": _read_set(SENTENCES, lambda i: {"voice": "espeak"}),
-            "joe_varied": _read_set(SENTENCES, lambda i: {"voice": "joe", **VARIED[i % len(VARIED)]}),
-            "dialogue_joe_espeak": (dialogue, " ".join(t for _, t in DIALOGUE), spans),
-            "heldout_espeak": _read_set(HELD_OUT, lambda i: {"voice": "espeak"}),
-            "heldout_varied": _read_set(HELD_OUT, lambda i: {"voice": "joe", **VARIED[(i + 2) % len(VARIED)]})}
+def set_scripts():
+    """name -> (turns, voices, gap_s, whether the turns' speakers are scored): each test set."""
+    return {"joe": _read_script(SENTENCES, lambda i: {"voice": "joe"}),
+            "espeak": _read_script(SENTENCES, lambda i: {"voice": "espeak"}),
+            "joe_varied": _read_script(SENTENCES, lambda i: {"voice": "joe", **VARIED[i % len(VARIED)]}),
+            "dialogue_joe_espeak": (DIALOGUE, {"A": {"voice": "joe"}, "B": {"voice": "espeak"}}, 0.7, True),
+            "heldout_espeak": _read_script(HELD_OUT, lambda i: {"voice": "espeak"}),
+            "heldout_varied": _read_script(HELD_OUT, lambda i: {"voice": "joe", **VARIED[(i + 2) % len(VARIED)]})}
 
 
-def _read_set(sentences, voice_of):
+def _read_script(sentences, voice_of):
     """The sentences read one after another, the i-th in voice_of(i), 0.8 s apart."""
-    path, _ = speechgen.dialogue([(str(i), text) for i, text in enumerate(sentences)],
-                                 voices={str(i): voice_of(i) for i in range(len(sentences))}, gap_s=0.8)
-    return path, " ".join(sentences), None
+    return ([(str(i), text) for i, text in enumerate(sentences)],
+            {str(i): voice_of(i) for i in range(len(sentences))}, 0.8, False)
+
+
+def build_sets():
+    """name -> (wav path, reference text, speaker spans where speakers are scored, else None)."""
+    sets = {}
+    for name, (turns, voices, gap_s, scored) in set_scripts().items():
+        path, spans = speechgen.dialogue(turns, voices=voices, gap_s=gap_s)
+        sets[name] = (path, " ".join(text for _, text in turns), spans if scored else None)
+    return sets
 
 
 # -- one live session ----------------------------------------------------------------------------
@@ -238,15 +244,20 @@ def worker_cpu_s(url):
     return total
 
 
-def offline_transcripts(sets, beam_size=5):
-    """Whole-file transcripts of the same model through faster-whisper's own transcribe."""
+def offline_model():
+    """The service's Whisper model, loaded as faster-whisper loads it for its own `transcribe`."""
     from faster_whisper import WhisperModel
 
     from app.config import Settings
     from app.speech.models import asr_model_dir
     settings = Settings.from_env()
-    model = WhisperModel(str(asr_model_dir(settings.asr_model, settings.model_cache_dir)),
-                         device="cpu", compute_type="int8", cpu_threads=os.cpu_count())
+    return WhisperModel(str(asr_model_dir(settings.asr_model, settings.model_cache_dir)),
+                        device="cpu", compute_type="int8", cpu_threads=os.cpu_count())
+
+
+def offline_transcripts(sets, beam_size=5):
+    """Whole-file transcripts of the same model through faster-whisper's own transcribe."""
+    model = offline_model()
     out = {}
     for name, (path, _, _) in sets.items():
         segments, _ = model.transcribe(str(path), language="en", vad_filter=False, beam_size=beam_size)

@@ -1,0 +1,80 @@
+"""How well can any live decoder read the bench sets? The offline WER against a causal bound.
+
+    .venv/bin/python bench/causal_bound.py            # about 15 minutes on 2 cores
+
+The live target of issue 4 is WER <= 1.25 x the offline whole-file WER. The offline
+reference (faster-whisper's `transcribe`, beam 5) hears up to 30 s around every word, the
+words after it included. A live decoder that must finalise a sentence soon after it ends
+hears only what came before. This measures what such a decoder could reach with no limit on
+compute: for each sentence of the six sets of bench/speech.py, once it has ended,
+`transcribe` (the same call as the reference, timestamps, beam 5) reads the last PAST
+seconds of audio again, and the sentence's words are those centred inside it. That costs
+about 1-3 s of CPU per sentence, several times the live latency target, so it is a bound,
+not a design. Prints the figures and writes bench/results/causal_bound.json.
+"""
+import json
+import sys
+from pathlib import Path
+
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+import speechgen  # noqa: E402
+from speech import RESULTS, offline_model, set_scripts  # noqa: E402
+
+RATE_HZ = 16000
+
+PAST_S = (15, 25)
+# Audio kept before a window's first sentence and after the sentence being read.
+_LEAD_S = 0.2
+_TRAIL_S = 0.25
+# A word belongs to the sentence when its centre is no earlier than this before the sentence
+# starts (sentences are 0.7-0.8 s apart; Whisper's word times are approximate).
+_BOUNDARY_SLACK_S = 0.3
+
+
+def causal_reading(whisper, audio, spans, index, past_s):
+    """The words of sentence `index`, read once it ended from at most `past_s` of audio before."""
+    span = spans[index]
+    first = index
+    while first > 0 and span.end_s - spans[first - 1].start_s <= past_s:
+        first -= 1
+    start_s = max(0.0, spans[first].start_s - _LEAD_S)
+    window = audio[int(start_s * RATE_HZ):int((span.end_s + _TRAIL_S) * RATE_HZ)]
+    segments, _ = whisper.transcribe(window, language="en", vad_filter=False, beam_size=5, word_timestamps=True)
+    begins_s = span.start_s - start_s - _BOUNDARY_SLACK_S
+    return " ".join(w.word.strip() for s in segments for w in s.words if (w.start + w.end) / 2 >= begins_s)
+
+
+def main():
+    whisper = offline_model()
+    errors = {"offline_whole_file": 0.0, **{f"causal_past_{p}s": 0.0 for p in PAST_S}}
+    per_set, words = {}, 0
+    for name, (turns, voices, gap_s, _) in set_scripts().items():
+        path, spans = speechgen.dialogue(turns, voices=voices, gap_s=gap_s)
+        audio = soundfile.read(path, dtype="float32")[0]
+        reference = " ".join(text for _, text in turns)
+        n = len(speechgen.normalise(reference).split())
+        words += n
+        readings = {"offline_whole_file": " ".join(s.text.strip() for s in whisper.transcribe(
+            str(path), language="en", vad_filter=False, beam_size=5)[0])}
+        for past_s in PAST_S:
+            readings[f"causal_past_{past_s}s"] = " ".join(
+                causal_reading(whisper, audio, spans, i, past_s) for i in range(len(spans)))
+        per_set[name] = {key: round(speechgen.wer(reference, text), 4) for key, text in readings.items()}
+        for key, wer in per_set[name].items():
+            errors[key] += wer * n
+        print(name, per_set[name], flush=True)
+    pooled = {key: round(count / words, 4) for key, count in errors.items()}
+    report = {"words": words, "pooled": pooled,
+              "ratio_to_offline": {key: round(value / pooled["offline_whole_file"], 2)
+                                   for key, value in pooled.items()}, "per_set": per_set}
+    print(json.dumps(report, indent=2))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "causal_bound.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
