@@ -340,10 +340,13 @@ class SessionRecognizer:
         hypothesis = self._asr.recognize(
             np.concatenate([context, piece]), self._language, " ".join(older), _join(recent),
             max(min_window_s, window_floor_s), beam_size=beam_size, speech_end_s=speech_end_s - offset)
-        # A word that starts after the voice stopped was invented, not heard.
-        words = [Word(word=w.text.strip(), start=max(cut_s, w.start + offset), end=max(cut_s, w.end + offset),
+        # A word that starts after the voice stopped was invented, not heard. One that ends by
+        # the cut lies wholly in the committed audio: Whisper read a committed word again
+        # ("by Wednesday." then "Wednesday, Wednesday, our website…"), too short a run for
+        # `_drop_replays` to call it a replay.
+        words = [Word(word=w.text.strip(), start=max(cut_s, w.start + offset), end=w.end + offset,
                       confidence=w.probability)
-                 for w in hypothesis.words if _norm(w.text) and w.start + offset < speech_end_s]
+                 for w in hypothesis.words if _norm(w.text) and cut_s < w.end + offset and w.start + offset < speech_end_s]
         return _drop_replays([_norm(word) for word in self._said], _drop_echo(words))
 
     def _endpoint(self):
