@@ -151,8 +151,8 @@ class WhisperRecognizer:
 def restore_lost_merges(hf_tokenizer):
     """`hf_tokenizer` with the byte-level BPE merges its vocabulary needs and its file lacks.
 
-    The tokenizer.json that ships with the model has lost its first merge, "Ġ t" (a converter
-    reading merges.txt skips its first line as a "#version" header), so " the" is encoded as
+    The tokenizer.json that ships with the model has lost its first merge, "Ġ t" (most likely
+    a converter took merges.txt's first line for a "#version" header), so " the" is encoded as
     " " + "the" and " today" as " " + "t" + "od" + "ay": tokens Whisper never emits, in every
     prompt and forced prefix. In byte-level BPE token 256 + k is made by merge k, which tells
     where a lost merge goes and what it joins.
