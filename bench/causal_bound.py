@@ -21,6 +21,7 @@ import soundfile
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
+import machine  # noqa: E402
 import speechgen  # noqa: E402
 from speech import RESULTS, offline_model, set_scripts  # noqa: E402
 
@@ -68,7 +69,7 @@ def main():
             errors[key] += wer * n
         print(name, per_set[name], flush=True)
     pooled = {key: round(count / words, 4) for key, count in errors.items()}
-    report = {"words": words, "pooled": pooled,
+    report = {"machine": machine.describe(), "words": words, "pooled": pooled,
               "ratio_to_offline": {key: round(value / pooled["offline_whole_file"], 2)
                                    for key, value in pooled.items()}, "per_set": per_set}
     print(json.dumps(report, indent=2))

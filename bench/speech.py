@@ -23,7 +23,6 @@ Prints the figures and writes bench/results/speech.json.
 import argparse
 import json
 import os
-import platform
 import sys
 import threading
 import time
@@ -35,8 +34,9 @@ import soundfile
 import sseclient
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
+import machine  # noqa: E402
 import speechgen  # noqa: E402  (tests/ holds the audio generator shared with the tests)
 from conftest import Server  # noqa: E402
 
@@ -321,7 +321,7 @@ def main():
     offline_greedy = {name: round(speechgen.wer(sets[name][1], text), 4) for name, text in greedy_text.items()}
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, RESULTS / "speech-server.log")
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}, "sets": {}}
+    report = {"machine": machine.describe(), "sets": {}}
     try:
         utterance_lat, first_partial, word_final, never_partial = [], [], [], 0
         audio_total, cpu_total = 0.0, 0.0

@@ -13,8 +13,6 @@ writes bench/results/streaming_fuzz.json; the worst runs' transcripts are kept t
 """
 import argparse
 import json
-import os
-import platform
 import random
 import sys
 import time
@@ -25,8 +23,9 @@ import numpy as np
 import soundfile
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
+import machine  # noqa: E402
 import speechgen  # noqa: E402
 from app.audio import open_decoder  # noqa: E402
 from app.config import Settings  # noqa: E402
@@ -120,7 +119,7 @@ def main():
     settings = Settings.from_env()
     asr = WhisperRecognizer(asr_model_dir(settings.asr_model, settings.model_cache_dir))
     encoder = SpeakerEncoder()
-    report = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    report = {"machine": machine.describe(),
               "runs_per_set": args.runs, "fresh_recordings": args.fresh, "opus": args.opus, "sets": {}}
     for name in args.sets:
         turns, voices, gap = SETS[name]
