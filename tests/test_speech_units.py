@@ -191,6 +191,19 @@ def test_a_replayed_sentence_is_not_emitted_twice():
     assert kept("for joining us, and the rest") == "for joining us, and the rest"
 
 
+def test_a_decode_keeps_only_words_heard_in_the_open_audio():
+    """Words read again inside the committed context, or invented after the voice stopped, are dropped."""
+    from app.speech.asr import WordHyp
+    from app.speech.streaming import _heard_words
+    # Decoded audio starts at session 10.0 s; 1.5 s of committed context, so the open audio starts at 11.5 s.
+    decoded = [WordHyp(" by", 0.2, 0.5, 0.9), WordHyp(" Wednesday.", 0.5, 1.2, 0.9),
+               WordHyp(" Wednesday,", 1.2, 1.5, 0.6), WordHyp(" our", 1.4, 1.7, 0.9),
+               WordHyp(" website", 1.7, 2.3, 0.9), WordHyp(" ...", 2.3, 2.4, 0.5),
+               WordHyp(" Thanks.", 3.1, 3.4, 0.4)]
+    heard = _heard_words(decoded, offset_s=10.0, cut_s=11.5, speech_end_s=12.5)
+    assert [(w.word, w.start, w.end) for w in heard] == [("our", 11.5, 11.7), ("website", 11.7, 12.3)]
+
+
 @pytest.mark.speech
 def test_a_short_first_turn_founds_no_speaker_until_it_is_heard_whole():
     """Under a second of speech gets the first label without founding a voice print on it;

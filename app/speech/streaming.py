@@ -340,13 +340,7 @@ class SessionRecognizer:
         hypothesis = self._asr.recognize(
             np.concatenate([context, piece]), self._language, " ".join(older), _join(recent),
             max(min_window_s, window_floor_s), beam_size=beam_size, speech_end_s=speech_end_s - offset)
-        # A word that starts after the voice stopped was invented, not heard. One that ends by
-        # the cut lies wholly in the committed audio: Whisper read a committed word again
-        # ("by Wednesday." then "Wednesday, Wednesday, our website…"), too short a run for
-        # `_drop_replays` to call it a replay.
-        words = [Word(word=w.text.strip(), start=max(cut_s, w.start + offset), end=w.end + offset,
-                      confidence=w.probability)
-                 for w in hypothesis.words if _norm(w.text) and cut_s < w.end + offset and w.start + offset < speech_end_s]
+        words = _heard_words(hypothesis.words, offset, cut_s, speech_end_s)
         return _drop_replays([_norm(word) for word in self._said], _drop_echo(words))
 
     def _endpoint(self):
@@ -422,6 +416,20 @@ def _agreement(previous, current):
             break
         agreed.append(b)
     return agreed
+
+
+def _heard_words(hypothesis_words, offset_s, cut_s, speech_end_s):
+    """The decoded words that belong to the open audio, as session `Word`s.
+
+    A word that starts after the voice stopped was invented, not heard. One that ends by the
+    cut lies wholly in the committed audio: Whisper read a committed word again ("by
+    Wednesday." then "Wednesday, Wednesday, our website…"), too short a run for
+    `_drop_replays` to call it a replay. A word across the cut keeps its text, starting at it.
+    """
+    return [Word(word=w.text.strip(), start=max(cut_s, w.start + offset_s), end=w.end + offset_s,
+                 confidence=w.probability)
+            for w in hypothesis_words
+            if _norm(w.text) and cut_s < w.end + offset_s and w.start + offset_s < speech_end_s]
 
 
 def _drop_echo(words):
