@@ -23,7 +23,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import machine  # noqa: E402
 import speechgen  # noqa: E402
-from speech import RESULTS, offline_model, set_scripts  # noqa: E402
+from speech import RESULTS, build_sets, offline_model, offline_transcripts  # noqa: E402
 
 RATE_HZ = 16000
 
@@ -51,16 +51,15 @@ def causal_reading(whisper, audio, spans, index, past_s):
 
 def main():
     whisper = offline_model()
+    sets = build_sets(all_spans=True)
+    offline = offline_transcripts(sets, whisper)
     errors = {"offline_whole_file": 0.0, **{f"causal_past_{p}s": 0.0 for p in PAST_S}}
     per_set, words = {}, 0
-    for name, (turns, voices, gap_s, _) in set_scripts().items():
-        path, spans = speechgen.dialogue(turns, voices=voices, gap_s=gap_s)
+    for name, (path, reference, spans) in sets.items():
         audio = soundfile.read(path, dtype="float32")[0]
-        reference = " ".join(text for _, text in turns)
         n = len(speechgen.normalise(reference).split())
         words += n
-        readings = {"offline_whole_file": " ".join(s.text.strip() for s in whisper.transcribe(
-            str(path), language="en", vad_filter=False, beam_size=5)[0])}
+        readings = {"offline_whole_file": offline[name]}
         for past_s in PAST_S:
             readings[f"causal_past_{past_s}s"] = " ".join(
                 causal_reading(whisper, audio, spans, i, past_s) for i in range(len(spans)))

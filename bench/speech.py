@@ -101,7 +101,7 @@ DIALOGUE = [
 ]
 
 
-def set_scripts():
+def _set_scripts():
     """name -> (turns, voices, gap_s, whether the turns' speakers are scored): each test set."""
     return {"joe": _read_script(SENTENCES, lambda i: {"voice": "joe"}),
             "espeak": _read_script(SENTENCES, lambda i: {"voice": "espeak"}),
@@ -117,12 +117,12 @@ def _read_script(sentences, voice_of):
             {str(i): voice_of(i) for i in range(len(sentences))}, 0.8, False)
 
 
-def build_sets():
-    """name -> (wav path, reference text, speaker spans where speakers are scored, else None)."""
+def build_sets(all_spans=False):
+    """name -> (wav path, reference text, speaker spans where speakers are scored or `all_spans`, else None)."""
     sets = {}
-    for name, (turns, voices, gap_s, scored) in set_scripts().items():
+    for name, (turns, voices, gap_s, scored) in _set_scripts().items():
         path, spans = speechgen.dialogue(turns, voices=voices, gap_s=gap_s)
-        sets[name] = (path, " ".join(text for _, text in turns), spans if scored else None)
+        sets[name] = (path, " ".join(text for _, text in turns), spans if scored or all_spans else None)
     return sets
 
 
@@ -255,9 +255,8 @@ def offline_model():
                         device="cpu", compute_type="int8", cpu_threads=os.cpu_count())
 
 
-def offline_transcripts(sets, beam_size=5):
-    """Whole-file transcripts of the same model through faster-whisper's own transcribe."""
-    model = offline_model()
+def offline_transcripts(sets, model, beam_size=5):
+    """Whole-file transcripts of `offline_model()` through faster-whisper's own transcribe."""
     out = {}
     for name, (path, _, _) in sets.items():
         segments, _ = model.transcribe(str(path), language="en", vad_filter=False, beam_size=beam_size)
@@ -316,7 +315,9 @@ def main():
 
     sets = build_sets()
     print("offline whole-file WER (faster-whisper transcribe, beam 5 and greedy) ...")
-    offline_text, greedy_text = offline_transcripts(sets), offline_transcripts(sets, beam_size=1)
+    model = offline_model()
+    offline_text, greedy_text = offline_transcripts(sets, model), offline_transcripts(sets, model, beam_size=1)
+    del model  # freed before the live runs, which need the memory and cores
     offline = {name: round(speechgen.wer(sets[name][1], text), 4) for name, text in offline_text.items()}
     offline_greedy = {name: round(speechgen.wer(sets[name][1], text), 4) for name, text in greedy_text.items()}
     RESULTS.mkdir(parents=True, exist_ok=True)
