@@ -316,6 +316,68 @@ def test_transcript_fragments_are_copied_with_spaces(open_page, transport_server
     assert not page.js_errors, page.js_errors
 
 
+def test_state_machine_and_upload_retries(open_page, transport_server):
+    """The page's state machine refuses unknown moves; chunk retries jitter, honour Retry-After and skip as documented."""
+    page = open_page(transport_server.url)
+    result = page.evaluate("""async () => {
+        const { SessionMachine, controlsFor } = await import('/ui/js/machine.js');
+        const { UPLOAD_RETRY, delayMs, retryAfterMs, shouldRetry } = await import('/ui/js/backoff.js');
+        const { ChunkUploader } = await import('/ui/js/uploader.js');
+        const { ApiError } = await import('/ui/js/api.js');
+        const machine = new SessionMachine();
+        const moves = [['recording', machine.go('recording')], ['opening', machine.go('opening')],
+                       ['idle', machine.go('idle')], ['uploading', machine.go('uploading')],
+                       ['done', machine.go('done')], ['cancelling', machine.go('cancelling')]];
+        const draws = Array.from({ length: 200 }, () => delayMs(UPLOAD_RETRY, 3, new ApiError(503, 'busy', 'busy')));
+        const soon = new Date(Date.now() + 5000).toUTCString();
+        // Seven slices; the server fails chunk 1 twice with 503 (the second time asking for 0 s),
+        // rejects the audio of the first chunk 2, answers chunk 3 with "expected 5" (an accepted
+        // retry whose answer was lost: slices e and f are skipped) and refuses chunk 5 for good.
+        const answers = { 1: [new ApiError(503, 'server_busy', 'busy', {}), new ApiError(503, 'server_busy', 'busy', { retry_after: '0' })],
+                          2: [new ApiError(422, 'invalid_chunk', 'unreadable')],
+                          3: [new ApiError(409, 'chunk_out_of_order', 'ahead', { expected_chunk_seq: 5 })],
+                          5: [new ApiError(413, 'chunk_too_large', 'too large')] };
+        const log = [];
+        const send = async (seq, blob) => {
+            const failure = (answers[seq] || []).shift();
+            log.push(`send ${seq} ${await blob.text()}`);
+            if (failure) throw failure;
+            return { next_chunk_seq: seq + 1 };
+        };
+        const uploader = new ChunkUploader(send, Object.assign({}, UPLOAD_RETRY, { baseMs: 1 }), {
+            onSent: (bytes) => log.push(`sent ${bytes}`), onRetry: (err, seq) => log.push(`retry ${seq} ${err.code}`),
+            onRecovered: () => log.push('recovered'), onSkipped: (err, seq) => log.push(`skipped ${seq}`),
+            onFatal: (err, seq) => log.push(`fatal ${seq} ${err.code}`) });
+        for (const text of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) uploader.push(new Blob([text]));
+        uploader.begin(0);
+        await uploader.drained();
+        return { moves, controls: [controlsFor('opening'), controlsFor('recording'), controlsFor('cancelling'), controlsFor('failed')],
+                 distinct: new Set(draws).size, max: Math.max(...draws), min: Math.min(...draws),
+                 retryAfter: [retryAfterMs('3'), Math.round(retryAfterMs(soon) / 1000), retryAfterMs('soon'),
+                              delayMs(UPLOAD_RETRY, 0, { retryAfterMs: 120000 })],
+                 tries: [shouldRetry(UPLOAD_RETRY, 5, { retryable: true }), shouldRetry(UPLOAD_RETRY, 6, { retryable: true }),
+                         shouldRetry(UPLOAD_RETRY, 0, new ApiError(422, 'invalid_chunk', 'x'))],
+                 log, pending: uploader.pending };
+    }""")
+    assert result["moves"] == [["recording", False], ["opening", True], ["idle", True], ["uploading", True],
+                               ["done", True], ["cancelling", False]]
+    assert result["controls"] == [{"start": False, "stop": False, "cancel": True},
+                                  {"start": False, "stop": True, "cancel": True},
+                                  {"start": False, "stop": False, "cancel": False},
+                                  {"start": True, "stop": False, "cancel": False}]
+    # Full jitter: attempt 3 waits anywhere in [0, 2 s], not always 2 s.
+    assert result["distinct"] > 150 and 0 <= result["min"] < 500 and 1500 < result["max"] <= 2000, result
+    assert result["retryAfter"][0] == 3000 and result["retryAfter"][1] in (4, 5) and result["retryAfter"][2] is None
+    assert result["retryAfter"][3] == 30000
+    assert result["tries"] == [True, False, False]
+    # An unreadable chunk is not accepted (next_chunk_seq stays), so the next slice takes its number.
+    assert result["log"] == ["send 0 a", "sent 1", "send 1 b", "retry 1 server_busy", "send 1 b", "retry 1 server_busy",
+                             "send 1 b", "recovered", "sent 2", "send 2 c", "skipped 2", "send 2 d", "sent 3",
+                             "send 3 e", "send 5 g", "fatal 5 chunk_too_large"], result["log"]
+    assert result["pending"] == 0
+    assert not page.js_errors, page.js_errors
+
+
 def test_live_regions_announce_the_transcript_not_the_clock(open_page, transport_server):
     """Screen readers hear the state and new transcript lines, not the header's ticking clock."""
     wav, _ = speech_file()

@@ -221,6 +221,7 @@ export class LiveSession {
     clearTimeout(this.cancelTimer);
     this.release();
     if (this.stream) this.stream.close();
+    if (!this.current) return;
     this.messages.clear("stream");
     this.model.transcript.dropPartials();
     this.page.changed(["transcript", "downloads"]);
@@ -281,7 +282,7 @@ function uploaderFor(session) {
   const send = (seq, blob) => request("POST", session.info.chunk_endpoint, { key: session.key, body: blob,
     headers: { "Content-Type": "application/octet-stream", "X-Chunk-Seq": String(seq) } });
   return new ChunkUploader(send, UPLOAD_RETRY, {
-    onSent: (bytes) => { if (session.fileSize) session.page.header.progress(bytes / session.fileSize); },
+    onSent: (bytes) => { if (session.fileSize && session.current) session.page.header.progress(bytes / session.fileSize); },
     onRetry: (err, seq, waitMs) => messages.show("warn",
       `Upload trouble (${err.code}); retrying chunk ${seq} in ${(waitMs / 1000).toFixed(1)} s…`, "upload"),
     onRecovered: () => messages.clear("upload"),

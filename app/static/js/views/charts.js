@@ -5,7 +5,7 @@ import { clock, fmt, speakerColour, speakerName, svg } from "../dom.js";
 
 const HEIGHT = 200;
 const PAD = { left: 34, right: 10, top: 10, bottom: 24 };
-const DOMAIN_STEPS_S = [10, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200, 1800, 2700, 3600];
+const DOMAIN_STEPS_S = [10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 450, 600, 900, 1200, 1800, 2700, 3600];
 
 // The smallest step that holds `t` seconds (whole hours beyond the table).
 export function domainFor(t) {
