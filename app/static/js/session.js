@@ -60,8 +60,8 @@ export class LiveSession {
     try {
       stream = await openMicrophone();
     } catch (err) {
-      this.messages.show("error", micErrorText(err), "mic");
-      this.move("idle");
+      // Denied or missing: back to idle (unless Cancel already settled it).
+      if (this.move("idle")) this.messages.show("error", micErrorText(err), "mic");
       return;
     }
     if (!this.is("opening")) {
