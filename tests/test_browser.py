@@ -1,5 +1,6 @@
 """The page at `/` in Debian's real Chromium, driven by Playwright, with a fake microphone fed real speech."""
 import base64
+import json
 import os
 import re
 import socket
@@ -43,6 +44,43 @@ CALL_VOICES = {"rep": {"voice": "joe"}, "buyer": {"voice": "joe", "pitch_cents":
 
 pytestmark = pytest.mark.browser
 
+# Run in every page before its own scripts: it watches what the user gets, never the page's
+# internals. `seen` stamps (performance.now()) the microphone opening, the recorder's start and
+# each final line's appearance on the page, and keeps the type the recorder was asked for; `harkenTrace` is the page's test hook, an array it
+# fills with the events it applied only when a test defines it.
+WATCH_PAGE = """
+window.harkenTrace = [];
+const seen = window.harkenSeen = { micOpenedAt: null, recorderType: null, recorderStartedAt: null, finals: [] };
+if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
+  const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    const stream = await open(constraints);
+    seen.micOpenedAt = performance.now();
+    return stream;
+  };
+}
+if (window.MediaRecorder) {
+  const start = MediaRecorder.prototype.start;
+  MediaRecorder.prototype.start = function (...args) {
+    seen.recorderType = this.mimeType;
+    this.addEventListener("start", () => { seen.recorderStartedAt = performance.now(); }, { once: true });
+    return start.apply(this, args);
+  };
+}
+new MutationObserver((records) => {
+  const at = performance.now();
+  for (const record of records) {
+    const nodes = [...record.addedNodes].filter((n) => n.nodeType === 1);
+    if (record.target.nodeType === 1 && record.target.matches(".seg.final")) nodes.push(record.target);
+    for (const node of nodes) {
+      for (const seg of [node, ...node.querySelectorAll(".seg.final")]) {
+        if (seg.matches(".seg.final")) seen.finals.push({ text: seg.textContent, t_end: Number(seg.dataset.tEnd), at });
+      }
+    }
+  }
+}).observe(document, { childList: true, subtree: true });
+"""
+
 
 def chromium_executable():
     """Debian's Chromium binary; the bootstrap installs the `chromium` package."""
@@ -70,10 +108,16 @@ def open_page(playwright):
                                              args=CHROMIUM_FLAGS + list(flags))
         browsers.append(browser)
         context = browser.new_context(viewport={"width": width, "height": 900}, permissions=permissions)
+        context.add_init_script(WATCH_PAGE)
         page = context.new_page()
         page.js_errors = []
         page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))
         page.on("console", lambda msg: msg.type == "error" and page.js_errors.append(msg.text))
+        # What the page asked of the API and what it was answered, as the server saw it.
+        page.api_requests = []
+        page.api_answers = []
+        page.on("request", lambda r: "/analyze/" in r.url and page.api_requests.append(r))
+        page.on("response", lambda r: "/analyze/" in r.url and page.api_answers.append(r))
         page.goto(url if "?" in url else url + "/")
         return page
 
@@ -105,9 +149,75 @@ def wait_state(page, states, timeout_s):
     return page.evaluate("document.body.dataset.state")
 
 
+def wait_phase(page, phase, timeout_s):
+    """Wait until the status pill shows `phase` (a server phase such as `ingesting` while live)."""
+    page.wait_for_selector(f'#phase[data-phase="{phase}"]', state="attached", timeout=timeout_s * 1000)
+
+
+def session_id(page):
+    """The id the server gave the page's POST /analyze/live/start, or None if no session started."""
+    started = [r for r in page.api_answers
+               if r.request.method == "POST" and r.url.endswith("/analyze/live/start") and r.status == 200]
+    return started[-1].json()["session_id"] if started else None
+
+
 def transcript_text(page):
     """The final segments' texts, in page order."""
     return " ".join(page.locator("#transcript .seg.final").all_inner_texts())
+
+
+def copied_text(page, selector):
+    """What a user gets by selecting everything in `selector` and copying it."""
+    return page.evaluate("""(selector) => {
+        const range = document.createRange();
+        range.selectNodeContents(document.querySelector(selector));
+        const selection = getSelection();
+        selection.removeAllRanges();
+        selection.addRange(range);
+        const text = selection.toString();
+        selection.removeAllRanges();
+        return text;
+    }""", selector)
+
+
+def assert_copy_keeps_words_apart(page):
+    """Copying the transcript gives each turn's fragments with a space where they meet; returns the
+    largest number of fragments in one turn (a turn of one fragment cannot glue anything)."""
+    copied = " ".join(copied_text(page, "#transcript").split())
+    turns = page.evaluate("""[...document.querySelectorAll('#transcript .turn')]
+        .map(t => [...t.querySelectorAll('.seg.final')].map(s => s.textContent))""")
+    for fragments in turns:
+        assert " ".join(" ".join(fragments).split()) in copied, (fragments, copied)
+    return max(len(fragments) for fragments in turns)
+
+
+def download(page, what):
+    """Click a Download button and return the saved file's text."""
+    with page.expect_download() as saved:
+        page.click(f"#download-{what}")
+    return Path(saved.value.path()).read_text(encoding="utf-8")
+
+
+def assert_downloads_hold_the_result(page):
+    """The four downloads hold what the page shows: its turns, finals, summary and moments."""
+    turns = page.evaluate("""[...document.querySelectorAll('#transcript .turn')]
+        .map(t => [...t.querySelectorAll('.seg.final')].map(s => s.textContent).join(' '))""")
+    finals = page.locator("#transcript .seg.final").all_text_contents()
+    overview = page.locator("#summary .overview").text_content()
+    shown_moments = page.locator("#moments .moment").count()
+    text = download(page, "transcript-txt")
+    assert text.startswith(f"Harken transcript — session {session_id(page)}"), text
+    assert len(text.strip().splitlines()) == 2 + len(turns) and all(turn in text for turn in turns), (turns, text)
+    doc = json.loads(download(page, "transcript-json"))
+    assert [u["text"] for u in doc["utterances"]] == finals and [t["text"] for t in doc["turns"]] == turns
+    assert all(u["words"] and u["speaker"] for u in doc["utterances"]), doc["utterances"]
+    result = json.loads(download(page, "result-json"))
+    assert result["complete"] is True and result["session_id"] == session_id(page)
+    assert result["summary"]["overview"] == overview and [u["text"] for u in result["transcript"]] == finals
+    assert len(result["moments"]) + len(result["transitions"]) == shown_moments
+    assert len(result["emotion"]) == len(finals) and result["cognitive"], result
+    report = download(page, "result-txt")
+    assert overview in report and all(turn in report for turn in turns), report
 
 
 def server_session_state(server, session_id):
@@ -135,17 +245,30 @@ def assert_finished_analysis(page, reference):
 
 
 def test_page_and_assets_are_served_locally(transport_server):
-    """`/` is HTML whose script and styles come from this server: nothing from a CDN."""
+    """`/` is HTML whose module script, every module it imports and the styles come from this server."""
     page = requests.get(transport_server.url + "/", timeout=(5, 10))
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
     assert assets and all(a.startswith("/") or a.startswith("data:") for a in assets), assets
-    for asset, kind in (("/ui/harken.js", "javascript"), ("/ui/harken.css", "text/css")):
-        response = requests.get(transport_server.url + asset, timeout=(5, 10))
-        assert response.status_code == 200 and kind in response.headers["Content-Type"]
+    assert re.search(r'<script type="module" src="/ui/harken.js">', page.text), page.text
+    css = requests.get(transport_server.url + "/ui/harken.css", timeout=(5, 10))
+    assert css.status_code == 200 and "text/css" in css.headers["Content-Type"]
+    # Follow the imports: a module served with another MIME type is refused by the browser.
+    pending, seen = ["/ui/harken.js"], set()
+    while pending:
+        path = pending.pop()
+        seen.add(path)
+        response = requests.get(transport_server.url + path, timeout=(5, 10))
+        assert response.status_code == 200 and "javascript" in response.headers["Content-Type"], path
         # The SVG namespace is a name, not a fetch.
         text = response.text.replace("http://www.w3.org/2000/svg", "")
-        assert "http://" not in text and "https://" not in text
+        assert "http://" not in text and "https://" not in text, path
+        for target in re.findall(r'^import .* from "([^"]+)";$', text, re.M):
+            assert target.startswith("./") or target.startswith("../"), (path, target)
+            resolved = os.path.normpath(os.path.join(os.path.dirname(path), target))
+            if resolved not in seen:
+                pending.append(resolved)
+    assert len(seen) > 10 and "/ui/js/session.js" in seen, seen
 
 
 def test_permission_denied_shows_a_clear_message(open_page, transport_server):
@@ -156,10 +279,124 @@ def test_permission_denied_shows_a_clear_message(open_page, transport_server):
     message.wait_for(timeout=10_000)
     assert "Microphone permission denied" in message.inner_text()
     assert wait_state(page, ["idle"], 5) == "idle"
-    assert page.evaluate("window.harkenDebug.sessionId") is None
+    # The pill says so too (it used to stay "OPENING MIC").
+    pill = page.locator("#phase")
+    assert pill.get_attribute("data-phase") == "idle" and pill.text_content() == "idle"
+    assert not page.api_requests, [r.url for r in page.api_requests]
     assert page.is_enabled("#record") and not page.is_enabled("#stop")
     screenshot(page, "browser-permission-denied.png")
     assert not page.js_errors
+
+
+def test_transcript_fragments_are_copied_with_spaces(open_page, transport_server):
+    """Finals of one turn rendered side by side copy as words, not "truckarrived" (the page's own modules)."""
+    page = open_page(transport_server.url)
+    copied = page.evaluate("""async () => {
+        const { Transcript } = await import('/ui/js/transcript.js');
+        const { TranscriptView } = await import('/ui/js/views/transcript.js');
+        const list = document.createElement('ol');
+        list.id = 'fragments';
+        document.body.appendChild(list);
+        const transcript = new Transcript();
+        const view = new TranscriptView(list);
+        const final = (id, t_start, t_end, text) => transcript.final(
+            { utterance_id: id, speaker: 'Speaker_0', t_start, t_end, text, confidence: 0.9 });
+        final('utt_0001', 0.0, 1.1, 'The delivery truck');
+        final('utt_0002', 1.2, 2.0, 'arrived early.');
+        view.render(transcript);
+        final('utt_0003', 2.5, 3.6, 'So we can start the');
+        transcript.partial({ utterance_id: 'utt_0004', speaker: null, t_start: 3.7, text: 'inventory' });
+        view.render(transcript);
+        final('utt_0004', 3.7, 5.0, 'inventory count today.');
+        view.render(transcript);
+        return [list.querySelectorAll('.turn').length, list.querySelector('.text').innerText];
+    }""")
+    assert copied == [1, "The delivery truck arrived early. So we can start the inventory count today."], copied
+    assert copied_text(page, "#fragments .text") == copied[1]
+    assert not page.js_errors, page.js_errors
+
+
+def test_state_machine_and_upload_retries(open_page, transport_server):
+    """The page's state machine refuses unknown moves; chunk retries jitter, honour Retry-After and skip as documented."""
+    page = open_page(transport_server.url)
+    result = page.evaluate("""async () => {
+        const { SessionMachine, controlsFor } = await import('/ui/js/machine.js');
+        const { UPLOAD_RETRY, delayMs, retryAfterMs, shouldRetry } = await import('/ui/js/backoff.js');
+        const { ChunkUploader } = await import('/ui/js/uploader.js');
+        const { ApiError } = await import('/ui/js/api.js');
+        const machine = new SessionMachine();
+        const moves = [['recording', machine.go('recording')], ['opening', machine.go('opening')],
+                       ['idle', machine.go('idle')], ['uploading', machine.go('uploading')],
+                       ['done', machine.go('done')], ['cancelling', machine.go('cancelling')]];
+        const draws = Array.from({ length: 200 }, () => delayMs(UPLOAD_RETRY, 3, new ApiError(503, 'busy', 'busy')));
+        const soon = new Date(Date.now() + 5000).toUTCString();
+        // Seven slices; the server fails chunk 1 twice with 503 (the second time asking for 0 s),
+        // rejects the audio of the first chunk 2, answers chunk 3 with "expected 5" (an accepted
+        // retry whose answer was lost: slices e and f are skipped) and refuses chunk 5 for good.
+        const answers = { 1: [new ApiError(503, 'server_busy', 'busy', {}), new ApiError(503, 'server_busy', 'busy', { retry_after: '0' })],
+                          2: [new ApiError(422, 'invalid_chunk', 'unreadable')],
+                          3: [new ApiError(409, 'chunk_out_of_order', 'ahead', { expected_chunk_seq: 5 })],
+                          5: [new ApiError(413, 'chunk_too_large', 'too large')] };
+        const log = [];
+        const send = async (seq, blob) => {
+            const failure = (answers[seq] || []).shift();
+            log.push(`send ${seq} ${await blob.text()}`);
+            if (failure) throw failure;
+            return { next_chunk_seq: seq + 1 };
+        };
+        const uploader = new ChunkUploader(send, Object.assign({}, UPLOAD_RETRY, { baseMs: 1 }), {
+            onSent: (bytes) => log.push(`sent ${bytes}`), onRetry: (err, seq) => log.push(`retry ${seq} ${err.code}`),
+            onRecovered: () => log.push('recovered'), onSkipped: (err, seq) => log.push(`skipped ${seq}`),
+            onFatal: (err, seq) => log.push(`fatal ${seq} ${err.code}`) });
+        for (const text of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) uploader.push(new Blob([text]));
+        uploader.begin(0);
+        await uploader.drained();
+        return { moves, controls: [controlsFor('opening'), controlsFor('recording'), controlsFor('cancelling'), controlsFor('failed')],
+                 distinct: new Set(draws).size, max: Math.max(...draws), min: Math.min(...draws),
+                 retryAfter: [retryAfterMs('3'), Math.round(retryAfterMs(soon) / 1000), retryAfterMs('soon'),
+                              delayMs(UPLOAD_RETRY, 0, { retryAfterMs: 120000 })],
+                 tries: [shouldRetry(UPLOAD_RETRY, 5, { retryable: true }), shouldRetry(UPLOAD_RETRY, 6, { retryable: true }),
+                         shouldRetry(UPLOAD_RETRY, 0, new ApiError(422, 'invalid_chunk', 'x'))],
+                 log, pending: uploader.pending };
+    }""")
+    assert result["moves"] == [["recording", False], ["opening", True], ["idle", True], ["uploading", True],
+                               ["done", True], ["cancelling", False]]
+    assert result["controls"] == [{"start": False, "stop": False, "cancel": True},
+                                  {"start": False, "stop": True, "cancel": True},
+                                  {"start": False, "stop": False, "cancel": False},
+                                  {"start": True, "stop": False, "cancel": False}]
+    # Full jitter: attempt 3 waits anywhere in [0, 2 s], not always 2 s.
+    assert result["distinct"] > 150 and 0 <= result["min"] < 500 and 1500 < result["max"] <= 2000, result
+    assert result["retryAfter"][0] == 3000 and result["retryAfter"][1] in (4, 5) and result["retryAfter"][2] is None
+    assert result["retryAfter"][3] == 30000
+    assert result["tries"] == [True, False, False]
+    # An unreadable chunk is not accepted (next_chunk_seq stays), so the next slice takes its number.
+    assert result["log"] == ["send 0 a", "sent 1", "send 1 b", "retry 1 server_busy", "send 1 b", "retry 1 server_busy",
+                             "send 1 b", "recovered", "sent 2", "send 2 c", "skipped 2", "send 2 d", "sent 3",
+                             "send 3 e", "send 5 g", "fatal 5 chunk_too_large"], result["log"]
+    assert result["pending"] == 0
+    assert not page.js_errors, page.js_errors
+
+
+def test_live_regions_announce_the_transcript_not_the_clock(open_page, transport_server):
+    """Screen readers hear the state and new transcript lines, not the header's ticking clock."""
+    wav, _ = speech_file()
+    page = _stream_file_at_real_time(open_page, transport_server.url, wav)
+    page.wait_for_function("!['0:00', '0:01'].includes(document.getElementById('clock').textContent)", timeout=10_000)
+    regions = page.evaluate("""() => {
+        const live = '[aria-live]:not([aria-live="off"]), [role="status"], [role="log"], [role="alert"]';
+        const region = (id) => {
+            const found = document.getElementById(id).closest(live);
+            return found && (found.getAttribute('role') || found.getAttribute('aria-live'));
+        };
+        return { clock: region('clock'), lag: region('lag'), link: region('link'), phase: region('phase'),
+                 transcript: region('transcript'), clockRole: document.getElementById('clock').getAttribute('role') };
+    }""")
+    assert regions == {"clock": None, "lag": None, "link": None, "phase": "status", "transcript": "log",
+                       "clockRole": "timer"}, regions
+    page.click("#cancel")
+    assert wait_state(page, ["cancelled"], 10) == "cancelled"
+    assert not page.js_errors, page.js_errors
 
 
 def test_cancel_aborts_the_session(open_page, transport_server, tmp_path):
@@ -170,15 +407,11 @@ def test_cancel_aborts_the_session(open_page, transport_server, tmp_path):
     page.click("#record")
     wait_state(page, ["recording"], 10)
     # Wait until chunks are really flowing: the server reports the session as ingesting.
-    page.wait_for_function("window.harkenDebug.events.some(e => e.name === 'status')", timeout=10_000)
-    session_id = page.evaluate("window.harkenDebug.sessionId")
-    deadline = time.monotonic() + 10
-    while server_session_state(transport_server, session_id) != "ingesting" and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_phase(page, "ingesting", 10)
     page.click("#cancel")
     assert wait_state(page, ["cancelled"], 10) == "cancelled"
     assert "Session cancelled" in page.locator("#messages .msg-info").inner_text()
-    assert server_session_state(transport_server, session_id) in ("cancelled", 404, 410)
+    assert server_session_state(transport_server, session_id(page)) in ("cancelled", 404, 410)
     assert page.evaluate("document.getElementById('link').dataset.state") == "closed"
     assert page.is_enabled("#record")
     assert not page.js_errors
@@ -195,7 +428,7 @@ def test_server_error_is_shown_with_its_code(open_page, start_server):
     message = page.locator("#messages .msg-error").inner_text()
     assert "server_full" in message and "HTTP 503" in message and "Try again in" in message, message
     assert page.is_enabled("#record") and not page.is_enabled("#stop")
-    assert page.evaluate("window.harkenDebug.sessionId") is None
+    assert session_id(page) is None
     screenshot(page, "browser-server-full.png")
 
 
@@ -205,14 +438,14 @@ def test_closing_the_tab_cancels_the_session(open_page, transport_server):
     page = open_page(transport_server.url, FAKE_DEVICE, FAKE_UI,
                      f"--use-file-for-fake-audio-capture={wav}%noloop")
     page.click("#record")
-    page.wait_for_function("window.harkenDebug.events.some(e => e.name === 'status')", timeout=10_000)
-    session_id = page.evaluate("window.harkenDebug.sessionId")
+    wait_phase(page, "ingesting", 10)
+    closed_id = session_id(page)
     page.close(run_before_unload=True)
     deadline = time.monotonic() + 10
-    while server_session_state(transport_server, session_id) in ("waiting_media", "ingesting") \
+    while server_session_state(transport_server, closed_id) in ("waiting_media", "ingesting") \
             and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert server_session_state(transport_server, session_id) in ("cancelled", 404, 410)
+    assert server_session_state(transport_server, closed_id) in ("cancelled", 404, 410)
 
 
 @pytest.mark.speech
@@ -228,29 +461,35 @@ def test_microphone_to_transcript_emotion_and_summary(open_page, speech_server, 
                      f"--use-file-for-fake-audio-capture={wav}%noloop")
     page.click("#record")
     wait_state(page, ["recording"], 10)
-    assert page.evaluate("window.harkenDebug.mimeType") == (record_type or "audio/webm;codecs=opus")
-    assert page.evaluate("window.harkenDebug.suffix") == suffix
-    # While speech goes on, an unsettled hypothesis shows in grey before its final.
+    # While speech goes on, an unsettled hypothesis shows in grey before its final; screen
+    # readers are not read every guess.
     page.wait_for_selector("#transcript .seg.partial", timeout=15_000)
     assert page.locator("#record").inner_text().strip() == "Recording…"
+    assert page.locator('#transcript .seg.partial:not([aria-hidden="true"])').count() == 0
     screenshot(page, f"browser-microphone-live{suffix}.png")
     # Every sentence must be final on the page before Stop, so its latency is a live one: Stop
     # waits until the fake microphone has played the whole passage and a final reaches its end.
-    page.wait_for_function(f"performance.now() - window.harkenDebug.micOpenedAt > {(spans[-1].end_s + 0.5) * 1000} && "
-                           f"window.harkenDebug.finals.length > 0 && "
-                           f"Math.max(...window.harkenDebug.finals.map(f => f.t_end)) > {spans[-1].end_s - 0.8}",
+    page.wait_for_function(f"performance.now() - window.harkenSeen.micOpenedAt > {(spans[-1].end_s + 0.5) * 1000} && "
+                           f"window.harkenSeen.finals.length > 0 && "
+                           f"Math.max(...window.harkenSeen.finals.map(f => f.t_end)) > {spans[-1].end_s - 0.8}",
                            timeout=(spans[-1].end_s + 30) * 1000)
     page.click("#stop")
     assert wait_state(page, ["done"], 120) == "done", page.locator("#messages").inner_text()
+    # What the page recorded (as MediaRecorder was asked) and the container it told the server.
+    start = next(r for r in page.api_requests if r.url.endswith("/analyze/live/start"))
+    assert start.post_data_json["suffix"] == suffix
+    assert page.evaluate("window.harkenSeen.recorderType") == (record_type or "audio/webm;codecs=opus")
     latencies = sentence_latencies(page, spans)
     print(f"sentence end -> final on page (s): {[round(x, 2) for x in latencies]}, "
           f"median {statistics.median(latencies):.2f}, max {max(latencies):.2f}")
     # Cross-check on the server's clock: from the recorder's start plus each final's t_end.
-    debug = page.evaluate("window.harkenDebug")
-    by_server = [(f["shownAt"] - debug["recorderStartedAt"]) / 1000 - f["t_end"] for f in debug["finals"]]
+    seen = page.evaluate("window.harkenSeen")
+    by_server = [(f["at"] - seen["recorderStartedAt"]) / 1000 - f["t_end"] for f in seen["finals"]]
     print(f"final's t_end -> on page (s): median {statistics.median(by_server):.2f}, max {max(by_server):.2f}")
     shot = screenshot(page, f"browser-microphone{suffix}.png")
     assert_finished_analysis(page, " ".join(text for _, text in TURNS))
+    print("most fragments in one turn:", assert_copy_keeps_words_apart(page))
+    assert page.locator("#transcript .seg.final[aria-hidden]").count() == 0
     assert not page.js_errors, page.js_errors
     assert shot.stat().st_size > 10_000
 
@@ -259,16 +498,16 @@ def sentence_latencies(page, spans):
     """Seconds from the end of each spoken sentence to the final line holding its last word.
 
     The fake device starts playing the file when the microphone opens, so a sentence ends
-    at `micOpenedAt + end_s`; the page stamps each final with performance.now() on arrival.
+    at `micOpenedAt + end_s`; WATCH_PAGE stamps each final line when it appears on the page.
     """
-    debug = page.evaluate("window.harkenDebug")
-    opened_ms = debug["micOpenedAt"]
+    seen = page.evaluate("window.harkenSeen")
+    opened_ms = seen["micOpenedAt"]
     latencies = []
     for span in spans:
         last_word = re.sub(r"[^a-z']", "", span.text.split()[-1].lower())
-        holding = [f for f in debug["finals"] if last_word in re.sub(r"[^a-z' ]", "", f["text"].lower()).split()]
-        assert holding, f"no final ends {span.text!r}; finals: " + " | ".join(f["text"] for f in debug["finals"])
-        latencies.append((holding[0]["shownAt"] - opened_ms) / 1000 - span.end_s)
+        holding = [f for f in seen["finals"] if last_word in re.sub(r"[^a-z' ]", "", f["text"].lower()).split()]
+        assert holding, f"no final ends {span.text!r}; finals: " + " | ".join(f["text"] for f in seen["finals"])
+        latencies.append((holding[0]["at"] - opened_ms) / 1000 - span.end_s)
     return latencies
 
 
@@ -279,6 +518,7 @@ def test_file_streams_through_the_live_api(open_page, speech_server, how, contai
     wav, _ = dialogue(CALL, voices=CALL_VOICES, gap_s=0.7)
     path = Path(encode(wav, container))
     page = open_page(speech_server.url, width=1280 if how == "drop" else 400)
+    assert not any(page.is_enabled(f"#download-{what}") for what in ("transcript-txt", "result-json"))
     if how == "chooser":
         page.set_input_files("#file-input", str(path))
     else:
@@ -300,6 +540,8 @@ def test_file_streams_through_the_live_api(open_page, speech_server, how, contai
     by_speaker = dict(colours)
     print("speakers and colours:", by_speaker)
     assert len(by_speaker) == 2 and len(set(by_speaker.values())) == 2, colours
+    print("most fragments in one turn:", assert_copy_keeps_words_apart(page))
+    assert_downloads_hold_the_result(page)
     assert not page.js_errors, page.js_errors
 
 
@@ -386,13 +628,13 @@ def _stream_file_at_real_time(open_page, url, wav):
     page.locator("details.settings summary").click()
     page.check("#realtime")
     page.set_input_files("#file-input", str(wav))
-    page.wait_for_function("window.harkenDebug.events.filter(e => e.name === 'status').length >= 2",
+    page.wait_for_function("window.harkenTrace.filter(e => e.name === 'status').length >= 2",
                            timeout=15_000)
     return page
 
 
 def _assert_each_event_once_and_no_error(page):
-    ids = [e["id"] for e in page.evaluate("window.harkenDebug.events")]
+    ids = [e["id"] for e in page.evaluate("window.harkenTrace.filter(e => e.kind === 'event')")]
     assert ids == sorted(set(ids)), ids
     assert not page.locator("#messages .msg-error").count(), page.locator("#messages").inner_text()
 
@@ -422,8 +664,7 @@ def test_refused_reconnect_is_retried_with_last_event_id(open_page, transport_se
     proxy = CuttableProxy(transport_server.port)
     try:
         page = _stream_file_at_real_time(open_page, proxy.url, wav)
-        session_id = page.evaluate("window.harkenDebug.sessionId")
-        events_url = f"{transport_server.url}/analyze/live/{session_id}/events"
+        events_url = f"{transport_server.url}/analyze/live/{session_id(page)}/events"
         proxy.cut()
         deadline = time.monotonic() + 5
         while True:  # take the stream over as soon as the server has seen the page's connection die
