@@ -14,9 +14,10 @@ from .errors import (APIError, Backpressure, BadRequest, ChunkConflict, ChunkOut
 from .events import (Cognitive, Done, Emotion, Error, Event, FinalTranscript, Moment,
                      PartialTranscript, Status, SummaryUpdate, Transition, UnknownEvent,
                      is_terminal, parse_event)
-from .live import ChunkReceipt, LiveClient, LiveSession
+from .live import LiveClient
+from .protocol import ChunkReceipt, LiveSession
 from .result import ConversationResult
 from .retry import RetryPolicy
-from .streaming import FileStream
+from .streaming import LiveStream
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

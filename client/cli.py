@@ -11,7 +11,8 @@ from pathlib import Path
 from .errors import HarkenError
 from .events import (Emotion, Error, FinalTranscript, Moment, PartialTranscript, Status,
                      SummaryUpdate, UnknownEvent)
-from .live import DEFAULT_CHUNK_BYTES, LiveClient
+from .live import LiveClient
+from .protocol import DEFAULT_CHUNK_BYTES
 from .result import ConversationResult
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -83,7 +84,7 @@ def _live(args):
                                  ("sample_rate", args.sample_rate), ("channels", args.channels))
                if v is not None}
     with LiveClient(args.url, api_key=args.api_key) as client:
-        stream = client.stream_file(args.file, chunk_bytes=args.chunk_bytes, realtime=args.realtime,
+        stream = client.stream(args.file, chunk_bytes=args.chunk_bytes, realtime=args.realtime,
                                     on_chunk=printer.progress, **options)
         events = iter(stream)
         try:

@@ -10,7 +10,7 @@ import time
 
 
 class HarkenError(Exception):
-    """Root of every client error; `request` and `response` are the `requests` objects, when there were any."""
+    """Root of every client error; `request` and `response` are the HTTP library's objects (requests' or httpx's), when there were any."""
 
     retryable = False
 
@@ -44,7 +44,7 @@ class ReconnectFailed(StreamError):
 
 
 class UploadFailed(HarkenError):
-    """`stream_file`'s upload thread gave up; `__cause__` is the error that stopped it."""
+    """A stream's upload (thread or task) gave up; `__cause__` is the error that stopped it."""
 
 
 class APIError(HarkenError):
@@ -251,7 +251,7 @@ def parse_retry_after(value, now=None):
 
 
 def from_response(response):
-    """The `APIError` subclass instance for an error `requests.Response`, chosen by wire code, else by status."""
+    """The `APIError` subclass instance for an error response (requests' or httpx's, read), chosen by wire code, else by status."""
     try:
         body = response.json()
     except ValueError:
@@ -264,7 +264,8 @@ def from_response(response):
     kind = BY_CODE.get(code) or _BY_STATUS.get(response.status_code)
     if kind is None:
         kind = ServerError if response.status_code >= 500 else APIError
-    message = error.get("message") or response.reason or "error"
+    reason = getattr(response, "reason", None) or getattr(response, "reason_phrase", None)
+    message = error.get("message") or reason or "error"
     return kind(message, status=response.status_code, code=code, details=details,
                 retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
                 request=response.request, response=response)

@@ -12,13 +12,15 @@ class RetryPolicy:
     `tries` counts every attempt, the first included. The n-th wait (n from 0) is drawn
     uniformly from [0, min(max_delay_s, base_delay_s * 2**n)] ("full jitter"), so many
     clients that failed together do not come back together; a server's `Retry-After`
-    replaces the draw, capped at `max_retry_after_s`.
+    replaces the draw, capped at `max_retry_after_s`. A 429 `Backpressure` answer uses up no
+    tries: it is honoured for up to `max_backpressure_s` from the first 429 of a request.
     """
 
     tries: int = 6
     base_delay_s: float = 0.25
     max_delay_s: float = 8.0
     max_retry_after_s: float = 30.0
+    max_backpressure_s: float = 300.0
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def delay_s(self, attempt, error=None):
