@@ -1,5 +1,6 @@
 """The client package stands alone: a fresh interpreter imports it without any server code."""
 import configparser
+import os
 import json
 import re
 import subprocess
@@ -28,3 +29,30 @@ def test_client_extra_is_requests_and_sseclient_only():
     extra = [line.strip() for line in config["options.extras_require"]["client"].splitlines()
              if line.strip() and not line.strip().startswith("#")]
     assert sorted(re.split(r"[<>=!~ \[]", req)[0] for req in extra) == ["requests", "sseclient-py"]
+
+
+def loaded_after(code, env=None):
+    """The top-level module names a fresh interpreter holds after running `code`."""
+    out = subprocess.run([sys.executable, "-c", f"{code}; import json, sys; print(json.dumps(sorted(sys.modules)))"],
+                         cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**os.environ, **(env or {})}).stdout
+    return {name.split(".")[0] for name in json.loads(out.splitlines()[-1])}
+
+
+def test_event_catalog_needs_only_the_standard_library():
+    """`import client.events` (what the server imports) loads nothing outside the standard library."""
+    outside = loaded_after("import client.events") - set(sys.stdlib_module_names)
+    assert outside <= {"client", "__main__", "_distutils_hack", "__editable___harken_0_1_0_finder"}, outside
+
+
+def test_server_imports_never_bring_the_client_http_stack():
+    """The server (wsgi's app, and every app module that imports the catalog) loads neither requests nor sseclient."""
+    seams = sorted({str(path.relative_to(ROOT).with_suffix("")).replace("/", ".")
+                    for path in (ROOT / "app").rglob("*.py")
+                    if re.search(r"^\s*from client[ .]|^\s*import client", path.read_text(), re.M)})
+    assert "app.sse" in seams and "app.session" in seams
+    code = "import wsgi, app, " + ", ".join(seams)
+    loaded = loaded_after(code, env={"HARKEN_PIPELINE": "none", "HARKEN_LOG_LEVEL": "error"})
+    assert {"app", "flask", "client"} <= loaded
+    assert not loaded & {"requests", "sseclient", "httpx", "httpx_sse", "urllib3"}
+
