@@ -49,6 +49,7 @@ class StreamPlan:
                  finalize_at: Optional[float] = None, cancel_at: Optional[float] = None,
                  **start_options: Any):
         self.source = audio_source(source, chunk_bytes)
+        self.chunk_bytes = chunk_bytes
         if self.source.name and not start_options.get("filename"):
             start_options["filename"] = self.source.name
         if not start_options.get("suffix"):
@@ -69,6 +70,8 @@ class StreamPlan:
         self.session: Optional[LiveSession] = None
         self.truncated = False
         self.deadline_hit = False
+        self.finished = False
+        self.upload_error: Optional[BaseException] = None
         self.began = 0.0
 
     def send_at(self, data: bytes) -> Optional[float]:
@@ -91,6 +94,25 @@ class StreamPlan:
         """The reason sent with the closing finalize."""
         return "deadline: audio truncated" if self.truncated else None
 
+    def passes(self, event: Event) -> bool:
+        """Whether to hand `event` to the caller: not once the upload failed; notes a terminal event."""
+        if self.upload_error is not None:
+            return False
+        self.finished = is_terminal(event)
+        return True
+
+    def end(self, error: Optional[HarkenError] = None) -> None:
+        """After the events: raise `UploadFailed` when the upload failed first, else the stream's own `error`."""
+        if self.upload_error is not None and not self.finished:
+            raise UploadFailed(f"upload failed: {self.upload_error}") from self.upload_error
+        if error is not None:
+            raise error
+
+    @property
+    def abandoned(self) -> bool:
+        """True when the events stopped with the session still running: it must be cancelled."""
+        return not (self.finished or self.upload_error or self.deadline_hit)
+
 
 class LiveStream(StreamPlan):
     """Iterate it (once) for the session's events while a background thread uploads the source and finalizes.
@@ -106,7 +128,6 @@ class LiveStream(StreamPlan):
         super().__init__(source, **options)
         self.client = client
         self._stop = threading.Event()
-        self._error: Optional[BaseException] = None
 
     def __iter__(self) -> Iterator[Event]:
         if self.session is not None:
@@ -120,24 +141,20 @@ class LiveStream(StreamPlan):
             watchdog.daemon = True
             watchdog.start()
         uploader.start()
-        finished = False
         try:
             try:
                 for event in self.client.events(self.session):
-                    if self._error is not None:
+                    if not self.passes(event):
                         break
-                    finished = is_terminal(event)
                     yield event
-            except HarkenError:
-                if self._error is None:
-                    raise
-            if self._error is not None and not finished:
-                raise UploadFailed(f"upload failed: {self._error}") from self._error
+            except HarkenError as error:
+                self.end(error)
+            self.end()
         finally:
             self._stop.set()
             if watchdog is not None:
                 watchdog.cancel()
-            if not (finished or self._error or self.deadline_hit):
+            if self.abandoned:
                 _cancel(self.client, self.session, "the client stopped reading events")
 
     def _upload(self, client):
@@ -156,7 +173,7 @@ class LiveStream(StreamPlan):
         except Exception as error:  # the thread dies here: the caller must hear of any failure
             if self._stop.is_set():
                 return
-            self._error = error
+            self.upload_error = error
             _cancel(client, self.session, f"upload failed: {error}")
         finally:
             _close(self.source.chunks)

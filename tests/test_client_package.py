@@ -56,3 +56,14 @@ def test_server_imports_never_bring_the_client_http_stack():
     assert {"app", "flask", "client"} <= loaded
     assert not loaded & {"requests", "sseclient", "httpx", "httpx_sse", "urllib3"}
 
+
+
+def test_public_names_resolve_and_are_listed():
+    """Every name in `client.__all__` resolves to an object defined in the client package."""
+    import client
+
+    for name in client.__all__:
+        value = getattr(client, name)
+        assert getattr(value, "__module__", "").startswith("client."), name
+    assert "LiveClient" in dir(client) and "AsyncLiveClient" in client.__all__
+    assert (ROOT / "client" / "py.typed").is_file()
