@@ -151,6 +151,10 @@ class AsyncLiveClient:
         url = protocol.state_path(session)
         return protocol.answer_json(await self._retrying(lambda: self._send("GET", url)))
 
+    async def health(self) -> Dict[str, Any]:
+        """The server's liveness answer (`GET /healthz`), asked once, as `LiveClient.health`."""
+        return protocol.answer_json(await self._send("GET", protocol.HEALTH_PATH))
+
     def stream(self, source: Union[AudioInput, AsyncIterable[bytes]],
                chunk_bytes: int = DEFAULT_CHUNK_BYTES, realtime: bool = False,
                **options: Any) -> "AsyncLiveStream":

@@ -230,6 +230,17 @@ class LiveClient:
         url = protocol.state_path(session)
         return protocol.answer_json(self._retrying(lambda: self._send("GET", url)))
 
+    def health(self) -> Dict[str, Any]:
+        """The server's liveness answer (a Harken extension, `GET /healthz`): ``status``, ``version``, ``pipeline``, …
+
+        Asked once, not retried: it says what the server is now.
+
+        Raises:
+            APIError: `NotFound` from a server without the extension.
+            TransportError: no answer (`ConnectionFailed` when nothing listens at the URL).
+        """
+        return protocol.answer_json(self._send("GET", protocol.HEALTH_PATH))
+
     def stream(self, source: AudioInput, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                realtime: bool = False, **options: Any) -> LiveStream:
         """Start a session for a live or recorded source, upload it from a background thread and iterate its events.

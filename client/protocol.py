@@ -91,6 +91,7 @@ def state_path(session: SessionRef) -> str:
 
 
 START_PATH = "analyze/live/start"
+HEALTH_PATH = "healthz"
 
 
 def start_body(options: Dict[str, Any]) -> Dict[str, Any]:
