@@ -1,20 +1,22 @@
-"""`harken serve`: replace this process with gunicorn running the service from the source checkout."""
+"""`harken serve`: replace this process with gunicorn running the installed service with Harken's packaged settings."""
+import importlib.util
 import os
-import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+WSGI_APP = "app.wsgi:app"
 
 
 def serve(parser, gunicorn_args):
-    """Exec gunicorn with the checkout's settings; `gunicorn_args` go to gunicorn."""
-    if not (ROOT / "gunicorn.conf.py").is_file() or not (ROOT / "wsgi.py").is_file():
-        parser.error(f"`harken serve` runs from a Harken source checkout; {ROOT} has no "
-                     "gunicorn.conf.py and wsgi.py")
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    gunicorn = str(gunicorn) if gunicorn.exists() else shutil.which("gunicorn")
-    if gunicorn is None:
-        parser.error("gunicorn is not installed: pip install 'harken[server]'")
-    os.chdir(ROOT)
-    os.execv(gunicorn, [gunicorn, "-c", "gunicorn.conf.py", *gunicorn_args, "wsgi:app"])
+    """Exec ``python -m gunicorn -c <app>/gunicorn_conf.py ARGS app.wsgi:app``; `gunicorn_args` go to gunicorn.
+
+    Works wherever the `app` package is importable (an installed wheel or a checkout);
+    a ``-c`` among `gunicorn_args` replaces Harken's settings file.
+    """
+    for module, extra in (("app", "server"), ("gunicorn", "server")):
+        if importlib.util.find_spec(module) is None:
+            parser.error(f"`harken serve` needs the server: pip install 'harken[{extra},speech,analytics]'")
+    # find_spec of the top-level package locates it without running its __init__ (see gunicorn_conf).
+    settings = Path(importlib.util.find_spec("app").origin).with_name("gunicorn_conf.py")
+    os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "-c", str(settings),
+                              *gunicorn_args, WSGI_APP])

@@ -206,28 +206,50 @@ def test_usage_errors_exit_2(silence, tmp_path, args, complaint):
     assert run.returncode == 2 and complaint in run.stderr
 
 
-def test_serve_runs_the_service(tmp_path):
-    """`harken serve` execs gunicorn with the repo's config; extra arguments reach gunicorn."""
-    port = free_port()
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """This tree's files as pip installs them (a built wheel in a --target directory): no checkout around it."""
+    tree = tmp_path_factory.mktemp("source")
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).exists() and not name.startswith(("tests/", "bench/")):
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            (tree / name).symlink_to(os.readlink(ROOT / name)) if (ROOT / name).is_symlink() \
+                else (tree / name).write_bytes((ROOT / name).read_bytes())
+    target = tmp_path_factory.mktemp("installed")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(tree)], check=True, capture_output=True)
+    return target
+
+
+def test_serve_runs_the_installed_service(installed, tmp_path):
+    """`harken serve` from an installed package, in a directory with no checkout: gunicorn options reach gunicorn."""
+    assert not (installed / "wsgi.py").exists() and (installed / "app" / "gunicorn_conf.py").is_file()
+    port, access_log = free_port(), tmp_path / "access.log"
     log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([str(HARKEN), "serve", "--bind", f"127.0.0.1:{port}"], cwd=tmp_path,
-                            env={**ENV, "HARKEN_PIPELINE": "none"}, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "client", "serve", "--bind", f"127.0.0.1:{port}",
+                             "--access-logfile", str(access_log)], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(installed), "HARKEN_PIPELINE": "none"},
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
-        health = None
+        health = page = None
         for _ in range(600):
             try:
                 health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                page = requests.get(f"http://127.0.0.1:{port}/", timeout=2)
                 break
             except requests.RequestException:
                 if proc.poll() is not None:
                     break
                 time.sleep(0.1)
         assert health is not None and health.status_code == 200, (tmp_path / "serve.log").read_text()
+        assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         log.close()
+    assert '"GET /healthz" 200' in access_log.read_text()
 
 
 @pytest.mark.speech
