@@ -245,6 +245,9 @@ def test_serve_runs_the_installed_service(installed, tmp_path):
                 time.sleep(0.1)
         assert health is not None and health.status_code == 200, (tmp_path / "serve.log").read_text()
         assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+        document = requests.get(f"http://127.0.0.1:{port}/openapi.yaml", timeout=5)
+        assert document.status_code == 200 and document.text == (ROOT / "openapi.yaml").read_text()
+        assert requests.get(f"http://127.0.0.1:{port}/docs", timeout=5).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
