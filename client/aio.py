@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, AsyncIterable, AsyncIterator, Dict, Optional, Union
+from typing import Any, AsyncGenerator, AsyncIterable, AsyncIterator, Dict, Optional, Union
 from urllib.parse import urljoin
 
 try:
@@ -119,6 +119,7 @@ class AsyncLiveClient:
         url = protocol.endpoint(session, "events")
         reconnects = protocol.Reconnects(self.reconnect_tries, last_event_id)
         while True:
+            cause: HarkenError
             try:
                 async with self._open_events(url, reconnects.last_event_id) as response:
                     async for message in EventSource(response).aiter_sse():
@@ -230,7 +231,7 @@ class AsyncLiveStream(StreamPlan):
         super().__init__(() if is_async else source, **options)
         self._async_items = source if is_async else None
         self.client = client
-        self._events: Optional[AsyncIterator[Event]] = None
+        self._events: Optional[AsyncGenerator[Event, None]] = None
         self._upload_task: Optional[asyncio.Task] = None
 
     async def __aenter__(self) -> "AsyncLiveStream":
@@ -259,14 +260,19 @@ class AsyncLiveStream(StreamPlan):
                             break
                         yield event
             except HarkenError as error:
-                self.end(error)
-            self.end()
+                await self._end(upload, error)
+            await self._end(upload)
         finally:
             for task in (upload, watchdog):
                 if task is not None:
                     task.cancel()
             if self.abandoned:
                 await _cancel(self.client, self.session, "the client stopped reading events")
+
+    async def _end(self, upload, error=None):
+        if self.upload_error is not None:
+            await asyncio.wait({upload})  # it is sending the cancel: once this raises, the session is cancelled
+        self.end(error)
 
     async def _chunks(self):
         """The source's chunks; a blocking source is read in a worker thread."""

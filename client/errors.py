@@ -7,6 +7,7 @@ the request that raised it is safe to send again unchanged (`retryable`).
 """
 import email.utils
 import time
+from typing import Optional
 
 
 class HarkenError(Exception):
@@ -53,7 +54,7 @@ class APIError(HarkenError):
     Not safe to retry unless a subclass says so: the same request will fail the same way.
     """
 
-    status = None
+    status: Optional[int] = None
     code = "error"
 
     def __init__(self, message, *, status=None, code=None, details=None, retry_after_s=None,
@@ -236,7 +237,7 @@ _BY_STATUS = {400: BadRequest, 401: Unauthorized, 404: NotFound, 405: MethodNotA
               503: ServiceUnavailable}
 
 
-def parse_retry_after(value, now=None):
+def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
     """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date), or None."""
     if not value:
         return None
@@ -250,7 +251,7 @@ def parse_retry_after(value, now=None):
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def from_response(response):
+def from_response(response) -> "APIError":
     """The `APIError` subclass instance for an error response (requests' or httpx's, read), chosen by wire code, else by status."""
     try:
         body = response.json()

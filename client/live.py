@@ -178,6 +178,7 @@ class LiveClient:
         reconnects = protocol.Reconnects(self.reconnect_tries, last_event_id)
         while True:
             parser = None
+            cause: HarkenError
             try:
                 with self._send("GET", url, headers=protocol.event_headers(reconnects.last_event_id),
                                 stream=True, timeout=self.events_timeout) as response:

@@ -1,6 +1,7 @@
 """Bounded retries: exponential backoff with full jitter, and the server's `Retry-After` when it gives one."""
 import random
 from dataclasses import dataclass, field
+from typing import Optional
 
 from .errors import HarkenError
 
@@ -23,14 +24,14 @@ class RetryPolicy:
     max_backpressure_s: float = 300.0
     rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
-    def delay_s(self, attempt, error=None):
+    def delay_s(self, attempt: int, error: Optional[BaseException] = None) -> float:
         """Seconds to wait before attempt `attempt + 1`, after `error` failed attempt `attempt` (0-based)."""
         retry_after_s = getattr(error, "retry_after_s", None)
         if retry_after_s is not None:
             return min(retry_after_s, self.max_retry_after_s)
         return self.rng.uniform(0.0, min(self.max_delay_s, self.base_delay_s * 2 ** attempt))
 
-    def should_retry(self, attempt, error):
+    def should_retry(self, attempt: int, error: BaseException) -> bool:
         """True when `error` (from 0-based attempt `attempt`) is retryable and tries remain."""
         return isinstance(error, HarkenError) and error.retryable and attempt + 1 < self.tries
 

@@ -8,7 +8,7 @@ time `chunk_bytes` of audio have arrived; an iterable's items are sent as they c
 """
 import io
 import os
-from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
 AudioInput = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO, Iterable[bytes]]
 
@@ -75,7 +75,7 @@ def read_chunks(read: Callable[[int], bytes], chunk_bytes: int) -> Iterator[byte
         yield _binary(data)
 
 
-def split(items: Iterator[bytes], chunk_bytes: int) -> Iterator[bytes]:
+def split(items: Iterator[Any], chunk_bytes: int) -> Iterator[bytes]:
     """Each item's bytes as they come, cut into pieces of at most `chunk_bytes`; empty items skipped."""
     for item in items:
         yield from pieces(item, chunk_bytes)

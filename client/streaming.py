@@ -148,14 +148,19 @@ class LiveStream(StreamPlan):
                         break
                     yield event
             except HarkenError as error:
-                self.end(error)
-            self.end()
+                self._end(uploader, error)
+            self._end(uploader)
         finally:
             self._stop.set()
             if watchdog is not None:
                 watchdog.cancel()
             if self.abandoned:
                 _cancel(self.client, self.session, "the client stopped reading events")
+
+    def _end(self, uploader, error=None):
+        if self.upload_error is not None:
+            uploader.join()  # it is sending the cancel: once this raises, the session is cancelled
+        self.end(error)
 
     def _upload(self, client):
         """The upload thread: every chunk in order (paced if asked), then finalize; any failure is kept for the caller."""
