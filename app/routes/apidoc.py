@@ -35,7 +35,8 @@ def docs():
 def _docs_page():
     spec = yaml.safe_load(_document_text())
     operations = [{"method": method.upper(), "path": path, "anchor": _anchor(method, path), **op,
-                   "parameters": op.get("parameters", []) + ops.get("parameters", []),
+                   "parameters": [_resolve(spec, p) for p in ops.get("parameters", []) +
+                                  op.get("parameters", [])],
                    "responses": [(status, _resolve(spec, answer))
                                  for status, answer in op.get("responses", {}).items()]}
                   for path, ops in spec["paths"].items() for method, op in ops.items()
@@ -46,7 +47,7 @@ def _docs_page():
 
 
 def _resolve(spec, node):
-    """A `$ref` to `#/components/…` followed once (responses are shared there)."""
+    """A `$ref` to `#/components/…` followed once (responses and parameters are shared there)."""
     ref = node.get("$ref") if isinstance(node, dict) else None
     if not ref or not ref.startswith("#/"):
         return node
@@ -66,6 +67,10 @@ def _ref_name(node):
     variants = node.get("oneOf") or node.get("anyOf")
     if variants:
         return " or ".join(_ref_name(v) for v in variants)
+    if node.get("allOf"):  # `Error` narrowed to some codes: the first part names it
+        return _ref_name(node["allOf"][0])
+    if "enum" in node:
+        return f"{node.get('type', '')} ({' | '.join(map(str, node['enum']))})"
     return node.get("type", "")
 
 
