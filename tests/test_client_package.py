@@ -67,3 +67,17 @@ def test_public_names_resolve_and_are_listed():
         assert getattr(value, "__module__", "").startswith("client."), name
     assert "LiveClient" in dir(client) and "AsyncLiveClient" in client.__all__
     assert (ROOT / "client" / "py.typed").is_file()
+
+
+def test_names_type_checkers_see_are_the_exported_ones():
+    """The TYPE_CHECKING imports in client/__init__.py list exactly `__all__`, each from the module it lazily loads."""
+    import ast
+
+    import client
+
+    tree = ast.parse((ROOT / "client" / "__init__.py").read_text())
+    block = next(node for node in ast.walk(tree) if isinstance(node, ast.If)
+                 and getattr(node.test, "id", None) == "TYPE_CHECKING")
+    seen = {alias.name: node.module for node in block.body for alias in node.names}
+    assert sorted(seen) == client.__all__
+    assert all(getattr(client, name).__module__ == f"client.{module}" for name, module in seen.items())
