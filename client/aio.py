@@ -76,14 +76,15 @@ class AsyncLiveClient:
         """Close the pooled connections."""
         await self.http.aclose()
 
-    async def start(self, **options: Any) -> LiveSession:
-        """Start a live session; the options and errors are `LiveClient.start`'s.
-
-        Args:
-            **options: ``goal``, ``filename``, ``suffix``, ``ttl_seconds``, ``sample_rate``,
-                ``channels``, ``language``, ``metadata`` (see `LiveClient.start`).
-        """
-        body = protocol.start_body(options)
+    async def start(self, *, goal: Optional[str] = None, filename: Optional[str] = None,
+                    suffix: Optional[str] = None, ttl_seconds: Optional[int] = None,
+                    sample_rate: Optional[int] = None, channels: Optional[int] = None,
+                    language: Optional[str] = None,
+                    metadata: Optional[Dict[str, Any]] = None) -> LiveSession:
+        """Start a live session; the arguments and errors are `LiveClient.start`'s."""
+        body = protocol.start_body(dict(
+            goal=goal, filename=filename, suffix=suffix, ttl_seconds=ttl_seconds,
+            sample_rate=sample_rate, channels=channels, language=language, metadata=metadata))
         response = await self._retrying(lambda: self._send("POST", protocol.START_PATH, json=body),
                                         only=errors.APIError)
         return LiveSession.from_dict(protocol.answer_json(response))
