@@ -1,34 +1,12 @@
-"""gunicorn settings for Harken: one gevent worker owns the in-memory sessions."""
-import os
-import signal
+"""gunicorn settings of a source checkout (the Procfile's `-c gunicorn.conf.py`): the packaged app/gunicorn_conf.py, loaded by path.
 
-bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-worker_class = "gevent"
-# Sessions live in this worker's memory, so there is exactly one worker per host until Redis.
-workers = 1
-worker_connections = int(os.environ.get("HARKEN_WORKER_CONNECTIONS", "2000"))
-graceful_timeout = int(os.environ.get("HARKEN_GRACEFUL_TIMEOUT_S", "10"))
-timeout = 120
-keepalive = 75
-# Several servers may run on one host (tests, benchmarks): no shared control socket.
-control_socket_disable = True
-loglevel = os.environ.get("HARKEN_LOG_LEVEL", "info").lower()
-errorlog = "-"
-accesslog = os.environ.get("HARKEN_ACCESS_LOG", "-") or None
-# %(U)s is the path without the query string: an `api_key` query parameter never reaches the log.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+That file is the one source of the settings, also used by `harken serve` from an installed
+package. It is run as a file, not imported as `app.gunicorn_conf`, so that the master never
+imports the `app` package (gevent and ssl would be imported before the worker patches them).
+"""
+import runpy
+from pathlib import Path
 
-
-def post_worker_init(worker):
-    """On SIGTERM, tell open event streams to reconnect before gunicorn's graceful stop."""
-    import gevent
-
-    services = worker.wsgi.extensions["harken"]
-    gunicorn_exit = signal.getsignal(signal.SIGTERM)
-
-    def on_sigterm(sig, frame):
-        gevent.spawn(services.shutdown)
-        gunicorn_exit(sig, frame)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
-    signal.siginterrupt(signal.SIGTERM, False)
+globals().update({name: value for name, value in runpy.run_path(
+    str(Path(__file__).resolve().parent / "app" / "gunicorn_conf.py")).items()
+    if not name.startswith("__")})

@@ -48,10 +48,11 @@ def create_app(settings=None):
     errors.init_app(app)
     metrics.init_app(app)
     init_cors(app, settings.cors_origins)
-    from .routes import analyze, live, ops, web
+    from .routes import analyze, apidoc, live, ops, web
     app.register_blueprint(live.bp)
     app.register_blueprint(analyze.bp)
     app.register_blueprint(ops.bp)
+    app.register_blueprint(apidoc.bp)
     app.register_blueprint(web.bp)
     pipeline.start()
     return app

@@ -2,7 +2,9 @@
 
 Runs the real server (gunicorn + gevent from the Procfile, transport pipeline, one `status`
 event per accepted chunk) on a free loopback port, uploads a few thousand small chunks from
-one thread while another iterates `LiveClient.events()`, and measures:
+one thread while another iterates `LiveClient.events()`, and measures the same for
+`AsyncLiveClient`: there each thread runs its own event loop (uploads in one, the event
+iterator in the other), so a thread's CPU time is one side's cost, loop overhead included:
 - per chunk: the upload thread's CPU time per `upload()` (the client's own cost: multipart
   encoding, requests, urllib3, JSON) and the wall time of the round trip;
 - per event: the reading thread's CPU time per typed event (socket reads, chunked decoding,
@@ -16,6 +18,7 @@ Prints the figures and writes them as JSON to bench/results/client-<time>.json.
     .venv/bin/python bench/client.py [--chunks 3000]
 """
 import argparse
+import asyncio
 import json
 import os
 import resource
@@ -29,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 
-from client import LiveClient, Status  # noqa: E402
+from client import AsyncLiveClient, LiveClient, Status  # noqa: E402
 from client.events import FinalTranscript, Word, parse_event  # noqa: E402
 from client.sse import SSEParser  # noqa: E402
 from conftest import Server  # noqa: E402  (the tests' server runner: the Procfile's command)
@@ -81,51 +84,101 @@ def bench_parser(n_events):
     return {"events": n_events, "cpu_us_per_event": round(cpu / n_events * 1e6, 1)}
 
 
+class Run:
+    """One live run's bookkeeping, whichever client: upload times, event arrivals, CPU per item."""
+
+    def __init__(self, n_chunks, pace_s):
+        self.n_chunks, self.pace_s = n_chunks, pace_s
+        self.answered_at, self.arrived_at = {}, {}
+        self.upload_wall, self.upload_cpu, self.events_cpu = [], {}, {}
+        self.events = 0
+
+    def send_at(self, began, seq):
+        """Seconds to wait before chunk `seq` (back to back when `pace_s` is 0)."""
+        return max(0.0, began + seq * self.pace_s - time.perf_counter())
+
+    def uploaded(self, seq, sent):
+        done = time.perf_counter()
+        self.upload_wall.append(done - sent)
+        self.answered_at[seq] = done
+
+    def arrived(self, event):
+        self.events += 1
+        if isinstance(event, Status) and event.phase == "ingesting":
+            self.arrived_at.setdefault(round(event.audio_seconds / CHUNK_S) - 1, time.perf_counter())
+
+    def result(self):
+        delays = [self.arrived_at[seq] - self.answered_at[seq] for seq in self.arrived_at
+                  if seq in self.answered_at]
+        return {
+            "chunks": self.n_chunks, "chunk_bytes": CHUNK_BYTES, "pace_s": self.pace_s,
+            "events": self.events + 1,
+            "upload_cpu_us_per_chunk": self.upload_cpu,
+            "upload_wall_us": summary_us(self.upload_wall),
+            "events_cpu_us_per_event": self.events_cpu,
+            "write_to_iterator_delay_us": summary_us(delays),
+        }
+
+
 def bench_live(url, n_chunks, pace_s):
-    """Uploads from a thread (one every `pace_s`, or back to back if 0), events in this one; CPU per chunk and per event, and the delay."""
-    answered_at = {}
-    upload_wall = []
-    upload_cpu = {}
+    """LiveClient: uploads from a thread (on the client's twin), events in this one; CPU per chunk and per event, and the delay."""
+    run = Run(n_chunks, pace_s)
     with LiveClient(url) as client:
         session = client.start(suffix=".pcm")
         events = client.events(session)
-        first = next(events)  # the stream is open before the first chunk goes
+        assert next(events).id == 1  # the stream is open before the first chunk goes
+        uploads = client.twin()
 
         def upload_all():
-            cpu0 = thread_cpu()
-            began = time.perf_counter()
+            cpu0, began = thread_cpu(), time.perf_counter()
             for seq in range(n_chunks):
-                time.sleep(max(0.0, began + seq * pace_s - time.perf_counter()))
+                time.sleep(run.send_at(began, seq))
                 sent = time.perf_counter()
-                client.upload(session, seq, bytes(CHUNK_BYTES))
-                done = time.perf_counter()
-                upload_wall.append(done - sent)
-                answered_at[seq] = done
-            upload_cpu.update(cpu_per_item_us(cpu0, thread_cpu(), n_chunks))
-            client.control(session, "finalize")
+                uploads.upload(session, seq, bytes(CHUNK_BYTES))
+                run.uploaded(seq, sent)
+            run.upload_cpu.update(cpu_per_item_us(cpu0, thread_cpu(), n_chunks))
+            uploads.control(session, "finalize")
 
         uploader = threading.Thread(target=upload_all)
-        arrived_at = {}
-        count = 1
         cpu0 = thread_cpu()
         uploader.start()
         for event in events:
-            now = time.perf_counter()
-            count += 1
-            if isinstance(event, Status) and event.phase == "ingesting":
-                seq = round(event.audio_seconds / CHUNK_S) - 1
-                arrived_at.setdefault(seq, now)
-        events_cpu = cpu_per_item_us(cpu0, thread_cpu(), count - 1)
+            run.arrived(event)
+        run.events_cpu.update(cpu_per_item_us(cpu0, thread_cpu(), run.events))
         uploader.join()
-    assert first.id == 1
-    delays = [arrived_at[seq] - answered_at[seq] for seq in arrived_at if seq in answered_at]
-    return {
-        "chunks": n_chunks, "chunk_bytes": CHUNK_BYTES, "pace_s": pace_s, "events": count,
-        "upload_cpu_us_per_chunk": upload_cpu,
-        "upload_wall_us": summary_us(upload_wall),
-        "events_cpu_us_per_event": events_cpu,
-        "write_to_iterator_delay_us": summary_us(delays),
-    }
+    return run.result()
+
+
+def bench_live_async(url, n_chunks, pace_s):
+    """AsyncLiveClient: uploads on an event loop in a thread, events on another loop in this one; the same figures."""
+    run = Run(n_chunks, pace_s)
+
+    async def upload_all(session):
+        async with AsyncLiveClient(url) as client:
+            cpu0, began = thread_cpu(), time.perf_counter()
+            for seq in range(n_chunks):
+                await asyncio.sleep(run.send_at(began, seq))
+                sent = time.perf_counter()
+                await client.upload(session, seq, bytes(CHUNK_BYTES))
+                run.uploaded(seq, sent)
+            run.upload_cpu.update(cpu_per_item_us(cpu0, thread_cpu(), n_chunks))
+            await client.control(session, "finalize")
+
+    async def read_all():
+        async with AsyncLiveClient(url) as client:
+            session = await client.start(suffix=".pcm")
+            events = client.events(session)
+            assert (await anext(events)).id == 1
+            uploader = threading.Thread(target=asyncio.run, args=(upload_all(session),))
+            cpu0 = thread_cpu()
+            uploader.start()
+            async for event in events:
+                run.arrived(event)
+            run.events_cpu.update(cpu_per_item_us(cpu0, thread_cpu(), run.events))
+            uploader.join()
+
+    asyncio.run(read_all())
+    return run.result()
 
 
 def main():
@@ -139,7 +192,9 @@ def main():
     server = start_server(results_dir / "client-server.log")
     try:
         runs = {"back_to_back": bench_live(server.url, args.chunks, 0.0),
-                "real_time": bench_live(server.url, args.paced_chunks, CHUNK_S)}
+                "real_time": bench_live(server.url, args.paced_chunks, CHUNK_S),
+                "async_back_to_back": bench_live_async(server.url, args.chunks, 0.0),
+                "async_real_time": bench_live_async(server.url, args.paced_chunks, CHUNK_S)}
     finally:
         server.stop()
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "cpus": os.cpu_count(),

@@ -1,4 +1,4 @@
-"""The `harken` command: `harken live FILE` streams a recording and prints what the server hears; `harken serve` runs the service."""
+"""The `harken` command: `harken live FILE` streams a recording (or stdin) and prints what the server hears; `harken serve` runs the service."""
 import argparse
 import json
 import logging
@@ -6,16 +6,17 @@ import os
 import shutil
 import sys
 import threading
-from pathlib import Path
 
-from .errors import HarkenError
+from .errors import ConnectionFailed, HarkenError, NotFound
 from .events import (Emotion, Error, FinalTranscript, Moment, PartialTranscript, Status,
                      SummaryUpdate, UnknownEvent)
-from .live import DEFAULT_CHUNK_BYTES, LiveClient
+from .live import LiveClient
+from .protocol import DEFAULT_CHUNK_BYTES
 from .result import ConversationResult
+from .version import version
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-ROOT = Path(__file__).resolve().parent.parent
+STDIN = "-"
 
 
 def main(argv=None):
@@ -23,30 +24,48 @@ def main(argv=None):
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "serve":
-        return _serve(parser, extra)
+        from .serve import serve  # the server's packages are needed only here
+
+        return serve(parser, extra)
     if extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    if not os.path.isfile(args.file):
+    if args.file != STDIN and not os.path.isfile(args.file):
         parser.error(f"no such file: {args.file}")
+    if args.file == STDIN and args.realtime:
+        parser.error("--realtime paces a recorded file; audio from stdin arrives at its own speed")
     logging.basicConfig(level=logging.WARNING, format="harken: %(message)s")
+    printer = _JsonPrinter() if args.json else _TextPrinter()
+    result = ConversationResult()
     try:
-        return _live(args)
+        return _live(args, printer, result)
+    except ConnectionFailed as error:
+        refused = _refused(error)
+        print(f"harken: no Harken server at {args.url}: is it running?" if refused
+              else f"harken: {error}", file=sys.stderr)
+        return 1
     except HarkenError as error:
         print(f"harken: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        printer.clear()
         print("harken: interrupted; session cancelled", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader of stdout left (`harken live … --json | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    finally:
+        if args.result:
+            _write_result(args.result, result)
 
 
 def _parser():
     parser = argparse.ArgumentParser(prog="harken", description="Harken live conversation analytics.")
+    parser.add_argument("--version", action="version", version=f"harken {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
-    live = commands.add_parser("live", help="stream a recorded file to a live session and print its events")
-    live.add_argument("file", help="audio file (WAV, raw PCM, Ogg/WebM Opus, MP3, MP4/AAC)")
+    live = commands.add_parser("live", help="stream a recorded file (or stdin) to a live session "
+                                            "and print its events")
+    live.add_argument("file", help="audio file (WAV, raw PCM, Ogg/WebM Opus, MP3, MP4/AAC), "
+                                   "or - to read the audio from stdin")
     live.add_argument("--url", default=os.environ.get("HARKEN_URL", DEFAULT_URL),
                       help=f"server URL (env HARKEN_URL, default {DEFAULT_URL})")
     live.add_argument("--api-key", default=os.environ.get("HARKEN_API_KEY"),
@@ -56,12 +75,17 @@ def _parser():
     live.add_argument("--chunk-bytes", type=_positive_int, default=DEFAULT_CHUNK_BYTES,
                       help=f"bytes per chunk (default {DEFAULT_CHUNK_BYTES})")
     live.add_argument("--json", action="store_true", help="print each event as one JSON line")
+    live.add_argument("--result", metavar="FILE",
+                      help="write the whole ConversationResult (transcript, utterances, moments, "
+                           "summary) to FILE as JSON at the end")
+    live.add_argument("--suffix", help="the audio format's extension (.wav, .pcm, …) when the file "
+                                       "name does not give it, e.g. for stdin")
     live.add_argument("--goal", help="the analysis focus, echoed in the summary")
     live.add_argument("--duration", type=float, dest="duration_s",
                       help="the file's duration in seconds, to pace compressed audio with --realtime")
     live.add_argument("--sample-rate", type=int, help="Hz, for headerless raw PCM (.pcm/.raw)")
     live.add_argument("--channels", type=int, help="channels, for headerless raw PCM")
-    commands.add_parser("serve", help="run the service: gunicorn -c gunicorn.conf.py wsgi:app "
+    commands.add_parser("serve", help="run the service under gunicorn with Harken's settings "
                                       "(further arguments go to gunicorn)")
     return parser
 
@@ -76,18 +100,22 @@ def _positive_int(text):
     return value
 
 
-def _live(args):
-    printer = _JsonPrinter() if args.json else _TextPrinter()
-    result = ConversationResult()
+def _live(args, printer, result):
     options = {k: v for k, v in (("goal", args.goal), ("duration_s", args.duration_s),
-                                 ("sample_rate", args.sample_rate), ("channels", args.channels))
-               if v is not None}
+                                 ("sample_rate", args.sample_rate), ("channels", args.channels),
+                                 ("suffix", args.suffix)) if v is not None}
+    source = sys.stdin.buffer if args.file == STDIN else args.file
     with LiveClient(args.url, api_key=args.api_key) as client:
-        stream = client.stream_file(args.file, chunk_bytes=args.chunk_bytes, realtime=args.realtime,
-                                    on_chunk=printer.progress, **options)
+        note = _without_models_note(client, args.url)
+        stream = client.stream(source, chunk_bytes=args.chunk_bytes, realtime=args.realtime,
+                               on_chunk=printer.progress, **options)
         events = iter(stream)
         try:
             for event in events:
+                if note:  # once the session is running: a refused one has another story to tell
+                    printer.clear()
+                    print(note, file=sys.stderr)
+                    note = None
                 result.add(event)
                 printer.event(event)
         finally:
@@ -100,10 +128,47 @@ def _live(args):
     return 1
 
 
+def _without_models_note(client, url):
+    """The line that names a server running without speech models (so a user who sees no transcript knows why), or None."""
+    try:
+        health = client.health()
+    except NotFound:  # a Live Capture API server without Harken's /healthz
+        return None
+    pipeline = health.get("pipeline") or {}
+    if pipeline.get("pipeline") != "none":
+        return None
+    return (f"harken: the server at {url} runs without speech models (HARKEN_PIPELINE=none): "
+            "expect status events and `done`, no transcript")
+
+
+def _refused(error):
+    """True when the connection was refused: nothing listens at the URL."""
+    seen, pending = set(), [error]
+    while pending:
+        cause = pending.pop()
+        if cause is None or id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, ConnectionRefusedError):
+            return True
+        pending += [cause.__cause__, cause.__context__, getattr(cause, "reason", None),
+                    *(a for a in getattr(cause, "args", ()) if isinstance(a, BaseException))]
+    return False
+
+
+def _write_result(path, result):
+    with open(path, "w", encoding="utf-8") as out:
+        json.dump(result.to_dict(), out, ensure_ascii=False, indent=2)
+        out.write("\n")
+
+
 class _JsonPrinter:
     """One JSON line per event on stdout, for piping."""
 
     def progress(self, receipt, bytes_sent, total_bytes):
+        pass
+
+    def clear(self):
         pass
 
     def event(self, event):
@@ -127,11 +192,20 @@ class _TextPrinter:
         self.uploaded = None
 
     def progress(self, receipt, bytes_sent, total_bytes):
-        share = bytes_sent / total_bytes if total_bytes else 1.0
-        filled = int(share * 20)
         with self.lock:
             self.uploaded = (bytes_sent, receipt.chunk_seq + 1)
-            self.bar = f"upload [{'#' * filled}{'.' * (20 - filled)}] {share:4.0%}"
+            if total_bytes:
+                share = bytes_sent / total_bytes
+                filled = int(share * 20)
+                self.bar = f"upload [{'#' * filled}{'.' * (20 - filled)}] {share:4.0%}"
+            else:
+                self.bar = f"upload {bytes_sent / 1024:.0f} KiB"
+            self._redraw()
+
+    def clear(self):
+        """Wipe the status line (before a message that must start on a clean line)."""
+        with self.lock:
+            self.bar = self.partial = ""
             self._redraw()
 
     def event(self, event):
@@ -157,9 +231,7 @@ class _TextPrinter:
     def finish(self, result):
         if self.pending is not None:
             self._final(self.pending, None)
-        with self.lock:
-            self.bar = self.partial = ""
-            self._redraw()
+        self.clear()
         if self.uploaded:
             print(f"uploaded {self.uploaded[0]} bytes in {self.uploaded[1]} chunks", file=sys.stderr)
         if result.summary is not None:
@@ -199,16 +271,3 @@ def _summary_text(summary: SummaryUpdate):
     if summary.conversation_quality:
         lines += ["", f"Conversation quality: {summary.conversation_quality}"]
     return "\n".join(lines)
-
-
-def _serve(parser, gunicorn_args):
-    """Replace this process with gunicorn running the service from the source checkout."""
-    if not (ROOT / "gunicorn.conf.py").is_file() or not (ROOT / "wsgi.py").is_file():
-        parser.error(f"`harken serve` runs from a Harken source checkout; {ROOT} has no "
-                     "gunicorn.conf.py and wsgi.py")
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    gunicorn = str(gunicorn) if gunicorn.exists() else shutil.which("gunicorn")
-    if gunicorn is None:
-        parser.error("gunicorn is not installed: pip install 'harken[server]'")
-    os.chdir(ROOT)
-    os.execv(gunicorn, [gunicorn, "-c", "gunicorn.conf.py", *gunicorn_args, "wsgi:app"])

@@ -7,10 +7,11 @@ the request that raised it is safe to send again unchanged (`retryable`).
 """
 import email.utils
 import time
+from typing import Optional
 
 
 class HarkenError(Exception):
-    """Root of every client error; `request` and `response` are the `requests` objects, when there were any."""
+    """Root of every client error; `request` and `response` are the HTTP library's objects (requests' or httpx's), when there were any."""
 
     retryable = False
 
@@ -44,7 +45,7 @@ class ReconnectFailed(StreamError):
 
 
 class UploadFailed(HarkenError):
-    """`stream_file`'s upload thread gave up; `__cause__` is the error that stopped it."""
+    """A stream's upload (thread or task) gave up; `__cause__` is the error that stopped it."""
 
 
 class APIError(HarkenError):
@@ -53,7 +54,7 @@ class APIError(HarkenError):
     Not safe to retry unless a subclass says so: the same request will fail the same way.
     """
 
-    status = None
+    status: Optional[int] = None
     code = "error"
 
     def __init__(self, message, *, status=None, code=None, details=None, retry_after_s=None,
@@ -236,7 +237,7 @@ _BY_STATUS = {400: BadRequest, 401: Unauthorized, 404: NotFound, 405: MethodNotA
               503: ServiceUnavailable}
 
 
-def parse_retry_after(value, now=None):
+def parse_retry_after(value: Optional[str], now: Optional[float] = None) -> Optional[float]:
     """Seconds to wait from a `Retry-After` header (delta-seconds or an HTTP date), or None."""
     if not value:
         return None
@@ -250,8 +251,8 @@ def parse_retry_after(value, now=None):
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def from_response(response):
-    """The `APIError` subclass instance for an error `requests.Response`, chosen by wire code, else by status."""
+def from_response(response) -> "APIError":
+    """The `APIError` subclass instance for an error response (requests' or httpx's, read), chosen by wire code, else by status."""
     try:
         body = response.json()
     except ValueError:
@@ -264,7 +265,8 @@ def from_response(response):
     kind = BY_CODE.get(code) or _BY_STATUS.get(response.status_code)
     if kind is None:
         kind = ServerError if response.status_code >= 500 else APIError
-    message = error.get("message") or response.reason or "error"
+    reason = getattr(response, "reason", None) or getattr(response, "reason_phrase", None)
+    message = error.get("message") or reason or "error"
     return kind(message, status=response.status_code, code=code, details=details,
                 retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
                 request=response.request, response=response)

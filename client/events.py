@@ -7,7 +7,7 @@ unless the field name ends in `_ms`.
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Dict, Optional
 
 
 @dataclass
@@ -18,19 +18,19 @@ class Event:
     id: Optional[int] = field(default=None, repr=False, compare=False, kw_only=True)
     extra: dict = field(default_factory=dict, repr=False, compare=False, kw_only=True)
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         """The event's `data:` document (without id and with any unknown extra keys)."""
         data = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)
                 if f.name not in ("id", "extra")}
         data.update(self.extra)
         return data
 
-    def to_json(self):
+    def to_json(self) -> str:
         """One-line JSON for the `data:` field."""
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
 
     @classmethod
-    def from_dict(cls, data, event_id=None):
+    def from_dict(cls, data: Dict[str, Any], event_id: Optional[int] = None) -> "Event":
         """Build the event from its `data:` document; unknown keys go to `extra`."""
         known = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("id", "extra")}
         kwargs = {k: v for k, v in data.items() if k in known}
@@ -224,16 +224,17 @@ CATALOG = {cls.name: cls for cls in (Status, PartialTranscript, FinalTranscript,
                                      Cognitive, Transition, Moment, SummaryUpdate, Error, Done)}
 
 
-def parse_event(name, data_text, event_id=None):
+def parse_event(name: Optional[str], data_text: Optional[str], event_id: Optional[str] = None) -> Event:
     """Turn an SSE message (`event:` name, `data:` text, `id:`) into a typed event."""
     data = json.loads(data_text) if data_text else {}
     ident = int(event_id) if event_id not in (None, "") else None
+    name = name or "message"  # the SSE default for a message without `event:`
     kind = CATALOG.get(name)
     if kind is None:
         return UnknownEvent(event_name=name, data=data, id=ident)
     return kind.from_dict(data, event_id=ident)
 
 
-def is_terminal(event):
+def is_terminal(event: Event) -> bool:
     """True for the event after which the server closes the stream."""
     return isinstance(event, Done) or (isinstance(event, Error) and event.fatal)

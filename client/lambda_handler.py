@@ -17,13 +17,13 @@ import requests
 
 from .errors import (HarkenError, PayloadTooLarge, StreamError, TransportError, UploadFailed,
                      ValidationFailed)
-from .live import DEFAULT_CHUNK_BYTES, DEFAULT_EVENTS_READ_TIMEOUT_S, DEFAULT_TIMEOUT, LiveClient
+from .live import LiveClient
+from .protocol import (DEFAULT_CHUNK_BYTES, DEFAULT_EVENTS_READ_TIMEOUT_S, DEFAULT_TIMEOUT,
+                       START_OPTIONS)
 from .result import ConversationResult
 
 log = logging.getLogger(__name__)
 
-START_OPTIONS = ("goal", "filename", "suffix", "ttl_seconds", "sample_rate", "channels",
-                 "language", "metadata")
 # Kept back from the Lambda deadline to cancel the session and return the answer.
 ANSWER_RESERVE_S = 2.0
 # Kept back, before that, for the server to flush the last words and write the summary.

@@ -1,75 +1,25 @@
 """`LiveClient`: the live capture endpoints on one `requests.Session`, with timeouts, bounded retries and resumable events."""
+import copy
 import logging
 import time
-from dataclasses import dataclass, fields
-from typing import Optional
-from urllib.parse import quote, urljoin
+from typing import Any, Dict, Iterator, Optional, Tuple, Union
+from urllib.parse import urljoin
 
 import requests
 
-from . import errors
-from .errors import ChunkOutOfOrder, ConnectionFailed, HarkenError, ReconnectFailed, RequestTimeout
-from .events import is_terminal, parse_event
+from . import errors, protocol
+from .errors import ChunkOutOfOrder, ConnectionFailed, HarkenError, RequestTimeout
+from .events import Event, is_terminal, parse_event
+from .protocol import (DEFAULT_CHUNK_BYTES, DEFAULT_EVENTS_READ_TIMEOUT_S, DEFAULT_RECONNECT_TRIES,
+                       DEFAULT_TIMEOUT, ChunkReceipt, LiveSession, SessionRef)
 from .retry import RetryPolicy
+from .sources import AudioInput
 from .sse import SSEParser
-from .streaming import FileStream
+from .streaming import LiveStream
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TIMEOUT = (3.05, 30.0)
-# Three of the server's default 15 s keepalives: a silent stream that long is a dead one.
-DEFAULT_EVENTS_READ_TIMEOUT_S = 45.0
-# What the SSE standard leaves to the client until the server sends `retry:`.
-DEFAULT_RECONNECT_DELAY_S = 2.0
-MAX_RECONNECT_DELAY_S = 30.0
-DEFAULT_CHUNK_BYTES = 32 * 1024
-
-
-def _from_dict(cls, data):
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass
-class LiveSession:
-    """A started live session, as `POST /analyze/live/start` described it."""
-
-    session_id: str
-    conversation_id: Optional[str] = None
-    chunk_endpoint: Optional[str] = None
-    events_endpoint: Optional[str] = None
-    control_endpoint: Optional[str] = None
-    next_chunk_seq: int = 0
-    expires_at: Optional[str] = None
-    status: Optional[str] = None
-
-    @classmethod
-    def from_dict(cls, data):
-        """From the start answer's JSON; keys this client does not know are ignored."""
-        return _from_dict(cls, data)
-
-
-@dataclass
-class ChunkReceipt:
-    """The server's answer to one chunk; `duplicate` is true when the chunk had already landed."""
-
-    session_id: str
-    chunk_seq: int
-    next_chunk_seq: int
-    received_bytes: Optional[int] = None
-    total_bytes: Optional[int] = None
-    status: Optional[str] = None
-    expires_at: Optional[str] = None
-    duplicate: bool = False
-
-    @classmethod
-    def from_dict(cls, data):
-        """From the chunk answer's JSON; keys this client does not know are ignored."""
-        return _from_dict(cls, data)
-
-
-def _session_id(session):
-    return session.session_id if isinstance(session, LiveSession) else session
+Timeout = Union[float, Tuple[float, float]]
 
 
 class LiveClient:
@@ -90,9 +40,10 @@ class LiveClient:
     Use it as a context manager, or call `close()`.
     """
 
-    def __init__(self, base_url, api_key=None, timeout=DEFAULT_TIMEOUT,
-                 events_read_timeout_s=DEFAULT_EVENTS_READ_TIMEOUT_S, retry=None,
-                 reconnect_tries=5, session=None):
+    def __init__(self, base_url: str, api_key: Optional[str] = None, timeout: Timeout = DEFAULT_TIMEOUT,
+                 events_read_timeout_s: float = DEFAULT_EVENTS_READ_TIMEOUT_S,
+                 retry: Optional[RetryPolicy] = None, reconnect_tries: int = DEFAULT_RECONNECT_TRIES,
+                 session: Optional[requests.Session] = None):
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         self.events_timeout = (self.timeout[0], events_read_timeout_s)
@@ -115,18 +66,36 @@ class LiveClient:
         http.trust_env = False
         return http
 
-    def __enter__(self):
+    def twin(self) -> "LiveClient":
+        """This client on a `requests.Session` of its own, for another thread.
+
+        requests does not promise that one Session is safe to use from two threads at once
+        (its cookie jar and adapter lookup are not locked). The twin copies the headers,
+        auth, proxies and TLS settings, and shares the transport adapters, whose urllib3
+        connection pools are thread-safe; it is never closed itself (`close()` on this
+        client closes the shared pools).
+        """
+        twin = copy.copy(self)
+        twin.http = requests.Session()
+        for name in ("headers", "auth", "proxies", "verify", "cert", "trust_env", "max_redirects"):
+            setattr(twin.http, name, copy.copy(getattr(self.http, name)))
+        twin.http.adapters = self.http.adapters
+        return twin
+
+    def __enter__(self) -> "LiveClient":
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         """Close the pooled connections."""
         self.http.close()
 
-    def start(self, *, goal=None, filename=None, suffix=None, ttl_seconds=None, sample_rate=None,
-              channels=None, language=None, metadata=None):
+    def start(self, *, goal: Optional[str] = None, filename: Optional[str] = None,
+              suffix: Optional[str] = None, ttl_seconds: Optional[int] = None,
+              sample_rate: Optional[int] = None, channels: Optional[int] = None,
+              language: Optional[str] = None, metadata: Optional[Dict[str, Any]] = None) -> LiveSession:
         """Start a live session.
 
         Args:
@@ -147,16 +116,14 @@ class LiveClient:
                 (retried here while retries remain, after its ``Retry-After``). A start whose
                 answer was lost on the network is not retried: it may have created a session.
         """
-        body = {"goal": goal, "filename": filename, "suffix": suffix, "ttl_seconds": ttl_seconds,
-                "sample_rate": sample_rate, "channels": channels, "language": language,
-                "metadata": metadata}
-        body = {k: v for k, v in body.items() if v is not None}
-        response = self._retrying(
-            lambda: self._send("POST", "analyze/live/start", json=body),
-            only=errors.APIError)
-        return LiveSession.from_dict(_json(response))
+        body = protocol.start_body(dict(
+            goal=goal, filename=filename, suffix=suffix, ttl_seconds=ttl_seconds,
+            sample_rate=sample_rate, channels=channels, language=language, metadata=metadata))
+        response = self._retrying(lambda: self._send("POST", protocol.START_PATH, json=body),
+                                  only=errors.APIError)
+        return LiveSession.from_dict(protocol.answer_json(response))
 
-    def upload(self, session, chunk_seq, data):
+    def upload(self, session: SessionRef, chunk_seq: int, data: bytes) -> ChunkReceipt:
         """Upload one chunk of the audio file (multipart, as the reference API takes it).
 
         Args:
@@ -176,23 +143,22 @@ class LiveClient:
                 `InvalidChunk`, `PayloadTooLarge`, …; the last `TransportError` or `ServerError`
                 once the retries are spent.
         """
-        url = self._endpoint(session, "chunk")
+        url = protocol.endpoint(session, "chunk")
+        form, files = protocol.chunk_form(chunk_seq, data)
 
         def attempt():
             try:
-                response = self._send("POST", url, data={"chunk_seq": str(chunk_seq)},
-                                      files={"chunk": ("chunk", data, "application/octet-stream")})
+                response = self._send("POST", url, data=form, files=files)
             except ChunkOutOfOrder as error:
-                expected = error.expected_chunk_seq
-                if isinstance(expected, int) and expected > chunk_seq:
-                    log.info("chunk %d had already landed (server expects %d)", chunk_seq, expected)
-                    return ChunkReceipt(_session_id(session), chunk_seq, expected, duplicate=True)
-                raise
-            return ChunkReceipt.from_dict(_json(response))
+                receipt = protocol.landed(session, chunk_seq, error)
+                if receipt is None:
+                    raise
+                return receipt
+            return ChunkReceipt.from_dict(protocol.answer_json(response))
 
         return self._retrying(attempt)
 
-    def events(self, session, last_event_id=None):
+    def events(self, session: SessionRef, last_event_id: Optional[int] = None) -> Iterator[Event]:
         """Iterate the session's events as typed objects, reconnecting when the stream drops.
 
         Args:
@@ -208,18 +174,18 @@ class LiveClient:
                 failed (each after the server's ``retry:`` delay, doubled per failure).
             APIError: a reconnect was refused for good, e.g. `SessionNotFound`, `SessionExpired`.
         """
-        url = self._endpoint(session, "events")
-        retry_ms = None
-        failures = 0
+        url = protocol.endpoint(session, "events")
+        reconnects = protocol.Reconnects(self.reconnect_tries, last_event_id)
         while True:
             parser = None
+            cause: HarkenError
             try:
-                with self._open_events(url, last_event_id) as response:
+                with self._send("GET", url, headers=protocol.event_headers(reconnects.last_event_id),
+                                stream=True, timeout=self.events_timeout) as response:
                     parser = SSEParser(response.iter_content(chunk_size=None))
                     for message in parser.events():
                         event = parse_event(message.event, message.data, message.id)
-                        last_event_id = parser.last_event_id
-                        failures = 0
+                        reconnects.received(event.id)
                         yield event
                         if is_terminal(event):
                             return
@@ -228,24 +194,12 @@ class LiveClient:
                 cause = ConnectionFailed(f"event stream dropped: {exc}")
                 cause.__cause__ = exc
             except HarkenError as error:
-                if not error.retryable:
-                    raise
                 cause = error
             if parser is not None and parser.retry_ms is not None:
-                retry_ms = parser.retry_ms
-            failures += 1
-            if failures > self.reconnect_tries:
-                raise ReconnectFailed(f"event stream lost after {self.reconnect_tries} reconnects: "
-                                      f"{cause}") from cause
-            delay = getattr(cause, "retry_after_s", None)
-            if delay is None:
-                base = retry_ms / 1000 if retry_ms is not None else DEFAULT_RECONNECT_DELAY_S
-                delay = min(base * 2 ** (failures - 1), max(base, MAX_RECONNECT_DELAY_S))
-            log.info("event stream dropped (%s); reconnecting after id %s in %.1fs",
-                     cause, last_event_id, delay)
-            time.sleep(delay)
+                reconnects.retry_ms = parser.retry_ms
+            time.sleep(reconnects.dropped(cause))
 
-    def control(self, session, action, reason=None):
+    def control(self, session: SessionRef, action: str, reason: Optional[str] = None) -> Dict[str, Any]:
         """Send ``finalize``, ``cancel`` or ``keepalive``.
 
         Args:
@@ -261,13 +215,11 @@ class LiveClient:
             APIError: `SessionClosed` for a finished session, `ValidationFailed` for an unknown
                 action; the last `TransportError` or `ServerError` once the retries are spent.
         """
-        body = {"action": action}
-        if reason is not None:
-            body["reason"] = reason
-        url = self._endpoint(session, "control")
-        return _json(self._retrying(lambda: self._send("POST", url, json=body)))
+        body = protocol.control_body(action, reason)
+        url = protocol.endpoint(session, "control")
+        return protocol.answer_json(self._retrying(lambda: self._send("POST", url, json=body)))
 
-    def state(self, session):
+    def state(self, session: SessionRef) -> Dict[str, Any]:
         """The session's state (a Harken extension): status, next_chunk_seq, total_bytes, audio_seconds, …
 
         Args:
@@ -276,37 +228,50 @@ class LiveClient:
         Raises:
             APIError: `SessionNotFound` or `SessionExpired`; the last `TransportError` once the retries are spent.
         """
-        url = f"analyze/live/{quote(_session_id(session), safe='')}"
-        return _json(self._retrying(lambda: self._send("GET", url)))
+        url = protocol.state_path(session)
+        return protocol.answer_json(self._retrying(lambda: self._send("GET", url)))
 
-    def stream_file(self, path, chunk_bytes=DEFAULT_CHUNK_BYTES, realtime=False, **options):
-        """Start a session for a recorded file, upload it from a background thread and iterate its events.
+    def health(self) -> Dict[str, Any]:
+        """The server's liveness answer (a Harken extension, `GET /healthz`): ``status``, ``version``, ``pipeline``, …
+
+        Asked once, not retried: it says what the server is now.
+
+        Raises:
+            APIError: `NotFound` from a server without the extension.
+            TransportError: no answer (`ConnectionFailed` when nothing listens at the URL).
+        """
+        return protocol.answer_json(self._send("GET", protocol.HEALTH_PATH))
+
+    def stream(self, source: AudioInput, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+               realtime: bool = False, **options: Any) -> LiveStream:
+        """Start a session for a live or recorded source, upload it from a background thread and iterate its events.
 
         Args:
-            path: the audio file, in any format the server accepts; its extension is sent
-                as ``suffix`` unless ``suffix`` is given.
-            chunk_bytes: bytes per chunk.
-            realtime: pace the chunks at the audio's own speed, as a microphone would
-                deliver them (see `client.audio` for how the speed is found).
+            source: a path; bytes; a binary file-like object (a file, a pipe,
+                ``sys.stdin.buffer``, ``socket.makefile("rb")``, ``BytesIO``) read with
+                ``read(chunk_bytes)`` until it ends; or an iterable of byte chunks (a
+                generator fed by a microphone), each sent as it comes. A file name's
+                extension is sent as ``suffix`` unless ``suffix`` is given.
+            chunk_bytes: the most bytes per chunk.
+            realtime: pace a recording's chunks at the audio's own speed, as a microphone
+                would deliver them (see `client.audio` for how the speed is found).
             **options: `start()` arguments (``goal``, ``metadata``, ``sample_rate``, …) and
-                `FileStream`'s (``duration_s``, ``on_chunk``, ``finalize_at``, ``cancel_at``).
+                the stream's (``duration_s``, ``on_chunk``, ``finalize_at``, ``cancel_at``;
+                see `client.streaming.StreamPlan`).
 
         Returns:
-            A `FileStream`: iterate it for the events; a failure of the upload thread is
-            raised from that iteration as `UploadFailed`.
+            A `LiveStream`: iterate it for the events. Chunks are numbered, retried and
+            slowed down on back-pressure by the upload thread; when the source ends the
+            session is finalized. A failure of the upload thread is raised from the
+            iteration as `UploadFailed`.
+
+        Raises:
+            TypeError: a source of no known kind, or an unknown option.
+            ValueError: ``realtime`` for a source whose speed cannot be known.
         """
-        return FileStream(self, path, chunk_bytes=chunk_bytes, realtime=realtime, **options)
+        return LiveStream(self, source, chunk_bytes=chunk_bytes, realtime=realtime, **options)
 
-    def _endpoint(self, session, kind):
-        if isinstance(session, LiveSession) and getattr(session, f"{kind}_endpoint"):
-            return getattr(session, f"{kind}_endpoint").lstrip("/")
-        return f"analyze/live/{quote(_session_id(session), safe='')}/{kind}"
-
-    def _open_events(self, url, last_event_id):
-        headers = {"Accept": "text/event-stream", "Cache-Control": "no-cache"}
-        if last_event_id is not None:
-            headers["Last-Event-ID"] = str(last_event_id)
-        return self._send("GET", url, headers=headers, stream=True, timeout=self.events_timeout)
+    stream_file = stream
 
     def _send(self, method, url, **kwargs):
         """One request; the error body, or the network's failure, raised as a `HarkenError`."""
@@ -327,21 +292,9 @@ class LiveClient:
 
     def _retrying(self, attempt, only=HarkenError):
         """Call `attempt()` until it succeeds, or fails in a way `self.retry` will not retry."""
-        for tried in range(self.retry.tries):
+        attempts = protocol.Attempts(self.retry)
+        while True:
             try:
                 return attempt()
             except only as error:
-                if not self.retry.should_retry(tried, error):
-                    raise
-                delay = self.retry.delay_s(tried, error)
-                log.info("retrying in %.2fs after %s", delay, error)
-                time.sleep(delay)
-
-
-def _json(response):
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise errors.APIError(f"expected JSON, got {response.headers.get('Content-Type')!r}",
-                              status=response.status_code, code="invalid_response",
-                              request=response.request, response=response) from exc
+                time.sleep(attempts.wait_after(error))

@@ -1,22 +1,24 @@
 """`ConversationResult`: what a session produced, gathered from its events, for callers that want one document at the end."""
-from .events import (Cognitive, Done, Emotion, Error, FinalTranscript, Moment, Status,
+from typing import Any, Dict, List, Optional
+
+from .events import (Cognitive, Done, Emotion, Error, Event, FinalTranscript, Moment, Status,
                      SummaryUpdate, Transition)
 
 
 class ConversationResult:
     """Feed it every event with `add()`; read the transcript, utterances, moments and summary so far."""
 
-    def __init__(self):
-        self.utterances = []
-        self.moments = []
-        self.transitions = []
-        self.summary = None
-        self.done = None
-        self.error = None
+    def __init__(self) -> None:
+        self.utterances: List[Dict[str, Any]] = []
+        self.moments: List[Dict[str, Any]] = []
+        self.transitions: List[Dict[str, Any]] = []
+        self.summary: Optional[SummaryUpdate] = None
+        self.done: Optional[Done] = None
+        self.error: Optional[Error] = None
         self.audio_seconds = 0.0
-        self.last_event_id = None
+        self.last_event_id: Optional[int] = None
 
-    def add(self, event):
+    def add(self, event: Event) -> None:
         """Take one event into the result."""
         if event.id is not None:
             self.last_event_id = event.id
@@ -25,12 +27,14 @@ class ConversationResult:
                 "utterance_id": event.utterance_id, "speaker": event.speaker,
                 "t_start": event.t_start, "t_end": event.t_end, "text": event.text,
                 "confidence": event.confidence, "emotion": None, "cognitive": None})
-        elif isinstance(event, (Emotion, Cognitive)):
+        elif isinstance(event, Emotion):
             utterance = self._utterance(event.utterance_id)
-            if utterance is not None and isinstance(event, Emotion):
+            if utterance is not None:
                 utterance["emotion"] = {"label": event.label, "confidence": event.confidence,
                                         "scores": event.scores}
-            elif utterance is not None:
+        elif isinstance(event, Cognitive):
+            utterance = self._utterance(event.utterance_id)
+            if utterance is not None:
                 utterance["cognitive"] = {"engagement": event.engagement, "focus": event.focus,
                                           "cognitive_load": event.cognitive_load}
         elif isinstance(event, Moment):
@@ -51,16 +55,16 @@ class ConversationResult:
         return next((u for u in reversed(self.utterances) if u["utterance_id"] == utterance_id), None)
 
     @property
-    def complete(self):
+    def complete(self) -> bool:
         """True once `done` arrived."""
         return self.done is not None
 
     @property
-    def transcript(self):
+    def transcript(self) -> str:
         """The final texts in order, one line per final, led by the speaker."""
         return "\n".join(f"{u['speaker']}: {u['text']}" for u in self.utterances)
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         """The whole result as a JSON-ready document."""
         return {
             "complete": self.complete,

@@ -1,14 +1,19 @@
 """The `harken` console script, run as a subprocess against the real server."""
 import configparser
+import io
 import json
 import os
+import pty
 import re
 import signal
 import subprocess
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 import requests
 
@@ -19,10 +24,36 @@ HARKEN = Path(sys.executable).with_name("harken")
 FINAL_LINE = re.compile(r"^\[(\d\d):(\d\d\.\d)\] (Speaker_\d+)(?: \((\w+)\))?: (.+)$")
 
 
-def harken(*args, timeout=120, env=None):
-    """Run `harken ARGS`; its completed process with text output."""
-    return subprocess.run([str(HARKEN), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+NO_MODELS = "runs without speech models (HARKEN_PIPELINE=none)"
+# The console script imports `client` from this tree, not from wherever the package was installed from.
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
+def harken(*args, timeout=120, env=None, stdin=None):
+    """Run `harken ARGS` (`stdin`: bytes to feed it); its completed process with text output."""
+    return subprocess.run([str(HARKEN), *map(str, args)], capture_output=True, timeout=timeout,
+                          env={**ENV, **(env or {})}, input=stdin,
+                          stdin=subprocess.DEVNULL if stdin is None else None, text=stdin is None)
+
+
+def opus_tone(path, seconds, bit_rate=16000):
+    """An Ogg/Opus file holding a tone of an exact duration (PyAV's libopus), at a low bitrate."""
+    rate = 48000
+    samples = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(rate * seconds)) / rate) * 32767).astype("<i2")
+    out = io.BytesIO()
+    with av.open(out, "w", format="ogg") as container:
+        stream = container.add_stream("libopus", rate=rate)
+        stream.layout = "mono"
+        stream.bit_rate = bit_rate
+        for start in range(0, len(samples), 960):
+            frame = av.AudioFrame.from_ndarray(samples[None, start:start + 960], format="s16", layout="mono")
+            frame.sample_rate = rate
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    path.write_bytes(out.getvalue())
+    return path
 
 
 @pytest.fixture
@@ -56,6 +87,92 @@ def test_live_text_reports_the_upload(transport_server, silence):
     assert run.returncode == 0, run.stderr
     assert "uploaded 64000 bytes in 4 chunks" in run.stderr
     assert "\x1b[" not in run.stdout + run.stderr  # no terminal, no rewriting in place
+    assert run.stderr.count(NO_MODELS) == 1, run.stderr
+
+
+def test_version_comes_from_the_package_metadata():
+    """--version prints the installed distribution's version."""
+    run = harken("--version")
+    assert run.returncode == 0 and run.stdout.strip() == f"harken {metadata.version('harken')}"
+
+
+def test_stdin_is_streamed_and_the_result_written(transport_server, tmp_path):
+    """`-` reads the audio from stdin (raw PCM named by --suffix; a WAV sniffed by the server); --result writes the document."""
+    result_path = tmp_path / "result.json"
+    run = harken("live", "-", "--url", transport_server.url, "--suffix", ".pcm", "--chunk-bytes", 8000,
+                 "--json", "--result", result_path, stdin=bytes(2 * 32000))
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert lines[-1]["event"] == "done" and lines[-2]["data"]["audio_seconds"] == pytest.approx(2.0)
+    result = json.loads(result_path.read_text())
+    assert result["complete"] and result["session_id"] == lines[-1]["data"]["session_id"]
+    assert result["audio_seconds"] == pytest.approx(2.0) and result["last_event_id"] == lines[-1]["id"]
+    wav = io.BytesIO()
+    import wave
+    with wave.open(wav, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(bytes(32000))
+    run = harken("live", "-", "--url", transport_server.url, "--json", stdin=wav.getvalue())
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout.splitlines()[-2])["data"]["audio_seconds"] == pytest.approx(1.0)
+
+
+def test_realtime_paces_compressed_audio_by_its_own_duration(transport_server, tmp_path):
+    """--realtime on Ogg/Opus takes the file's real duration (read from its header), with no estimate."""
+    path = opus_tone(tmp_path / "tone.ogg", 3.0)
+    began = time.monotonic()
+    run = harken("live", path, "--url", transport_server.url, "--realtime", "--chunk-bytes", 1000)
+    took = time.monotonic() - began
+    assert run.returncode == 0, run.stderr
+    assert "estimated" not in run.stderr
+    assert took >= 3.0 * 0.95, "paced faster than the audio plays"
+
+
+def test_without_a_duration_reader_the_estimate_names_the_flag(transport_server, tmp_path):
+    """No tinytag: --realtime says it estimates and names --duration; with --duration there is no estimate."""
+    path = opus_tone(tmp_path / "short.ogg", 0.5)
+    blocked = ("import sys; sys.modules['tinytag'] = None; from client.cli import main; "
+               "sys.exit(main(sys.argv[1:]))")
+    args = ["live", str(path), "--url", transport_server.url, "--realtime"]
+    estimate = subprocess.run([sys.executable, "-c", blocked, *args], capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL, cwd=ROOT)
+    assert estimate.returncode == 0, estimate.stderr
+    assert "estimated 64 kbit/s" in estimate.stderr and "--duration SECONDS" in estimate.stderr
+    exact = subprocess.run([sys.executable, "-c", blocked, *args, "--duration", "0.5"],
+                           capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL, cwd=ROOT)
+    assert exact.returncode == 0 and "estimated" not in exact.stderr, exact.stderr
+
+
+def test_ctrl_c_clears_the_progress_line_first(transport_server, tmp_path):
+    """On a terminal, Ctrl-C wipes the status line before its message, cancels and exits 130."""
+    path = tmp_path / "long.pcm"
+    path.write_bytes(bytes(30 * 32000))
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([str(HARKEN), "live", str(path), "--url", transport_server.url,
+                             "--realtime", "--chunk-bytes", "3200"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=follower, env=ENV)
+    os.close(follower)
+    seen = b""
+    try:
+        while b"upload [" not in seen:
+            seen += os.read(leader, 4096)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 130
+        while True:
+            try:
+                block = os.read(leader, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not block:
+                break
+            seen += block
+    finally:
+        proc.kill()
+        os.close(leader)
+    before, found, _ = seen.partition(b"harken: interrupted; session cancelled")
+    assert found and before.endswith(b"\r\x1b[K"), seen[-200:]
 
 
 def test_url_and_key_from_the_environment(start_server, silence):
@@ -69,18 +186,18 @@ def test_url_and_key_from_the_environment(start_server, silence):
 
 
 def test_unreachable_server_is_one_line_and_exit_1(silence):
-    """A server that is not there: one line on stderr naming the request, exit 1."""
-    port = free_port()
-    run = harken("live", silence, "--url", f"http://127.0.0.1:{port}")
+    """Nothing listening at the URL: one line on stderr asking whether the server runs, exit 1."""
+    url = f"http://127.0.0.1:{free_port()}"
+    run = harken("live", silence, "--url", url)
     assert run.returncode == 1
-    assert len(run.stderr.strip().splitlines()) == 1
-    assert run.stderr.startswith(f"harken: POST http://127.0.0.1:{port}/analyze/live/start")
+    assert run.stderr.splitlines() == [f"harken: no Harken server at {url}: is it running?"]
 
 
 @pytest.mark.parametrize("args, complaint", [
     (["{missing}"], "no such file"),
     (["{audio}", "--chunk-bytes", "0"], "--chunk-bytes: must be a positive integer"),
     (["{audio}", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    (["-", "--realtime"], "audio from stdin arrives at its own speed"),
 ])
 def test_usage_errors_exit_2(silence, tmp_path, args, complaint):
     """Bad arguments are refused before any request, with argparse's status 2."""
@@ -89,28 +206,53 @@ def test_usage_errors_exit_2(silence, tmp_path, args, complaint):
     assert run.returncode == 2 and complaint in run.stderr
 
 
-def test_serve_runs_the_service(tmp_path):
-    """`harken serve` execs gunicorn with the repo's config; extra arguments reach gunicorn."""
-    port = free_port()
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """This tree's files as pip installs them (a built wheel in a --target directory): no checkout around it."""
+    tree = tmp_path_factory.mktemp("source")
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (ROOT / name).exists() and not name.startswith(("tests/", "bench/")):
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            (tree / name).symlink_to(os.readlink(ROOT / name)) if (ROOT / name).is_symlink() \
+                else (tree / name).write_bytes((ROOT / name).read_bytes())
+    target = tmp_path_factory.mktemp("installed")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(tree)], check=True, capture_output=True)
+    return target
+
+
+def test_serve_runs_the_installed_service(installed, tmp_path):
+    """`harken serve` from an installed package, in a directory with no checkout: gunicorn options reach gunicorn."""
+    assert not (installed / "wsgi.py").exists() and (installed / "app" / "gunicorn_conf.py").is_file()
+    port, access_log = free_port(), tmp_path / "access.log"
     log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([str(HARKEN), "serve", "--bind", f"127.0.0.1:{port}"], cwd=tmp_path,
-                            env={**os.environ, "HARKEN_PIPELINE": "none"}, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-m", "client", "serve", "--bind", f"127.0.0.1:{port}",
+                             "--access-logfile", str(access_log)], cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(installed), "HARKEN_PIPELINE": "none"},
+                            stdout=log, stderr=subprocess.STDOUT)
     try:
-        health = None
+        health = page = None
         for _ in range(600):
             try:
                 health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                page = requests.get(f"http://127.0.0.1:{port}/", timeout=2)
                 break
             except requests.RequestException:
                 if proc.poll() is not None:
                     break
                 time.sleep(0.1)
         assert health is not None and health.status_code == 200, (tmp_path / "serve.log").read_text()
+        assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+        document = requests.get(f"http://127.0.0.1:{port}/openapi.yaml", timeout=5)
+        assert document.status_code == 200 and document.text == (ROOT / "openapi.yaml").read_text()
+        assert requests.get(f"http://127.0.0.1:{port}/docs", timeout=5).status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         log.close()
+    assert '"GET /healthz" 200' in access_log.read_text()
 
 
 @pytest.mark.speech

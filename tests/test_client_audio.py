@@ -1,10 +1,13 @@
 """How the client paces a file in real time without decoding it: exact byte rates from headers and start options."""
 import struct
 import wave
+from pathlib import Path
 
 import pytest
 
-from client.audio import NOMINAL_BITRATE_BPS, Pacing, pacing, wav_pacing
+from client.audio import NOMINAL_BITRATE_BPS, Pacing, file_duration_s, pacing, wav_pacing
+
+SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "sales-call.ogg"
 
 
 def write_wav(path, rate_hz, channels, seconds, extra_chunk=b""):
@@ -61,4 +64,21 @@ def test_compressed_audio_uses_the_duration_or_a_nominal_bitrate(tmp_path):
     path = tmp_path / "e.webm"
     path.write_bytes(bytes(40000))
     assert pacing(path, ".webm", duration_s=10.0) == Pacing(4000)
-    assert pacing(path, ".webm") == Pacing(NOMINAL_BITRATE_BPS / 8)
+    assert pacing(path, ".webm") == Pacing(NOMINAL_BITRATE_BPS / 8, estimated=True)
+
+
+def test_compressed_file_duration_is_read_from_its_header():
+    """The bundled Ogg/Opus sample's duration comes from its own header (tinytag), so it is paced exactly."""
+    duration_s = file_duration_s(SAMPLE)
+    assert duration_s == pytest.approx(30.447, abs=0.01)
+    pace = pacing(SAMPLE, ".ogg")
+    assert not pace.estimated
+    assert pace.seconds_at(SAMPLE.stat().st_size) == pytest.approx(duration_s)
+
+
+def test_streams_without_a_path_are_paced_only_when_their_rate_is_known():
+    """Raw PCM from a pipe is paced by its rate; a compressed stream needs its size and duration."""
+    assert pacing(None, ".pcm", sample_rate=8000) == Pacing(16000)
+    assert pacing(None, ".ogg", duration_s=4.0, total_bytes=8000) == Pacing(2000)
+    with pytest.raises(ValueError, match="live source"):
+        pacing(None, ".ogg")

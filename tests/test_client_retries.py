@@ -4,7 +4,7 @@ import json
 import pytest
 import requests
 
-from client import (ChunkOutOfOrder, ConnectionFailed, InvalidChunk, LiveClient, RequestTimeout,
+from client import (Backpressure, ChunkOutOfOrder, ConnectionFailed, InvalidChunk, LiveClient, RequestTimeout,
                     RetryPolicy, ServerError, ServerFull, SessionNotFound)
 
 SESSION = "live_0123456789abcdef01234567"
@@ -100,6 +100,19 @@ def test_retries_are_bounded():
     client, transport = client_with(*[requests.ReadTimeout("slow")] * 2, tries=2)
     with pytest.raises(RequestTimeout):
         client.control(SESSION, "finalize")
+
+
+def test_backpressure_is_honoured_beyond_the_tries_within_its_budget():
+    """429s wait their Retry-After without using up tries; past max_backpressure_s the 429 is raised."""
+    busy = error(429, "backpressure", {"Retry-After": "0"}, expected_chunk_seq=0)
+    client, transport = client_with(*[busy] * 7, receipt(0), tries=2)
+    assert client.upload(SESSION, 0, b"abc").next_chunk_seq == 1
+    assert len(transport.sent) == 8
+    client, transport = client_with(error(429, "backpressure", {"Retry-After": "1"}), receipt(0))
+    client.retry.max_backpressure_s = 0.5
+    with pytest.raises(Backpressure) as refused:
+        client.upload(SESSION, 0, b"abc")
+    assert refused.value.retry_after_s == 1.0 and len(transport.sent) == 1
 
 
 def test_start_retries_only_refusals():

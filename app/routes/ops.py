@@ -1,16 +1,32 @@
-"""Operations endpoints: liveness with model readiness, and Prometheus metrics."""
+"""Operations endpoints: liveness (`/healthz`), readiness (`/readyz`) and Prometheus metrics."""
 from flask import Blueprint, Response, current_app, jsonify
+
+from client.version import version
+
+from .. import errors
 
 bp = Blueprint("ops", __name__)
 
 
 @bp.get("/healthz")
 def healthz():
-    """200 while the process is alive; `ready` says whether the models are loaded."""
+    """Liveness: 200 while the process serves; `ready` says whether the models are loaded."""
     services = current_app.extensions["harken"]
     health = services.pipeline.health()
-    return jsonify(status="ok", ready=bool(health.get("ready")), pipeline=health,
+    return jsonify(status="ok", version=version(), ready=bool(health.get("ready")), pipeline=health,
                    sessions=services.sessions.open_count(), auth=services.keys.enabled)
+
+
+@bp.get("/readyz")
+def readyz():
+    """Readiness: 200 once the models are loaded; until then 503 `pipeline_unavailable`, so a balancer sends no sessions yet."""
+    services = current_app.extensions["harken"]
+    health = services.pipeline.health()
+    if not health.get("ready"):
+        raise errors.PipelineUnavailable(
+            "The speech models are still loading; this server is not ready for sessions.",
+            headers={"Retry-After": str(services.settings.retry_after_s)})
+    return jsonify(status="ready", version=version(), pipeline=health)
 
 
 @bp.get("/metrics")
