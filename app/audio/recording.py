@@ -5,6 +5,8 @@ it directly, including containers that are not fragmented (an MP4 with its index
 """
 from dataclasses import dataclass
 
+import struct
+
 import av
 import numpy as np
 
@@ -90,7 +92,7 @@ class RecordingReader:
         try:
             with av.open(self.path) as container:
                 stream = _audio_stream(container)
-                self.announced_s = _duration_s(container, stream)
+                self.announced_s = _wav_announced_s(self.path) or _duration_s(container, stream)
                 for frame in self._frames(container, stream):
                     take(resampler.resample(frame))
                     if decoded_n >= limit_n:
@@ -134,6 +136,25 @@ def _duration_s(container, stream):
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
         return container.duration / av.time_base
+    return None
+
+
+def _wav_announced_s(path):
+    """The seconds a WAV header's `data` chunk announces (FFmpeg guesses from the file size
+    instead, so a cut WAV would look whole); None for other files or unsized streams."""
+    with open(path, "rb") as source:
+        head = source.read(4096)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    offset, byte_rate = 12, None
+    while offset + 8 <= len(head):
+        chunk_id, size = head[offset:offset + 4], struct.unpack_from("<I", head, offset + 4)[0]
+        if chunk_id == b"fmt " and offset + 16 <= len(head):
+            byte_rate = struct.unpack_from("<I", head, offset + 16)[0]
+        elif chunk_id == b"data":
+            unsized = size in (0, 0xFFFFFFFF)
+            return None if unsized or not byte_rate else size / byte_rate
+        offset += 8 + size + (size & 1)
     return None
 
 

@@ -97,11 +97,15 @@ class FileAnalyses:
         analysis = FileAnalysis("analysis_" + secrets.token_hex(12), upload, self.settings.event_log_max)
         context = SessionContext(analysis.analysis_id, analysis.analysis_id, upload.language,
                                  upload.goal, upload.metadata)
+        try:
+            analysis.run(self.pipeline, context)
+        except Exception:
+            upload.close()
+            raise
         self._running[analysis.analysis_id] = analysis
         analysis.finished.rawlink(lambda _: self._running.pop(analysis.analysis_id, None))
         log.info("[%s] file analysis queued: %s, %s bytes, %s s announced", analysis.analysis_id,
                  info.container, upload.size, info.duration_s)
-        analysis.run(self.pipeline, context)
         return analysis
 
     def _probe(self, upload):
