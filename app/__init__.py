@@ -7,6 +7,7 @@ from . import errors
 from .auth import KeyRing
 from .config import Settings
 from .cors import init_cors
+from .files import FileAnalyses
 from .logs import init_logging
 from .metrics import Metrics
 from .pipeline import create_pipeline
@@ -22,10 +23,12 @@ class Services:
     pipeline: object
     metrics: Metrics
     sessions: SessionRegistry
+    files: FileAnalyses
 
     def shutdown(self):
         """Tell open event streams to reconnect elsewhere, then stop the model workers."""
         self.sessions.shutdown()
+        self.files.shutdown()
         self.pipeline.stop()
 
 
@@ -43,7 +46,7 @@ def create_app(settings=None):
     sessions = SessionRegistry(settings, pipeline, metrics)
     metrics.watch_sessions(sessions)
     app.extensions["harken"] = Services(settings, KeyRing(settings.api_keys), pipeline, metrics,
-                                        sessions)
+                                        sessions, FileAnalyses(settings, pipeline))
 
     errors.init_app(app)
     metrics.init_app(app)

@@ -81,6 +81,14 @@ class UnsupportedMediaType(HarkenError):
     status, code, message = 415, "unsupported_media_type", "This content type is not accepted here."
 
 
+class UnreadableRecording(UnsupportedMediaType):
+    code, message = "unreadable_recording", "The file is not a recording any decoder here can read."
+
+
+class AudioTooLong(PayloadTooLarge):
+    code, message = "audio_too_long", "The recording holds more audio than one analysis may take."
+
+
 class ValidationFailed(HarkenError):
     """A field has a value the API cannot use; `field` names it."""
 
@@ -91,18 +99,16 @@ class EmptyChunk(ValidationFailed):
     code, message = "empty_chunk", "The chunk has no bytes."
 
 
+class EmptyFile(ValidationFailed):
+    code, message = "empty_file", "The uploaded file has no bytes."
+
+
 class InvalidChunk(ValidationFailed):
     code, message = "invalid_chunk", "The chunk is not audio the decoder can read."
 
 
 class TooManyRequests(HarkenError):
     status, code = 429, "backpressure"
-
-
-class NotBuilt(HarkenError):
-    """An endpoint of the reference API that this server does not implement yet."""
-
-    status, code = 501, "not_built"
 
 
 class ServiceUnavailable(HarkenError):
@@ -119,6 +125,16 @@ class ServerFull(ServiceUnavailable):
 
 class PipelineUnavailable(ServiceUnavailable):
     code, message = "pipeline_unavailable", "The speech pipeline is not ready."
+
+
+class AnalysisQueueFull(ServiceUnavailable):
+    code, message = "analysis_queue_full", "As many recorded files are being analysed as the server may take."
+
+
+class AnalysisFailed(HarkenError):
+    """The speech pipeline broke while analysing a recorded file (not the client's mistake)."""
+
+    code, message = "analysis_failed", "The analysis of the file failed."
 
 
 _HTTP_CODES = {  # Werkzeug's status -> Harken's error class400: BadRequest, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge,

@@ -199,3 +199,9 @@ def _non_negative_int(name, text):
     if value < 0:
         raise _invalid(name, "must be a non-negative integer")
     return value
+
+
+def analyze_options(fields):
+    """Validate the form fields of POST /analyze beside its file: goal, language, metadata."""
+    return {"goal": _text_field(fields, "goal"), "language": _language(fields),
+            "metadata": _metadata(fields)}

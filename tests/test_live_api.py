@@ -284,15 +284,6 @@ def test_state_reports_progress_and_consumer(transport_server):
     assert state["last_event_id"] >= 2
 
 
-@pytest.mark.parametrize("path", ["/analyze", "/analyze/stream"])
-def test_whole_file_endpoints_say_they_are_not_built(transport_server, path):
-    """The reference's whole-file endpoints answer 501 not_built, pointing at the live API."""
-    response = requests.post(transport_server.url + path, data=b"audio", timeout=TIMEOUT)
-    assert response.status_code == 501
-    assert response.json()["error"]["code"] == "not_built"
-    assert "/analyze/live/start" in response.json()["error"]["message"]
-
-
 @pytest.mark.parametrize("body", [
     b'{"metadata":' + b"[" * 20000 + b"]" * 20000 + b"}",
     b'{"suffix": ".pcm", "metadata": {"x": NaN}}',

@@ -564,11 +564,18 @@ def test_healthz_metrics_page_and_static(transport_server, check):
     check(requests.get(transport_server.url + "/ui/no-such-file.js", timeout=TIMEOUT), 404, "not_found")
 
 
-def test_whole_file_endpoints_are_not_built(transport_server, check):
-    """POST /analyze and /analyze/stream answer 501 not_built, as documented."""
+def test_whole_file_errors_are_documented(transport_server, check):
+    """POST /analyze and /analyze/stream refuse as documented: 415, 422, and 503 without models."""
+    url = transport_server.url
     for path in ("/analyze", "/analyze/stream"):
-        check(requests.post(transport_server.url + path, data=PCM_CHUNK, timeout=TIMEOUT), 501,
-              "not_built", request_ok=False)
+        check(requests.post(url + path, data=PCM_CHUNK, timeout=TIMEOUT), 415,
+              "unsupported_media_type", request_ok=False)
+        check(requests.post(url + path, files={"file": ("a.wav", b"")}, timeout=TIMEOUT), 422,
+              "empty_file", request_ok=False)
+        check(requests.post(url + path, files={"file": ("a.ogg", b"junk" * 100)}, timeout=TIMEOUT), 415,
+              "unreadable_recording", request_ok=False)
+        check(requests.post(url + path, files={"file": ("a.raw", PCM_CHUNK)}, timeout=TIMEOUT), 415,
+              "unreadable_recording", request_ok=False)
 
 
 def test_routing_errors_use_the_error_schema(transport_server, spec_doc):

@@ -71,6 +71,13 @@ class Pipeline(Protocol):
     def open(self, context, sink):
         """An AnalysisStream for a new session."""
 
+    def analyze_file(self, context, path, sink):
+        """Analyse the recorded file at `path` as one offline job; returns a handle with `cancel()`.
+
+        The sink receives the job's events (status progress, each final then its analytics, the
+        closing summary) and then `completed()` or `failed()`, as a session's sink does.
+        """
+
     def health(self):
         """A JSON-able dict: `ready` (bool) plus what is loaded."""
 

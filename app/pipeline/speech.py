@@ -9,6 +9,7 @@ from dataclasses import asdict
 from client.events import FinalTranscript
 
 from ..audio import TARGET_RATE_HZ
+from ..speech.offline import FileJobSettings
 from ..speech.pool import WorkerPool
 from ..speech.streaming import EndpointSettings
 
@@ -31,12 +32,22 @@ class SpeechPipeline:
             "asr_threads": settings.asr_threads, "speaker_similarity": settings.speaker_similarity,
             "endpointing": asdict(endpointing), "log_level": settings.log_level,
             "summary_every_s": settings.summary_every_s})
+        self._file_settings = FileJobSettings(
+            vad_threshold=settings.vad_threshold, end_silence_s=settings.vad_end_silence_s,
+            min_speech_s=settings.vad_min_speech_s, beam_size=settings.asr_final_beam_size,
+            window_s=settings.asr_final_window_s, speaker_similarity=settings.speaker_similarity,
+            max_audio_s=settings.max_file_audio_s)
 
     def start(self):
         self._pool.start()
 
     def open(self, context, sink):
-        return SpeechStream(self._pool, context, sink)
+        return SpeechStream(context, sink, lambda stream: self._pool.open(context.session_id, context, stream))
+
+    def analyze_file(self, context, path, sink):
+        """A recorded file's offline job; the sink receives its events like a session's."""
+        return SpeechStream(context, sink, lambda stream: self._pool.open_job(
+            context.session_id, context, path, self._file_settings, stream))
 
     def health(self):
         workers = self._pool.health()
@@ -49,15 +60,15 @@ class SpeechPipeline:
 
 
 class SpeechStream:
-    """One session's handle on its worker; every method runs in the hub and returns at once."""
+    """One session's (or file job's) handle on its worker; every method runs in the hub and returns at once."""
 
-    def __init__(self, pool, context, sink):
+    def __init__(self, context, sink, connect):
         self._sink = sink
         self._session_id = context.session_id
         self._fed_samples = 0
         self._analysed_s = 0.0
         self._closed = False
-        self._worker = pool.open(context.session_id, context, self)
+        self._worker = connect(self)
 
     def feed(self, samples):
         if self._closed or not len(samples):
@@ -72,7 +83,7 @@ class SpeechStream:
     def cancel(self):
         if not self._closed:
             self._closed = True
-            self._worker.sessions.pop(self._session_id, None)
+            self._worker.forget(self._session_id)
             self._worker.send(("cancel", self._session_id))
 
     def backlog_seconds(self):

@@ -1,4 +1,5 @@
 """The pipeline for HARKEN_PIPELINE=none: audio is counted, nothing is recognised or invented."""
+from .. import errors
 from ..audio import TARGET_RATE_HZ
 
 
@@ -12,6 +13,10 @@ class TransportOnlyPipeline:
 
     def open(self, context, sink):
         return _CountingStream(sink)
+
+    def analyze_file(self, context, path, sink):
+        raise errors.PipelineUnavailable(
+            "Whole-file analysis needs the speech models: this server runs with HARKEN_PIPELINE=none.")
 
     def health(self):
         return {"ready": True, "pipeline": self.name, "models": []}

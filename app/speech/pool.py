@@ -25,6 +25,9 @@ _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NU
                "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 _ROOT = Path(__file__).resolve().parents[2]
 _RESTART_DELAY_S = 1.0
+# A recorded file's job keeps a worker busy like this many live sessions, so new live
+# sessions are pinned elsewhere while another worker is free of files.
+_JOB_WEIGHT = 4
 
 
 class WorkerPool:
@@ -44,14 +47,22 @@ class WorkerPool:
 
     def health(self):
         """Per-worker readiness and what each loaded."""
-        return [{"pid": w.pid, "ready": w.info is not None, "sessions": len(w.sessions),
-                 "error": w.error, **(w.info or {})} for w in self._workers]
+        return [{"pid": w.pid, "ready": w.info is not None, "sessions": len(w.sessions) - len(w.jobs),
+                 "jobs": len(w.jobs), "error": w.error, **(w.info or {})} for w in self._workers]
 
     def open(self, session_id, context, handler):
         """Pin a session to a worker and open it there; `handler` receives its replies."""
-        worker = min(self._workers, key=lambda w: (w.info is None, len(w.sessions)))
+        worker = min(self._workers, key=lambda w: (w.info is None, w.load))
         worker.sessions[session_id] = handler
         worker.send(("open", session_id, context))
+        return worker
+
+    def open_job(self, job_id, context, path, settings, handler):
+        """Give a recorded file's analysis to the worker with the fewest jobs, then sessions."""
+        worker = min(self._workers, key=lambda w: (w.info is None, len(w.jobs), w.load))
+        worker.sessions[job_id] = handler
+        worker.jobs.add(job_id)
+        worker.send(("analyze_file", job_id, context, str(path), settings))
         return worker
 
     def stop(self):
@@ -66,7 +77,8 @@ class _Worker:
     def __init__(self, index, config):
         self.index = index
         self._config = config
-        self.sessions = {}
+        self.sessions = {}  # live sessions and file jobs, by id: the handlers of their replies
+        self.jobs = set()
         self.info = None
         self.error = None
         self.pid = None
@@ -86,6 +98,16 @@ class _Worker:
         self._greenlets = [gevent.spawn(self._write, self._proc, self._outbox),
                            gevent.spawn(self._read, self._proc)]
         log.info("speech worker %d started (pid %d)", self.index, self.pid)
+
+    @property
+    def load(self):
+        """Live sessions, plus each file job weighted as several."""
+        return len(self.sessions) + (_JOB_WEIGHT - 1) * len(self.jobs)
+
+    def forget(self, session_id):
+        """Stop routing replies for `session_id` (a cancelled session or job)."""
+        self.sessions.pop(session_id, None)
+        self.jobs.discard(session_id)
 
     def send(self, message):
         """Queue `message` for the worker; never blocks the caller."""
@@ -121,9 +143,20 @@ class _Worker:
                     break
                 frames.extend(data)
                 while (message := frames.pop()) is not None:
-                    self._dispatch(message)
+                    self._dispatch_guarded(message)
         finally:
             self._exited(proc)
+
+    def _dispatch_guarded(self, message):
+        """Dispatch one reply; a handler that breaks fails its own session, not this reader."""
+        handler = self.sessions.get(message[1])
+        try:
+            self._dispatch(message)
+        except Exception:
+            log.exception("speech worker %d: handling %r for %s failed", self.index, message[0], message[1])
+            self.forget(message[1])
+            if handler is not None:
+                handler.on_failed("the server could not handle the speech worker's reply")
 
     def _dispatch(self, message):
         kind, session_id = message[0], message[1]
@@ -141,17 +174,17 @@ class _Worker:
         if kind == "events":
             handler.on_events(message[2], message[3])
         elif kind == "completed":
-            self.sessions.pop(session_id, None)
+            self.forget(session_id)
             handler.on_completed(message[2], message[3])
         elif kind == "failed":
-            self.sessions.pop(session_id, None)
+            self.forget(session_id)
             handler.on_failed(message[2])
 
     def _exited(self, proc):
         """The worker's pipe closed: fail its sessions, and start a fresh worker unless stopping."""
         code = proc.wait()
         self.info = None
-        orphans, self.sessions = self.sessions, {}
+        orphans, self.sessions, self.jobs = self.sessions, {}, set()
         for handler in orphans.values():
             handler.on_failed(f"the speech worker exited (code {code})")
         self._greenlets[0].kill(block=False)

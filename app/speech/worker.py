@@ -103,24 +103,37 @@ class WorkerSession:
 
 
 def serve(channel, models, endpointing, speaker_similarity, summary_every_s=0.0):
-    """Answer messages until the server says stop or closes the pipe."""
+    """Answer messages until the server says stop or closes the pipe.
+
+    Live sessions come first: a recorded file's job advances one step at a time, only while
+    no message waits and no live partial is due.
+    """
     sessions = OrderedDict()
+    jobs = OrderedDict()
     while True:
         try:
-            message = channel.receive()
+            message = channel.receive(block=not jobs)
         except EOFError:
             return
-        if message[0] == "stop":
-            return
-        _handle(channel, sessions, message, models, endpointing, speaker_similarity, summary_every_s)
+        if message is not None:
+            if message[0] == "stop":
+                return
+            _handle(channel, sessions, jobs, message, models, endpointing, speaker_similarity,
+                    summary_every_s)
         if not channel.pending():
             _partials(channel, sessions)
+        if jobs and not channel.pending():
+            _advance(channel, jobs)
 
 
-def _handle(channel, sessions, message, models, endpointing, speaker_similarity, summary_every_s):
+def _handle(channel, sessions, jobs, message, models, endpointing, speaker_similarity, summary_every_s):
     kind, session_id = message[0], message[1]
     try:
-        if kind == "open":
+        if kind == "analyze_file":
+            from .offline import FileJob
+            job = FileJob(models, message[2], message[3], message[4])
+            jobs[session_id] = (job, job.steps())
+        elif kind == "open":
             sessions[session_id] = WorkerSession(models, message[2], endpointing, speaker_similarity,
                                                  summary_every_s)
         elif kind == "feed":
@@ -135,10 +148,29 @@ def _handle(channel, sessions, message, models, endpointing, speaker_similarity,
                 channel.send(("completed", session_id, session.closing_events(), session.recognizer.analysed_s))
         elif kind == "cancel":
             sessions.pop(session_id, None)
+            jobs.pop(session_id, None)
     except Exception as exc:  # one session's failure must not take the others down
         log.exception("speech session %s failed", session_id)
         sessions.pop(session_id, None)
+        jobs.pop(session_id, None)
         channel.send(("failed", session_id, f"speech analysis failed: {type(exc).__name__}: {exc}"))
+
+
+def _advance(channel, jobs):
+    """One step of the oldest file job; its events go out at once, its end as `completed`."""
+    job_id, (job, steps) = next(iter(jobs.items()))
+    try:
+        events = next(steps, None)
+    except Exception as exc:
+        log.exception("file analysis %s failed", job_id)
+        jobs.pop(job_id, None)
+        channel.send(("failed", job_id, f"file analysis failed: {type(exc).__name__}: {exc}"))
+        return
+    if events is None:
+        jobs.pop(job_id, None)
+        channel.send(("completed", job_id, job.closing, job.analysed_s))
+    elif events:
+        channel.send(("events", job_id, events, job.analysed_s))
 
 
 def _partials(channel, sessions):
