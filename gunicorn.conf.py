@@ -2,8 +2,14 @@
 import os
 import signal
 
+from harken_gunicorn import HarkenLogger, HarkenWorker
+
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-worker_class = "gevent"
+# The gevent worker, with a request-head deadline and JSON answers to malformed requests.
+worker_class = HarkenWorker
+HarkenWorker.head_timeout_s = float(os.environ.get("HARKEN_HEADER_TIMEOUT_S", "10"))
+# Keys redacted and control characters escaped in every log line.
+logger_class = HarkenLogger
 # Sessions live in this worker's memory, so there is exactly one worker per host until Redis.
 workers = 1
 worker_connections = int(os.environ.get("HARKEN_WORKER_CONNECTIONS", "2000"))

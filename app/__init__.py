@@ -1,8 +1,6 @@
 """Harken: live conversation analytics over HTTP chunks and Server-Sent Events."""
 from dataclasses import dataclass
 
-from flask import Flask
-
 from . import errors
 from .auth import KeyRing
 from .config import Settings
@@ -33,7 +31,7 @@ def create_app(settings=None):
     """Build the app from `settings` (default: the environment); starts model loading off the hub."""
     settings = settings or Settings.from_env()
     init_logging(settings.log_level)
-    app = Flask(__name__, static_folder=None)  # the page's blueprint serves app/static at /ui
+    app = errors.JsonErrorsFlask(__name__, static_folder=None)  # the page's blueprint serves app/static at /ui
     # Multipart bodies beyond this are refused by Werkzeug before they are read (413).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_chunk_bytes + 64 * 1024
     app.json.sort_keys = False
