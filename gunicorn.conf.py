@@ -22,7 +22,13 @@ loglevel = os.environ.get("HARKEN_LOG_LEVEL", "info").lower()
 errorlog = "-"
 accesslog = os.environ.get("HARKEN_ACCESS_LOG", "-") or None
 # %(U)s is the path without the query string: an `api_key` query parameter never reaches the log.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+# The request id is the one the app's lines of the same request carry (X-Request-ID).
+if os.environ.get("HARKEN_LOG_FORMAT", "text") == "json":
+    access_log_format = ('{"ts": "%(t)s", "access": true, "remote": "%(h)s", "method": "%(m)s", '
+                         '"path": "%(U)s", "status": "%(s)s", "bytes": "%(b)s", "ms": %(M)s, '
+                         '"request_id": "%({x-request-id}o)s"}')
+else:
+    access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 
 
 def post_worker_init(worker):
@@ -30,6 +36,11 @@ def post_worker_init(worker):
     import gevent
 
     services = worker.wsgi.extensions["harken"]
+    if services.settings.log_format == "json":  # gunicorn's own lines from this worker, too
+        from app.logs import JsonFormatter
+
+        for handler in worker.log.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
     gunicorn_exit = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(sig, frame):

@@ -41,10 +41,10 @@ _REFUSALS = (
 
 
 def scrub(text):
-    """`text` safe for a log line: key values redacted, control characters, quotes and
-    backslashes written as \\xNN escapes."""
+    """`text` safe for a log line, text or JSON: key values redacted, control characters,
+    quotes and backslashes written as \\u00NN escapes."""
     text = _KEY_VALUE.sub(r"\1[redacted]", text)
-    return _UNSAFE.sub(lambda m: "\\x%02x" % ord(m.group()), text)
+    return _UNSAFE.sub(lambda m: "\\u%04x" % ord(m.group()), text)
 
 
 def json_error(status, reason, code, message):

@@ -30,6 +30,7 @@ class SessionLog(logging.LoggerAdapter):
     """Puts the session id on every log line the session writes."""
 
     def process(self, msg, kwargs):
+        kwargs["extra"] = {**kwargs.get("extra", {}), "session_id": self.extra["session_id"]}
         return f"[{self.extra['session_id']}] {msg}", kwargs
 
 

@@ -1,13 +1,13 @@
 """Schema-driven API fuzzing of a real gunicorn Harken with schemathesis and openapi.yaml.
 
-Every operation of the document gets `--examples` generated cases per generation mode
+Every operation of the document gets `--examples` (1100) generated cases per generation mode
 (valid and invalid per the schema) against a server with no models and room for every
 session the cases open; path session ids are aimed at real open and finished sessions part
 of the time. Counts cases, answers by status, 5xx (501 `not_built` excepted) and answers that
 do not conform to the document. Operations without inputs have one distinct case each.
 Results are printed and written to bench/results/api_fuzz.json.
 
-    .venv/bin/python bench/api_fuzz.py [--examples 800]
+    .venv/bin/python bench/api_fuzz.py [--examples 1100]
 """
 import argparse
 import json
@@ -28,7 +28,7 @@ RESULTS = ROOT / "bench" / "results"
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--examples", type=int, default=800, help="cases per operation and mode")
+    parser.add_argument("--examples", type=int, default=1100, help="cases per operation and mode")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         server = Server({"HARKEN_PIPELINE": "none", "HARKEN_MAX_SESSIONS": "1000000",

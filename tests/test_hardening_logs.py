@@ -1,4 +1,5 @@
 """Keys never reach a log or an error body; logged paths are escaped; slow request heads are cut."""
+import json
 import socket
 import time
 
@@ -89,3 +90,20 @@ def test_idle_keepalive_connection_outlives_the_head_timeout(keyed_server):
         time.sleep(3)  # idle longer than the 2 s head timeout, within the 75 s keep-alive
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert (first + read_all(sock)).count(b"HTTP/1.1 200") == 2
+
+
+def test_json_lines_carry_request_and_session_ids(start_server):
+    """HARKEN_LOG_FORMAT=json: every app and access line is JSON; a request's lines share its id."""
+    server = start_server(HARKEN_PIPELINE="none", HARKEN_LOG_FORMAT="json")
+    started = requests.post(server.url + "/analyze/live/start", json={"suffix": ".pcm"},
+                            headers={"X-Request-ID": "req-soak-1"}, timeout=TIMEOUT)
+    assert started.headers["X-Request-ID"] == "req-soak-1"
+    session_id = started.json()["session_id"]
+    made = requests.get(server.url + "/healthz", headers={"X-Request-ID": "bad id <x>"}, timeout=TIMEOUT)
+    assert made.headers["X-Request-ID"] != "bad id <x>" and len(made.headers["X-Request-ID"]) == 16
+    assert _marker_seen(server, '"req-soak-1"')
+    lines = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    of_request = [line for line in lines if line.get("request_id") == "req-soak-1"]
+    assert any(line.get("access") and line["path"] == "/analyze/live/start" for line in of_request)
+    assert any(line.get("session_id") == session_id and "session started" in line["msg"]
+               for line in of_request)

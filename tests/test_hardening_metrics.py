@@ -4,7 +4,7 @@ import string
 
 import requests
 
-from live import TIMEOUT
+from live import TIMEOUT, start, tone_pcm, upload
 from rawhttp import exchange
 
 
@@ -37,3 +37,23 @@ def test_odd_methods_count_as_other(transport_server):
     text = requests.get(transport_server.url + "/metrics", timeout=TIMEOUT).text
     assert "QWERTYUIOPAS" not in text
     assert 'method="other"' in text
+
+
+def _samples(server):
+    text = requests.get(server.url + "/metrics", timeout=TIMEOUT).text
+    return text, dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def test_operations_metrics(start_server):
+    """Build info, process figures, analysis lag and back-pressure answers; no `_created` series."""
+    server = start_server(HARKEN_PIPELINE="none", HARKEN_MAX_BACKLOG_S="-1")
+    session = start(server.url, suffix=".pcm")
+    refused = upload(server.url, session, 0, tone_pcm(0.1))
+    assert refused.status_code == 429
+    text, samples = _samples(server)
+    assert float(samples['harken_build_info{version="0.1.0"}']) == 1.0
+    assert float(samples["process_resident_memory_bytes"]) > 10e6
+    assert float(samples["harken_backpressure_total"]) == 1.0
+    assert float(samples["harken_analysis_lag_seconds"]) == 0.0
+    assert "_created" not in text
+    assert "harken_http_request_duration_seconds_bucket{" in text
