@@ -4,16 +4,17 @@ A real gunicorn Harken with no models (HARKEN_PIPELINE=none, a `status` event pe
 sits behind tests/proxy.py. Each of `--sessions` sessions uploads `--audio-s` seconds of PCM
 in `--chunk-s` chunks as fast as the server takes them, retrying every chunk until it is
 acknowledged, while a consumer reads its event stream and reconnects with Last-Event-ID
-whenever the stream is cut. The proxy drops, resets, delays or loses the answer of random
+whenever the stream is cut (and, now and then, hangs up by itself and reconnects at once). The proxy drops, resets, delays or loses the answer of random
 chunk and control POSTs and cuts or delays random event streams.
 
 At the end, for each session, the server's own state (read directly, not through the proxy)
 gives chunks lost or ingested twice; the consumer's events, against the session's whole
 log replayed directly, give events lost, repeated and out of order. All must be 0. The
-worker's RSS is read after a warm-up session and again once every soak session is
-finished and buried. Results: printed and bench/results/soak.json.
+worker's RSS is read after a warm-up round of the same sessions without faults (the
+allocator's arenas are then at their working size) and again once every soak session is
+finished and buried: growth beyond 10 % would be memory the sessions keep. Results: printed and bench/results/soak.json.
 
-    .venv/bin/python bench/soak.py [--sessions 20] [--audio-s 300] [--chunk-s 1]
+    .venv/bin/python bench/soak.py [--sessions 20] [--audio-s 300] [--chunk-s 0.25]
 """
 import argparse
 import json
@@ -84,8 +85,10 @@ class Faults:
 class SessionRun:
     """One session: an uploader that retries each chunk until acknowledged, and a consumer."""
 
-    def __init__(self, proxy_url, server_url, chunks, chunk_s):
+    def __init__(self, proxy_url, server_url, chunks, chunk_s, hangup_rate=0.0, seed=0):
         self.proxy, self.server, self.chunks, self.chunk_s = proxy_url, server_url, chunks, chunk_s
+        self.hangup_rate, self.rng = hangup_rate, random.Random(seed)
+        self.hangups = 0
         self.http = requests.Session()
         self.session = self._start()
         self.received = []  # event ids in the order the consumer got them
@@ -164,6 +167,9 @@ class SessionRun:
                     last_id = event.id
                     if event.name == "done" or (event.name == "error" and event.data.get("fatal")):
                         return
+                    if self.rng.random() < self.hangup_rate:  # the client leaves, then comes back
+                        self.hangups += 1
+                        break
             except (requests.RequestException, ValueError):
                 pass  # cut mid-event: reconnect from the last whole event
             finally:
@@ -192,11 +198,11 @@ class SessionRun:
                 "audio_seconds": state["audio_seconds"], "status": state["status"],
                 "events": len(reference), "events_lost": len(set(reference) - seen),
                 "events_repeated": repeated, "events_out_of_order": out_of_order,
-                "reconnects": self.reconnects, "retries": dict(self.retries), "errors": self.errors}
+                "reconnects": self.reconnects, "client_hangups": self.hangups, "retries": dict(self.retries), "errors": self.errors}
 
 
-def run_sessions(proxy_url, server_url, count, chunks, chunk_s):
-    runs = [SessionRun(proxy_url, server_url, chunks, chunk_s) for _ in range(count)]
+def run_sessions(proxy_url, server_url, count, chunks, chunk_s, hangup_rate=0.0, seed=0):
+    runs = [SessionRun(proxy_url, server_url, chunks, chunk_s, hangup_rate, seed + i) for i in range(count)]
     threads = [threading.Thread(target=fn, daemon=True) for run in runs for fn in (run.upload, run.consume)]
     for thread in threads:
         thread.start()
@@ -221,10 +227,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--audio-s", type=float, default=300.0, help="audio per session")
-    parser.add_argument("--chunk-s", type=float, default=1.0)
+    parser.add_argument("--chunk-s", type=float, default=0.25)
     parser.add_argument("--fault-rate", type=float, default=0.1, help="share of POSTs given a fault")
     parser.add_argument("--stream-fault-rate", type=float, default=0.75,
                         help="share of event-stream connections given a fault")
+    parser.add_argument("--hangup-rate", type=float, default=0.01,
+                        help="chance per event that the consumer hangs up and reconnects at once")
     parser.add_argument("--seed", type=int, default=14)
     args = parser.parse_args()
     chunks = int(args.audio_s / args.chunk_s)
@@ -238,11 +246,12 @@ def main():
         try:
             with FaultyProxy(server.url, faults) as proxy:
                 rss_start_mb = worker.rss_mb()
-                warm = run_sessions(server.url, server.url, 2, chunks, args.chunk_s)  # no faults
+                warm = run_sessions(server.url, server.url, args.sessions, chunks, args.chunk_s)  # no faults
                 wait_buried(server.url, [r.session for r in warm], 120)
                 rss_before_mb = worker.rss_mb()
                 started = time.monotonic()
-                runs = run_sessions(proxy.url, server.url, args.sessions, chunks, args.chunk_s)
+                runs = run_sessions(proxy.url, server.url, args.sessions, chunks, args.chunk_s,
+                                    args.hangup_rate, args.seed)
                 soak_s = time.monotonic() - started
                 verdicts = [run.verdict() for run in runs]
                 buried = wait_buried(server.url, [r.session for r in runs], 120)
@@ -251,7 +260,7 @@ def main():
             server.stop()
     totals = {key: sum(v[key] for v in verdicts) for key in
               ("chunks_lost", "chunks_duplicated", "bytes_short", "events", "events_lost",
-               "events_repeated", "events_out_of_order", "reconnects")}
+               "events_repeated", "events_out_of_order", "reconnects", "client_hangups")}
     errors = [e for v in verdicts for e in v["errors"]]
     retries = sum((Counter(v["retries"]) for v in verdicts), Counter())
     result = {"sessions": args.sessions, "audio_s_per_session": args.audio_s, "chunk_s": args.chunk_s,
