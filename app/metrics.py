@@ -4,6 +4,7 @@ Every label takes its value from a closed set, whatever a client sends: a made-u
 `other`, a path no route matches is `unmatched`, a status outside HTTP's is `other`. So no
 request can add a series, and the exposition stays the same size under any traffic.
 """
+import functools
 import http
 import importlib.metadata
 import re
@@ -34,7 +35,12 @@ def status_label(status_code):
 
 def endpoint_label(url_rule):
     """The matched route's rule without converter names (a fixed string per route), or `unmatched`."""
-    return _CONVERTER.sub(r"<\1>", url_rule.rule) if url_rule is not None else "unmatched"
+    return _bare_rule(url_rule.rule) if url_rule is not None else "unmatched"
+
+
+@functools.lru_cache(maxsize=256)  # one entry per route: the app's routes are the keys
+def _bare_rule(rule):
+    return _CONVERTER.sub(r"<\1>", rule)
 
 
 def _version():
