@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from live import TIMEOUT, collect, control, open_events, start, tone_pcm, upload
+from live import TIMEOUT, attach_within, collect, control, open_events, start, tone_pcm, upload, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -15,21 +15,11 @@ def short_ttl_server(start_server):
     return start_server(HARKEN_PIPELINE="none", HARKEN_MIN_TTL_S="1", HARKEN_REAPER_INTERVAL_S="0.1",
                         HARKEN_RESULT_TTL_S="30", HARKEN_HEARTBEAT_S="60")
 
-
-def _wait_for(predicate, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_expired_session_answers_410_to_chunk_and_keepalive(short_ttl_server):
     """Once expired (and before it is removed) chunk and keepalive are 410 session_expired."""
     url = short_ttl_server.url
     session = start(url, ttl_seconds=1, suffix=".pcm")
-    assert _wait_for(lambda: requests.get(url + "/analyze/live/" + session["session_id"],
+    assert wait_for(lambda: requests.get(url + "/analyze/live/" + session["session_id"],
                                           timeout=TIMEOUT).json()["status"] == "expired", 10)
     for response in (upload(url, session, 0, tone_pcm(0.1)), control(url, session, "keepalive")):
         assert response.status_code == 410
@@ -107,19 +97,6 @@ def test_last_event_id_beyond_the_log_is_422(transport_server, ahead):
     assert error.get("last_event_id", last) == last  # 2**70 is already refused as too long
     assert open_events(transport_server.url, session, last_event_id=last).status_code == 200
 
-
-def _attach_within(server, session, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        response = open_events(server.url, session)
-        status = response.status_code
-        response.close()
-        if status == 200:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_hangup_after_sending_bytes_frees_the_slot(short_ttl_server):
     """A consumer that writes bytes on the stream and then closes frees the slot at once."""
     session = start(short_ttl_server.url, suffix=".pcm")
@@ -132,7 +109,7 @@ def test_hangup_after_sending_bytes_frees_the_slot(short_ttl_server):
     time.sleep(0.2)
     sock.close()
     # The heartbeat is 60 s: attaching within 3 s proves the close was seen despite the bytes.
-    assert _attach_within(short_ttl_server, session, seconds=3)
+    assert attach_within(short_ttl_server.url, session, seconds=3)
 
 
 def test_reconnect_right_after_done_never_meets_409(transport_server):

@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from live import TIMEOUT
+from live import TIMEOUT, wait_for
 from rawhttp import exchange, read_all, split_response
 
 KEY = "key-hardening-9c41e7"
@@ -19,12 +19,7 @@ def keyed_server(start_server):
 
 
 def _marker_seen(server, marker, seconds=5):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if marker in server.log():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_for(lambda: marker in server.log(), seconds)
 
 
 @pytest.mark.parametrize("request_line", [
