@@ -1,14 +1,12 @@
 """Harken: live conversation analytics over HTTP chunks and Server-Sent Events."""
 from dataclasses import dataclass
 
-from flask import Flask
-
 from . import errors
 from .auth import KeyRing
 from .config import Settings
 from .cors import init_cors
 from .files import FileAnalyses
-from .logs import init_logging
+from . import logs
 from .metrics import Metrics
 from .pipeline import create_pipeline
 from .registry import SessionRegistry
@@ -35,8 +33,8 @@ class Services:
 def create_app(settings=None):
     """Build the app from `settings` (default: the environment); starts model loading off the hub."""
     settings = settings or Settings.from_env()
-    init_logging(settings.log_level)
-    app = Flask(__name__, static_folder=None)  # the page's blueprint serves app/static at /ui
+    logs.init_logging(settings.log_level, settings.log_format)
+    app = errors.JsonErrorsFlask(__name__, static_folder=None)  # the page's blueprint serves app/static at /ui
     # Multipart bodies beyond this are refused by Werkzeug before they are read (413).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_chunk_bytes + 64 * 1024
     app.json.sort_keys = False
@@ -48,6 +46,7 @@ def create_app(settings=None):
     app.extensions["harken"] = Services(settings, KeyRing(settings.api_keys), pipeline, metrics,
                                         sessions, FileAnalyses(settings, pipeline))
 
+    logs.init_app(app)
     errors.init_app(app)
     metrics.init_app(app)
     init_cors(app, settings.cors_origins)

@@ -66,6 +66,7 @@ class Settings:
     partial_interval_s: float = field(default=0.6, metadata={"env": "HARKEN_PARTIAL_INTERVAL_S"})
     speaker_similarity: float = field(default=0.72, metadata={"env": "HARKEN_SPEAKER_SIMILARITY"})
     log_level: str = field(default="INFO", metadata={"env": "HARKEN_LOG_LEVEL"})
+    log_format: str = field(default="text", metadata={"env": "HARKEN_LOG_FORMAT"})
 
     @classmethod
     def from_env(cls, environ=None, **overrides):

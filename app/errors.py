@@ -1,8 +1,10 @@
 """One exception hierarchy for every client-visible failure, mapped to one JSON body."""
 import logging
+import re
 
-from flask import jsonify
+from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +139,10 @@ class AnalysisFailed(HarkenError):
     code, message = "analysis_failed", "The analysis of the file failed."
 
 
-_HTTP_CODES = {  # Werkzeug's status -> Harken's error class400: BadRequest, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge,
+# Werkzeug's status -> Harken's error class; other statuses keep Werkzeug's name as their code.
+_HTTP_CODES = {400: BadRequest, 404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge,
                415: UnsupportedMediaType}
+_MARKUP = re.compile(r"<[^>]*>")
 
 
 def error_response(error):
@@ -150,12 +154,37 @@ def error_response(error):
     return response
 
 
+def wire_code(name):
+    """An HTTP reason phrase as a wire code: "I'm a teapot" -> "i_m_a_teapot"."""
+    return re.sub(r"[^a-z0-9]+", "_", (name or "error").lower()).strip("_") or "error"
+
+
+class JsonErrorsFlask(Flask):
+    """Flask, except that its routing redirects carry the JSON body too.
+
+    Flask returns a RequestRedirect (Werkzeug's merge_slashes: `/a//b` -> `/a/b`, 308) as
+    its own HTML response without consulting error handlers; this is the one place to catch it.
+    """
+
+    def handle_http_exception(self, e):
+        if isinstance(e, RequestRedirect):
+            return _redirect(e)
+        return super().handle_http_exception(e)
+
+
+def _redirect(exc):
+    error = HarkenError("This resource lives at the Location given.", location=exc.new_url)
+    error.status, error.code = exc.code, "redirect"
+    error.headers = {"Location": exc.new_url}
+    return error_response(error)
+
+
 def _from_http_exception(exc):
     """Routing and Werkzeug errors (404, 405, 413, bad multipart) in Harken's JSON shape."""
     kind = _HTTP_CODES.get(exc.code)
     if kind is None:
-        error = HarkenError(exc.description)
-        error.status, error.code = exc.code, (exc.name or "error").lower().replace(" ", "_")
+        error = HarkenError(_MARKUP.sub("", exc.description or exc.name or ""))
+        error.status, error.code = exc.code, wire_code(exc.name)
     else:
         error = kind()
     headers = {}

@@ -1,14 +1,24 @@
 """gunicorn settings for Harken: one gevent worker owns the in-memory sessions.
 
 Shipped inside the package so `harken serve` runs from an installed wheel. gunicorn
-loads it by path (`-c …/app/gunicorn_conf.py`), not as `app.gunicorn_conf`: importing
-the `app` package in the master would import gevent and ssl before the worker patches them.
+loads it by path (`-c …/app/gunicorn_conf.py`), not as `app.gunicorn_conf`, and this file
+loads the worker and logger classes by path too: importing the `app` package in the master
+would import Flask, gevent and ssl before the worker patches them.
 """
 import os
+import runpy
 import signal
+from pathlib import Path
+
+_classes = runpy.run_path(str(Path(__file__).resolve().parent / "gunicorn_classes.py"))
+HarkenLogger, HarkenWorker = _classes["HarkenLogger"], _classes["HarkenWorker"]
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-worker_class = "gevent"
+# The gevent worker, with a request-head deadline and JSON answers to malformed requests.
+worker_class = HarkenWorker
+HarkenWorker.head_timeout_s = float(os.environ.get("HARKEN_HEADER_TIMEOUT_S", "10"))
+# Keys redacted and control characters escaped in every log line.
+logger_class = HarkenLogger
 # Sessions live in this worker's memory, so there is exactly one worker per host until Redis.
 workers = 1
 worker_connections = int(os.environ.get("HARKEN_WORKER_CONNECTIONS", "2000"))
@@ -21,7 +31,13 @@ loglevel = os.environ.get("HARKEN_LOG_LEVEL", "info").lower()
 errorlog = "-"
 accesslog = os.environ.get("HARKEN_ACCESS_LOG", "-") or None
 # %(U)s is the path without the query string: an `api_key` query parameter never reaches the log.
-access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
+# The request id is the one the app's lines of the same request carry (X-Request-ID).
+if os.environ.get("HARKEN_LOG_FORMAT", "text") == "json":
+    access_log_format = ('{"ts": "%(t)s", "access": true, "remote": "%(h)s", "method": "%(m)s", '
+                         '"path": "%(U)s", "status": "%(s)s", "bytes": "%(b)s", "ms": %(M)s, '
+                         '"request_id": "%({x-request-id}o)s"}')
+else:
+    access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms rid=%({x-request-id}o)s'
 
 
 def post_worker_init(worker):
@@ -29,6 +45,11 @@ def post_worker_init(worker):
     import gevent
 
     services = worker.wsgi.extensions["harken"]
+    if services.settings.log_format == "json":  # gunicorn's own lines from this worker, too
+        from app.logs import JsonFormatter
+
+        for handler in worker.log.error_log.handlers:
+            handler.setFormatter(JsonFormatter())
     gunicorn_exit = signal.getsignal(signal.SIGTERM)
 
     def on_sigterm(sig, frame):

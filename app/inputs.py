@@ -1,17 +1,23 @@
 """Reading and validating request bodies: every bad field is a 422 that names the field."""
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
 from flask import request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from . import errors
 from .audio import SUPPORTED_SUFFIXES
 
 DEFAULT_SUFFIX = ".mp4"
 CONTROL_ACTIONS = ("finalize", "cancel", "keepalive")
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 MAX_TEXT_CHARS = 2000
+# An integer on the wire: ASCII digits, no sign, space, underscore or leading zero (Python's int()
+# takes all of those and other scripts' digits); 18 digits keep every value inside int64.
+WIRE_INT = re.compile(r"(?:0|[1-9][0-9]{0,17})\Z")
 
 
 @dataclass(frozen=True)
@@ -29,18 +35,26 @@ class StartOptions:
 
 
 def body_fields(max_bytes):
-    """The request's fields from a JSON object, a form, or nothing at all."""
-    if request.content_length and request.content_length > max_bytes:
+    """The request's fields from a form, a JSON object, or nothing at all; 413 past `max_bytes`.
+
+    The limit holds however the body is framed: a chunked body (no Content-Length) is read
+    only up to one byte past it.
+    """
+    request.max_content_length = max_bytes + 1
+    try:
+        if request.mimetype in FORM_TYPES:
+            return request.form.to_dict()
+        raw = request.stream.read(max_bytes + 1)
+    except RequestEntityTooLarge:
+        raw = None
+    if raw is None or len(raw) > max_bytes:
         raise errors.PayloadTooLarge(f"The body exceeds {max_bytes} bytes.", max_bytes=max_bytes)
-    if request.mimetype == "application/json" or (request.data and not request.form):
-        raw = request.get_data(cache=True)
-        if not raw.strip():
-            return {}
-        doc = _strict_json(raw)
-        if not isinstance(doc, dict):
-            raise errors.InvalidJson("The body must be a JSON object.")
-        return doc
-    return request.form.to_dict()
+    if not raw.strip():
+        return {}
+    doc = _strict_json(raw)
+    if not isinstance(doc, dict):
+        raise errors.InvalidJson("The body must be a JSON object.")
+    return doc
 
 
 def _refuse_constant(name):
@@ -72,10 +86,11 @@ def _int_field(fields, name, default, low, high):
         return default
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise _invalid(name, "must be an integer")
-    try:
-        number = int(value)
-    except ValueError:
-        raise _invalid(name, "must be an integer") from None
+    if isinstance(value, str):
+        if not WIRE_INT.match(value):
+            raise _invalid(name, "must be an integer written as plain digits")
+        value = int(value)
+    number = value
     if not low <= number <= high:
         raise _invalid(name, f"must be between {low} and {high}")
     return number
@@ -163,18 +178,21 @@ def chunk_upload(settings):
     limit = settings.max_chunk_bytes
     if request.content_length is not None and request.content_length > limit + 64 * 1024:
         raise errors.PayloadTooLarge(f"A chunk may hold at most {limit} bytes.", max_bytes=limit)
+    given = [request.args.get("chunk_seq"), request.headers.get("X-Chunk-Seq")]
     if request.mimetype == "multipart/form-data":
-        seq_text = request.form.get("chunk_seq")
+        given.append(request.form.get("chunk_seq"))
         part = request.files.get("chunk")
         if part is None:
             raise _invalid("chunk", "multipart uploads need a file part named 'chunk'")
         data = part.read(limit + 1)
     else:
-        seq_text = request.args.get("chunk_seq", request.headers.get("X-Chunk-Seq"))
         data = request.stream.read(limit + 1)
-    if seq_text is None or seq_text == "":
+    given = [text for text in given if text not in (None, "")]
+    if not given:
         raise _invalid("chunk_seq", "is required (form field, query parameter or X-Chunk-Seq)")
-    chunk_seq = _non_negative_int("chunk_seq", seq_text)
+    chunk_seq = _non_negative_int("chunk_seq", given[0])
+    if any(_non_negative_int("chunk_seq", text) != chunk_seq for text in given[1:]):
+        raise _invalid("chunk_seq", "the form field, query parameter and X-Chunk-Seq disagree")
     if len(data) > limit:
         raise errors.PayloadTooLarge(f"A chunk may hold at most {limit} bytes.", max_bytes=limit)
     if not data:
@@ -191,14 +209,10 @@ def last_event_id():
 
 
 def _non_negative_int(name, text):
-    """`text` as an integer >= 0, or a 422 naming `name`."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise _invalid(name, "must be a non-negative integer") from None
-    if value < 0:
-        raise _invalid(name, "must be a non-negative integer")
-    return value
+    """`text` as an integer >= 0 written as plain ASCII digits, or a 422 naming `name`."""
+    if not WIRE_INT.match(text):
+        raise _invalid(name, "must be a non-negative integer written as plain digits")
+    return int(text)
 
 
 def analyze_options(fields):

@@ -76,6 +76,11 @@ class SessionRegistry:
             counts[session.status] += 1
         return counts
 
+    def max_lag_seconds(self):
+        """The largest analysis lag of the sessions still taking audio (0 with none)."""
+        return max((s.lag_seconds for s in self._sessions.values() if s.status in ACTIVE_STATES),
+                   default=0.0)
+
     def reap(self, now=None):
         """Expire idle sessions, drop finished ones past the result TTL, forget old tombstones."""
         now = time.time() if now is None else now

@@ -30,6 +30,7 @@ class SessionLog(logging.LoggerAdapter):
     """Puts the session id on every log line the session writes."""
 
     def process(self, msg, kwargs):
+        kwargs["extra"] = {**kwargs.get("extra", {}), "session_id": self.extra["session_id"]}
         return f"[{self.extra['session_id']}] {msg}", kwargs
 
 
@@ -100,8 +101,7 @@ class LiveSession:
         """Accept chunk `chunk_seq` exactly once; a same-bytes retry is acknowledged, not re-ingested."""
         with self._lock:
             if self.status not in ACTIVE_STATES:
-                raise errors.SessionClosed(f"The session is {self.status}; it takes no more chunks.",
-                                           status=self.status)
+                raise self._closed_error(f"The session is {self.status}; it takes no more chunks.")
             digest = hashlib.sha256(data).digest()
             if chunk_seq < self.next_chunk_seq:
                 return self._retry_receipt(chunk_seq, data, digest)
@@ -148,6 +148,7 @@ class LiveSession:
         """Honest back-pressure: refuse new audio while analysis is too far behind, or at the cap."""
         backlog = self._stream.backlog_seconds()
         if backlog > self.settings.max_backlog_s:
+            self.metrics.backpressure.inc()
             raise errors.TooManyRequests(
                 f"Analysis is {backlog:.1f} s behind; retry this chunk shortly.",
                 headers={"Retry-After": str(self.settings.retry_after_s)},
@@ -183,7 +184,7 @@ class LiveSession:
         """Abort: the consumer gets a fatal `error` with code `cancelled`."""
         with self._lock:
             if self.finished:
-                raise errors.SessionClosed(f"The session is already {self.status}.", status=self.status)
+                raise self._closed_error(f"The session is already {self.status}.")
             self._stream.cancel()
             self._end(CANCELLED, events.Error(code="cancelled", fatal=True,
                                               message=reason or "The session was cancelled."))
@@ -192,7 +193,7 @@ class LiveSession:
     def keepalive(self):
         """Push the expiry to now + TTL without media (also while the last audio is analysed)."""
         if self.status not in ACTIVE_STATES + (PROCESSING,):
-            raise errors.SessionClosed(f"The session is {self.status}.", status=self.status)
+            raise self._closed_error(f"The session is {self.status}.")
         self.expires_at = time.time() + self.ttl_s
         return "expiry extended"
 
@@ -209,7 +210,12 @@ class LiveSession:
 
     def _require_active(self):
         if self.status not in ACTIVE_STATES:
-            raise errors.SessionClosed(f"The session is {self.status}.", status=self.status)
+            raise self._closed_error(f"The session is {self.status}.")
+
+    def _closed_error(self, message):
+        """410 session_expired once the TTL ended the session (SPEC §2.2), else 409 session_closed."""
+        kind = errors.SessionExpired if self.status == EXPIRED else errors.SessionClosed
+        return kind(message, status=self.status)
 
     def _end(self, status, last_event):
         self.status = status

@@ -1,16 +1,27 @@
 """Serving a session's event log as Server-Sent Events, resumable by id, ending on hang-up."""
+import select
 import socket
 
 import gevent
 import gevent.event
+import gevent.monkey
 
 from client import events
 
 _READ = 1  # libev/libuv read-readiness flag
+# Linux reports a peer's FIN as POLLRDHUP even while unread bytes sit in front of it.
+_PEER_GONE = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
+UNREAD_POLL_S = 0.25
+_poll = gevent.monkey.get_original("select", "poll")  # a zero-timeout poll never blocks the loop
 
 
 class HangupWatch:
-    """Becomes ready when the client's side of the connection closes, without waiting for a write."""
+    """Becomes ready when the client's side of the connection closes, without waiting for a write.
+
+    While the client has sent nothing, read-readiness means end of file. Once it has sent
+    bytes (which stay unread: they may be a pipelined request), readiness stays on, so the
+    watch switches to asking the kernel every UNREAD_POLL_S whether the peer has shut down.
+    """
 
     def __init__(self, sock):
         self.closed = gevent.event.Event()
@@ -27,11 +38,24 @@ class HangupWatch:
             return
         except OSError:
             peeked = b""
-        if peeked:  # the client sent bytes (a pipelined request): it is still there; stop looking
+        self.stop()
+        if not peeked:
+            self.closed.set()
+        elif _PEER_GONE & ~(select.POLLHUP | select.POLLERR):  # POLLRDHUP exists here
+            self._watcher = gevent.get_hub().loop.timer(0.0, UNREAD_POLL_S)
+            self._watcher.start(self._poll_peer)
+
+    def _poll_peer(self):
+        poller = _poll()
+        try:
+            poller.register(self._sock.fileno(), _PEER_GONE)
+        except (OSError, ValueError):  # the socket is already closed on our side
+            self.closed.set()
             self.stop()
             return
-        self.closed.set()
-        self.stop()
+        if poller.poll(0):
+            self.closed.set()
+            self.stop()
 
     def stop(self):
         if self._watcher is not None:
@@ -45,8 +69,12 @@ def stream_events(session, last_seen_id, **options):
         yield text.encode()
 
 
-def _frames(session, last_seen_id, *, heartbeat_s, retry_ms, shutting_down, hangup):
-    """`retry:`, every event after `last_seen_id`, keepalive comments; ends with the log or hang-up."""
+def _frames(session, last_seen_id, *, heartbeat_s, retry_ms, shutting_down, hangup, on_end):
+    """`retry:`, every event after `last_seen_id`, keepalive comments; ends with the log or hang-up.
+
+    When the log is closed, `on_end` runs before the last frames are yielded: a client that
+    reconnects the moment it reads `done` must find the consumer slot already free.
+    """
     yield f"retry: {retry_ms}\n\n"
     log = session.events
     if last_seen_id and last_seen_id < log.first_kept_id - 1:
@@ -56,11 +84,14 @@ def _frames(session, last_seen_id, *, heartbeat_s, retry_ms, shutting_down, hang
         yield f"id: {log.first_kept_id - 1}\nevent: {notice.name}\ndata: {notice.to_json()}\n\n"
     while True:
         waiter = log.waiter()
-        for event in log.after(last_seen_id):
+        batch = log.after(last_seen_id)
+        if log.closed:
+            on_end()
+            yield "".join(event.frame() for event in batch)
+            return
+        for event in batch:
             yield event.frame()
             last_seen_id = event.id
-        if log.closed and last_seen_id >= log.last_id:
-            return
         if shutting_down.is_set():
             return
         ready = gevent.wait([waiter, shutting_down, hangup.closed], timeout=heartbeat_s, count=1)

@@ -474,7 +474,7 @@ def _chunk_histogram(http, url):
     """{upper bound in ms: cumulative count} of the server's own timing of 200 chunk POSTs."""
     buckets = {}
     for line in http.get(url + "/metrics", timeout=TIMEOUT).text.splitlines():
-        if line.startswith("harken_request_seconds_bucket{") and "/chunk" in line \
+        if line.startswith("harken_http_request_duration_seconds_bucket{") and "/chunk" in line \
                 and 'status="200"' in line and 'method="POST"' in line:
             bound = line.split('le="', 1)[1].split('"', 1)[0]
             buckets[float("inf") if bound == "+Inf" else 1000 * float(bound)] = float(line.split()[-1])

@@ -1,6 +1,7 @@
 """Plain-HTTP helpers for tests of the live API: requests + sseclient-py, as a user would write them."""
 import io
 import json
+import time
 
 import numpy as np
 import requests
@@ -91,3 +92,24 @@ def collect(base_url, session, last_event_id=None, until=("done",), headers=None
     finally:
         response.close()
     return seen
+
+
+def wait_for(predicate, seconds):
+    """Poll `predicate` until it is true (True) or `seconds` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def attach_within(base_url, session, seconds):
+    """Whether a new consumer gets the session's event stream (200) within `seconds`."""
+
+    def attached():
+        response = open_events(base_url, session)
+        response.close()
+        return response.status_code == 200
+
+    return wait_for(attached, seconds)

@@ -6,6 +6,7 @@ to close after answering), which lets a fault target exactly one request.
 """
 import re
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ class Fault:
     """What the proxy does to one request.
 
     drop: close the client's connection before forwarding anything (the request never lands).
+    reset: the same, with a TCP reset instead of an orderly close.
     lose_response: forward the request, wait for the whole answer, then close without
         passing it on (the request landed; the client cannot know).
     delay_s: hold the request this long before forwarding it.
@@ -29,6 +31,7 @@ class Fault:
     """
 
     drop: bool = False
+    reset: bool = False
     lose_response: bool = False
     delay_s: float = 0.0
     cut_after_events: Optional[int] = None
@@ -97,7 +100,9 @@ class FaultyProxy:
             with self._lock:
                 self.seen.append(seen)
             seen.fault = self.faults(seen) or Fault()
-            if seen.fault.drop:
+            if seen.fault.reset:  # linger 0: close() sends RST
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            if seen.fault.drop or seen.fault.reset:
                 return
             if seen.fault.delay_s:
                 time.sleep(seen.fault.delay_s)

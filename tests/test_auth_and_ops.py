@@ -113,5 +113,5 @@ def test_metrics_count_sessions_chunks_bytes_and_events(start_server):
     assert float(samples["harken_chunk_bytes_total"]) == 16000.0
     assert float(samples['harken_events_total{event="done"}']) == 1.0
     assert float(samples["harken_consumers"]) == 0.0
-    assert any(k.startswith("harken_request_seconds_bucket{endpoint=\"/analyze/live/<session_id>/chunk\"")
+    assert any(k.startswith("harken_http_request_duration_seconds_bucket{endpoint=\"/analyze/live/<session_id>/chunk\"")
                for k in samples)

@@ -1,12 +1,12 @@
 """The SSE stream: framing, resume by id, one consumer at a time, hang-up detection, shutdown."""
 import signal
 import socket
-import time
 
 import pytest
 import requests
 
-from live import TIMEOUT, collect, control, iter_events, open_events, start, tone_pcm, upload
+from live import (TIMEOUT, attach_within, collect, control, iter_events, open_events, start, tone_pcm,
+                  upload)
 
 
 def _finished_session(server, chunks=3):
@@ -87,20 +87,7 @@ def test_second_consumer_gets_409_until_the_first_leaves(transport_server):
     state = requests.get(transport_server.url + "/analyze/live/" + session["session_id"], timeout=TIMEOUT)
     assert state.json()["consumer_attached"] is True
     first.close()
-    assert _attach_within(transport_server, session, seconds=5)
-
-
-def _attach_within(server, session, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        response = open_events(server.url, session)
-        status = response.status_code
-        response.close()
-        if status == 200:
-            return True
-        time.sleep(0.05)
-    return False
-
+    assert attach_within(transport_server.url, session, seconds=5)
 
 def test_dropped_socket_frees_the_slot_before_any_keepalive(start_server):
     """A consumer whose TCP connection vanishes frees the slot at once, not at the next heartbeat write."""
@@ -110,7 +97,7 @@ def test_dropped_socket_frees_the_slot_before_any_keepalive(start_server):
     assert b"retry: 2000" in _read_until(sock, b"retry: 2000")
     sock.close()
     # The heartbeat is 60 s: getting in within 5 s proves the hang-up itself was noticed.
-    assert _attach_within(server, session, seconds=5)
+    assert attach_within(server.url, session, seconds=5)
 
 
 def test_keepalive_comments_arrive_on_an_idle_stream(transport_server):

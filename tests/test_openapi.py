@@ -558,7 +558,7 @@ def test_healthz_metrics_page_and_static(transport_server, check):
     health = check(requests.get(transport_server.url + "/healthz", timeout=TIMEOUT), 200).json()
     assert health["ready"] is True and health["auth"] is False
     metrics = check(requests.get(transport_server.url + "/metrics", timeout=TIMEOUT), 200)
-    assert "harken_request_seconds" in metrics.text
+    assert "harken_http_request_duration_seconds" in metrics.text
     check(requests.get(transport_server.url + "/", timeout=TIMEOUT), 200)
     check(requests.get(transport_server.url + "/ui/harken.js", timeout=TIMEOUT), 200)
     check(requests.get(transport_server.url + "/ui/no-such-file.js", timeout=TIMEOUT), 404, "not_found")

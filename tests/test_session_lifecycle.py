@@ -4,7 +4,7 @@ import time
 import pytest
 import requests
 
-from live import TIMEOUT, collect, control, open_events, start, tone_pcm, upload
+from live import TIMEOUT, collect, control, open_events, start, tone_pcm, upload, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -18,23 +18,13 @@ def _status(server, session):
     response = requests.get(server.url + "/analyze/live/" + session["session_id"], timeout=TIMEOUT)
     return response.status_code, response.json()
 
-
-def _wait_for(predicate, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_idle_session_expires_then_answers_410(short_ttl_server):
     """With no chunk, keepalive or consumer the session expires at its TTL; later it is 410, not 404."""
     session = start(short_ttl_server.url, ttl_seconds=1)
-    assert _wait_for(lambda: _status(short_ttl_server, session)[1].get("status") == "expired", 10)
+    assert wait_for(lambda: _status(short_ttl_server, session)[1].get("status") == "expired", 10)
     seen = collect(short_ttl_server.url, session)
     assert seen[-1].name == "error" and seen[-1].data["code"] == "session_expired"
-    assert _wait_for(lambda: _status(short_ttl_server, session)[0] == 410, 10)
+    assert wait_for(lambda: _status(short_ttl_server, session)[0] == 410, 10)
     gone = upload(short_ttl_server.url, session, 0, tone_pcm(0.1))
     assert gone.status_code == 410 and gone.json()["error"]["code"] == "session_expired"
 
@@ -66,7 +56,7 @@ def test_finished_session_results_go_after_the_result_ttl(short_ttl_server):
     upload(short_ttl_server.url, session, 0, tone_pcm(0.2))
     control(short_ttl_server.url, session, "finalize")
     assert collect(short_ttl_server.url, session)[-1].name == "done"
-    assert _wait_for(lambda: _status(short_ttl_server, session)[0] == 410, 10)
+    assert wait_for(lambda: _status(short_ttl_server, session)[0] == 410, 10)
     body = _status(short_ttl_server, session)[1]
     assert body["error"]["status"] == "completed"
 

@@ -1,10 +1,24 @@
 """The Live Capture API: start, chunk, events, control, plus the session's state."""
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.routing import BaseConverter, ValidationError
 
 from .. import errors, inputs
 from ..sse import HangupWatch, stream_events
 
 bp = Blueprint("live", __name__, url_prefix="/analyze/live")
+
+
+class SessionIdConverter(BaseConverter):
+    """A session id path segment; never `start`, so GET …/start is 405 rather than a session lookup."""
+
+    def to_python(self, value):
+        if value == "start":
+            raise ValidationError()
+        return value
+
+
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("session_id",
+                                                                      SessionIdConverter))
 
 
 def _services():
@@ -37,7 +51,7 @@ def start():
                    expires_at=session.expires_iso(), status=session.status)
 
 
-@bp.post("/<session_id>/chunk")
+@bp.post("/<session_id:session_id>/chunk")
 def chunk(session_id):
     """Accept the next numbered chunk of audio (multipart or raw body)."""
     session = _session(session_id)
@@ -45,12 +59,17 @@ def chunk(session_id):
     return jsonify(session.ingest(chunk_seq, data))
 
 
-@bp.get("/<session_id>/events")
+@bp.get("/<session_id:session_id>/events")
 def events(session_id):
     """The session's SSE stream: one consumer at a time, resumable with Last-Event-ID."""
     services = _services()
     session = _session(session_id)
     last_seen_id = inputs.last_event_id()
+    if last_seen_id > session.events.last_id:
+        raise errors.ValidationFailed(
+            f"last_event_id: {last_seen_id} is beyond this session's last event "
+            f"({session.events.last_id}); resume from an id the stream sent",
+            field="last_event_id", last_event_id=session.events.last_id)
     token = session.attach_consumer()
     hangup = HangupWatch(request.environ.get("gunicorn.socket"))
 
@@ -59,12 +78,13 @@ def events(session_id):
         session.detach_consumer(token)
 
     def body():
-        # Released as soon as the last frame is written, so a client that reconnects right
+        # Released before the last frame is written (on_end), so a client that reconnects right
         # after `done` never meets its own old stream; call_on_close covers unstarted streams.
         try:
             yield from stream_events(session, last_seen_id, heartbeat_s=services.settings.heartbeat_s,
                                      retry_ms=services.settings.sse_retry_ms,
-                                     shutting_down=services.sessions.shutting_down, hangup=hangup)
+                                     shutting_down=services.sessions.shutting_down, hangup=hangup,
+                                     on_end=release)
         finally:
             release()
 
@@ -75,7 +95,7 @@ def events(session_id):
     return response
 
 
-@bp.post("/<session_id>/control")
+@bp.post("/<session_id:session_id>/control")
 def control(session_id):
     """finalize, cancel or keepalive."""
     session = _session(session_id)
@@ -90,7 +110,7 @@ def control(session_id):
                    detail=detail, expires_at=session.expires_iso())
 
 
-@bp.get("/<session_id>")
+@bp.get("/<session_id:session_id>")
 def state(session_id):
     """The session's state, for dashboards and for clients deciding how to resume."""
     return jsonify(_session(session_id).state())
