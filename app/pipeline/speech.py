@@ -9,7 +9,6 @@ from dataclasses import asdict
 from client.events import FinalTranscript
 
 from ..audio import TARGET_RATE_HZ
-from ..speech.offline import FileJobSettings
 from ..speech.pool import WorkerPool
 from ..speech.streaming import EndpointSettings
 
@@ -32,11 +31,6 @@ class SpeechPipeline:
             "asr_threads": settings.asr_threads, "speaker_similarity": settings.speaker_similarity,
             "endpointing": asdict(endpointing), "log_level": settings.log_level,
             "summary_every_s": settings.summary_every_s})
-        self._file_settings = FileJobSettings(
-            vad_threshold=settings.vad_threshold, end_silence_s=settings.vad_end_silence_s,
-            min_speech_s=settings.vad_min_speech_s, beam_size=settings.asr_final_beam_size,
-            window_s=settings.asr_final_window_s, speaker_similarity=settings.speaker_similarity,
-            max_audio_s=settings.max_file_audio_s)
 
     def start(self):
         self._pool.start()
@@ -47,7 +41,7 @@ class SpeechPipeline:
     def analyze_file(self, context, path, sink):
         """A recorded file's offline job; the sink receives its events like a session's."""
         return SpeechStream(context, sink, lambda stream: self._pool.open_job(
-            context.session_id, context, path, self._file_settings, stream))
+            context.session_id, context, path, self._settings.max_file_audio_s, stream))
 
     def health(self):
         workers = self._pool.health()

@@ -36,19 +36,6 @@ PROMPT_WORDS = 24
 _DECODE_SHARE, _ASR_SHARE = 0.1, 0.8
 
 
-@dataclass(frozen=True)
-class FileJobSettings:
-    """What an offline job needs to know beyond its file."""
-
-    vad_threshold: float = 0.5
-    end_silence_s: float = 0.4
-    min_speech_s: float = 0.25
-    beam_size: int = 5
-    window_s: int = 10
-    speaker_similarity: float = 0.72
-    max_audio_s: float = 4 * 3600.0
-
-
 @dataclass
 class Segment:
     """One utterance of the file: its place, then what recognition and the speaker encoder found."""
@@ -67,16 +54,21 @@ class Segment:
 class FileJob:
     """One file's analysis; `steps()` yields the events of each step, in the catalog's order."""
 
-    def __init__(self, models, context, path, settings):
+    def __init__(self, models, context, path, endpointing, speaker_similarity, max_audio_s):
+        """`endpointing` is the worker's EndpointSettings: the VAD's threshold and pauses, and
+        the beam and window of decodes whose words are final, serve a file as they serve a
+        live session."""
         self.context = context
         self.analysed_s = 0.0
         self._models = models
         self._path = path
-        self._cfg = settings
+        self._cfg = endpointing
+        self._speaker_similarity = speaker_similarity
+        self._max_audio_s = max_audio_s
 
     def steps(self):
         """Decode and cut, recognise each utterance, cluster the speakers, analyse, summarise."""
-        reader = RecordingReader(self._path, self._cfg.max_audio_s)
+        reader = RecordingReader(self._path, self._max_audio_s)
         frames = SileroFrames()
         pieces, probabilities = [], []
         for samples in reader.blocks():
@@ -102,7 +94,7 @@ class FileJob:
             yield [self._status(share, f"recognised {index + 1} of {len(segments)} utterances")]
 
         heard = [s for s in segments if s.words]
-        assign_speakers(heard, self._cfg.speaker_similarity)
+        assign_speakers(heard, self._speaker_similarity)
         finals = [self._final(i, s) for i, s in enumerate(heard, start=1)]
         self.analysed_s = self.duration_s
         analytics = self._analytics()
@@ -119,8 +111,8 @@ class FileJob:
         """The words of one utterance, in seconds from the start of the file."""
         hypothesis = self._models.asr.recognize(
             audio[segment.start:segment.end], language=self.context.language or "en",
-            prompt=" ".join(said[-PROMPT_WORDS:]), min_window_s=self._cfg.window_s,
-            beam_size=self._cfg.beam_size)
+            prompt=" ".join(said[-PROMPT_WORDS:]), min_window_s=self._cfg.final_window_s,
+            beam_size=self._cfg.final_beam_size)
         offset = segment.start / RATE_HZ
         return tuple(Word(w.text.strip(), round(w.start + offset, 3), round(w.end + offset, 3),
                           round(w.probability, 3)) for w in hypothesis.words if w.text.strip())
@@ -159,7 +151,10 @@ class FileJob:
 
 
 def cut_utterances(probabilities, frame_samples, total_samples, settings):
-    """Utterances from per-frame speech probabilities: voiced runs joined across short pauses."""
+    """Utterances from per-frame speech probabilities: voiced runs joined across short pauses.
+
+    `settings` is an EndpointSettings (threshold, end silence, shortest speech).
+    """
     voiced = probabilities >= settings.vad_threshold
     gap_frames = int(round(settings.end_silence_s * RATE_HZ / frame_samples))
     runs, start, last = [], None, None

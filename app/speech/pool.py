@@ -57,12 +57,12 @@ class WorkerPool:
         worker.send(("open", session_id, context))
         return worker
 
-    def open_job(self, job_id, context, path, settings, handler):
+    def open_job(self, job_id, context, path, max_audio_s, handler):
         """Give a recorded file's analysis to the worker with the fewest jobs, then sessions."""
         worker = min(self._workers, key=lambda w: (w.info is None, len(w.jobs), w.load))
         worker.sessions[job_id] = handler
         worker.jobs.add(job_id)
-        worker.send(("analyze_file", job_id, context, str(path), settings))
+        worker.send(("analyze_file", job_id, context, str(path), max_audio_s))
         return worker
 
     def stop(self):

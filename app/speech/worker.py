@@ -131,7 +131,7 @@ def _handle(channel, sessions, jobs, message, models, endpointing, speaker_simil
     try:
         if kind == "analyze_file":
             from .offline import FileJob
-            job = FileJob(models, message[2], message[3], message[4])
+            job = FileJob(models, message[2], message[3], endpointing, speaker_similarity, message[4])
             jobs[session_id] = (job, job.steps())
         elif kind == "open":
             sessions[session_id] = WorkerSession(models, message[2], endpointing, speaker_similarity,

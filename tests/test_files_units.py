@@ -1,0 +1,152 @@
+"""The recorded-file pieces that need no model: cutting, clustering, decoding from disk, the document."""
+import io
+
+import numpy as np
+import pytest
+import soundfile
+
+from app.audio import UndecodableAudio
+from app.audio.recording import AudioTooLong, RecordingReader, probe
+from app.files import document
+from app.speech.offline import MAX_UTTERANCE_S, Segment, assign_speakers, cut_utterances
+from app.speech.streaming import EndpointSettings
+from client.events import FinalTranscript, Moment
+
+RATE_HZ = 16000
+FRAME = 512  # Silero's frame at 16 kHz: 32 ms
+
+
+def probabilities(*runs, total_frames=400):
+    """Per-frame speech probabilities: 0.9 inside each (first, last) frame run, 0.05 elsewhere."""
+    out = np.full(total_frames, 0.05, np.float32)
+    for first, last in runs:
+        out[first:last + 1] = 0.9
+    return out
+
+
+def test_voiced_runs_join_across_short_pauses_and_short_blips_are_dropped():
+    """A 0.2 s pause joins two runs; a 0.5 s pause parts them; 3 voiced frames (96 ms) are no utterance."""
+    probs = probabilities((10, 40), (47, 80), (96, 130), (200, 202))
+    segments = cut_utterances(probs, FRAME, 400 * FRAME, EndpointSettings())
+    assert [(s.start, s.end) for s in segments] == [
+        (10 * FRAME - 3200, 81 * FRAME + 4000), (96 * FRAME - 3200, 131 * FRAME + 4000)]
+    assert all(isinstance(s.start, int) and isinstance(s.end, int) for s in segments)
+
+
+def test_an_utterance_longer_than_a_window_is_cut_at_its_quietest_frame():
+    """40 s of speech with one softer frame in its middle half is cut there, into pieces that fit."""
+    frames = int(40 * RATE_HZ / FRAME)
+    probs = np.full(frames + 20, 0.05, np.float32)
+    probs[10:10 + frames] = 0.9
+    probs[10 + frames // 2] = 0.6
+    segments = cut_utterances(probs, FRAME, len(probs) * FRAME, EndpointSettings())
+    assert len(segments) == 2
+    assert segments[0].end == segments[1].start == (10 + frames // 2) * FRAME
+    assert all(s.duration_s <= MAX_UTTERANCE_S for s in segments)
+
+
+def _voice(direction, noise, rng):
+    """A unit voice print near `direction`: noise 0.02 per dimension keeps cosine similarity about 0.9, as one real voice scores against itself."""
+    vector = direction + noise * rng.standard_normal(len(direction))
+    return vector / np.linalg.norm(vector)
+
+
+def test_speakers_are_clustered_over_the_whole_call_and_numbered_by_first_speech():
+    """Two voices alternating, a short turn and one with no voice print: each gets its voice's label."""
+    rng = np.random.default_rng(7)
+    a, b = np.eye(256)[0], np.eye(256)[1]
+    plan = [(b, 2.0), (a, 3.0), (b, 1.5), (a, 0.6), (None, 0.2), (b, 2.5), (a, 4.0)]
+    segments, cursor = [], 0
+    for direction, seconds in plan:
+        segment = Segment(cursor, cursor + int(seconds * RATE_HZ))
+        segment.embedding = None if direction is None else _voice(direction, 0.02, rng)
+        segments.append(segment)
+        cursor = segment.end + RATE_HZ
+    assign_speakers(segments, threshold=0.72)
+    assert [s.speaker for s in segments] == [0, 1, 0, 1, 1, 0, 1]
+
+
+def test_one_voice_stays_one_speaker():
+    """The same voice all along never splits, however many turns."""
+    rng = np.random.default_rng(3)
+    segments = [Segment(i * 3 * RATE_HZ, (i * 3 + 2) * RATE_HZ) for i in range(12)]
+    for segment in segments:
+        segment.embedding = _voice(np.eye(256)[5], 0.02, rng)
+    assign_speakers(segments, threshold=0.72)
+    assert {s.speaker for s in segments} == {0}
+
+
+def _wav(seconds, path):
+    t = np.arange(int(seconds * 44100)) / 44100
+    soundfile.write(path, 0.2 * np.sin(2 * np.pi * 220 * t), 44100, subtype="PCM_16")
+    return path
+
+
+def test_a_file_decodes_to_16_khz_mono_in_blocks(tmp_path):
+    """150 s at 44.1 kHz: three blocks (60, 60, 30 s), 2,400,000 samples, not truncated."""
+    reader = RecordingReader(_wav(150, tmp_path / "a.wav"), max_audio_s=3600)
+    blocks = list(reader.blocks())
+    assert [round(len(b) / RATE_HZ) for b in blocks] == [60, 60, 30]
+    assert sum(map(len, blocks)) == pytest.approx(150 * RATE_HZ, abs=64)
+    assert blocks[0].dtype == np.float32 and not reader.truncated
+
+
+def test_a_cut_wav_is_read_to_its_end_and_called_truncated(tmp_path):
+    """A WAV whose header announces 10 s but holds 4 s: 4 s decoded, and the reason says why."""
+    path = _wav(10, tmp_path / "whole.wav")
+    data = path.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[:44 + 4 * 44100 * 2])
+    reader = RecordingReader(cut, max_audio_s=3600)
+    assert sum(map(len, reader.blocks())) == pytest.approx(4 * RATE_HZ, abs=64)
+    assert reader.truncated and "10.0 s its header announces" in reader.truncation
+
+
+def test_the_audio_limit_stops_decoding_and_probe_refuses_what_it_announces(tmp_path):
+    """max_audio_s bounds both: the reader stops at it, probe refuses a file announcing more."""
+    path = _wav(5, tmp_path / "five.wav")
+    reader = RecordingReader(path, max_audio_s=2)
+    assert sum(map(len, reader.blocks())) == 2 * RATE_HZ and reader.truncated
+    with pytest.raises(AudioTooLong):
+        probe(path, max_audio_s=2)
+    assert probe(path, max_audio_s=60).duration_s == pytest.approx(5.0, abs=0.01)
+
+
+def test_probe_refuses_what_ffmpeg_cannot_read(tmp_path):
+    junk = tmp_path / "junk.mp3"
+    junk.write_bytes(b"definitely not audio" * 50)
+    with pytest.raises(UndecodableAudio):
+        probe(junk, max_audio_s=60)
+
+
+def _final(number, speaker, start, end, text="words"):
+    return FinalTranscript(utterance_id=f"utt_{number:04d}", speaker=speaker, t_start=start,
+                           t_end=end, text=text, confidence=0.9)
+
+
+def _moment(number, category, utterance_id):
+    return Moment(moment_id=f"m_{number:04d}", category=category, confidence=0.8, speaker="Speaker_0",
+                  start_ms=0, end_ms=0, utterance_ids=[utterance_id], evidence="")
+
+
+def test_phases_follow_the_moments_in_time_order():
+    """opening, then discovery at a question, objection handling at an objection, close at a commitment."""
+    finals = [_final(n, "Speaker_0", n * 2.0, n * 2.0 + 1.5) for n in range(1, 8)]
+    moments = [_moment(1, "question", "utt_0002"), _moment(2, "objection", "utt_0004"),
+               _moment(3, "question", "utt_0005"), _moment(4, "cta_commit", "utt_0007")]
+    phases = document.phases(finals, moments)
+    assert [(p["phase_name"], p["utterance_ids"]) for p in phases] == [
+        ("opening", ["utt_0001"]), ("discovery", ["utt_0002", "utt_0003"]),
+        ("objection_handling", ["utt_0004"]), ("discovery", ["utt_0005", "utt_0006"]),
+        ("close", ["utt_0007"])]
+    assert phases[1]["start_ms"] == 4000 and phases[1]["end_ms"] == 7500
+    assert phases[2]["evidence_moment_ids"] == ["m_0002"]
+
+
+def test_sentiment_trend_is_the_least_squares_slope_per_minute():
+    """Valence rising 0.3 a minute is `rising`; flat is `steady`; mean and spread are exact."""
+    timeline = [{"t_start": 60.0 * i, "emotion": {"scores": {"valence": 0.3 * i}}} for i in range(3)]
+    assert document._sentiment(timeline) == {"mean": 0.3, "std": 0.245, "trend": "rising",
+                                            "slope_per_min": 0.3}
+    flat = [{"t_start": 10.0 * i, "emotion": {"scores": {"valence": 0.1}}} for i in range(4)]
+    assert document._sentiment(flat)["trend"] == "steady"
