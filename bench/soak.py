@@ -15,8 +15,14 @@ allocator's arenas are then at their working size) and again once every soak ses
 finished and buried: growth beyond 10 % would be memory the sessions keep. Results: printed and bench/results/soak.json.
 
     .venv/bin/python bench/soak.py [--sessions 20] [--audio-s 300] [--chunk-s 0.25]
+    .venv/bin/python bench/soak.py --speech --sessions 4 --audio-s 60   # the models on, real words
+
+With `--speech` the server runs the speech pipeline and every session streams the bundled
+two-speaker call (samples/sales-call.ogg) over and over, so finals, emotion and moments cross
+the faults too.
 """
 import argparse
+import functools
 import json
 import random
 import sys
@@ -48,6 +54,23 @@ def pcm_chunk(seq, seconds):
     t = np.arange(int(seconds * RATE_HZ)) / RATE_HZ
     tone = 0.2 * np.sin(2 * np.pi * (200 + seq % 400) * t)
     return (tone * 32767).astype("<i2").tobytes()
+
+
+def speech_chunk(seq, seconds):
+    """Chunk `seq` of the bundled call as s16le PCM, the call repeating without end."""
+    call = _call_pcm()
+    size = int(seconds * RATE_HZ) * 2
+    start = (seq * size) % len(call)
+    return (call + call)[start:start + size]
+
+
+@functools.lru_cache(maxsize=1)
+def _call_pcm():
+    import av
+    with av.open(str(ROOT / "samples" / "sales-call.ogg")) as container:
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE_HZ)
+        frames = [f for frame in container.decode(audio=0) for f in resampler.resample(frame)]
+    return b"".join(bytes(f.planes[0])[:f.samples * 2] for f in frames)
 
 
 class Faults:
@@ -85,8 +108,9 @@ class Faults:
 class SessionRun:
     """One session: an uploader that retries each chunk until acknowledged, and a consumer."""
 
-    def __init__(self, proxy_url, server_url, chunks, chunk_s, hangup_rate=0.0, seed=0):
+    def __init__(self, proxy_url, server_url, chunks, chunk_s, hangup_rate=0.0, seed=0, make_chunk=pcm_chunk):
         self.proxy, self.server, self.chunks, self.chunk_s = proxy_url, server_url, chunks, chunk_s
+        self.make_chunk = make_chunk
         self.hangup_rate, self.rng = hangup_rate, random.Random(seed)
         self.hangups = 0
         self.http = requests.Session()
@@ -110,7 +134,7 @@ class SessionRun:
     def upload(self):
         endpoint = self.proxy + self.session["chunk_endpoint"]
         for seq in range(self.chunks):
-            data = pcm_chunk(seq, self.chunk_s)
+            data = self.make_chunk(seq, self.chunk_s)
             while True:
                 try:
                     answer = requests.post(endpoint, params={"chunk_seq": seq}, data=data, timeout=TIMEOUT,
@@ -201,8 +225,9 @@ class SessionRun:
                 "reconnects": self.reconnects, "client_hangups": self.hangups, "retries": dict(self.retries), "errors": self.errors}
 
 
-def run_sessions(proxy_url, server_url, count, chunks, chunk_s, hangup_rate=0.0, seed=0):
-    runs = [SessionRun(proxy_url, server_url, chunks, chunk_s, hangup_rate, seed + i) for i in range(count)]
+def run_sessions(proxy_url, server_url, count, chunks, chunk_s, hangup_rate=0.0, seed=0, make_chunk=pcm_chunk):
+    runs = [SessionRun(proxy_url, server_url, chunks, chunk_s, hangup_rate, seed + i, make_chunk)
+            for i in range(count)]
     threads = [threading.Thread(target=fn, daemon=True) for run in runs for fn in (run.upload, run.consume)]
     for thread in threads:
         thread.start()
@@ -234,10 +259,13 @@ def main():
     parser.add_argument("--hangup-rate", type=float, default=0.01,
                         help="chance per event that the consumer hangs up and reconnects at once")
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument("--speech", action="store_true", help="the speech pipeline on, the bundled call as audio")
     args = parser.parse_args()
     chunks = int(args.audio_s / args.chunk_s)
+    make_chunk = speech_chunk if args.speech else pcm_chunk
     with tempfile.TemporaryDirectory() as tmp:
-        server = BenchServer({"HARKEN_PIPELINE": "none", "HARKEN_STATUS_EVERY_S": "0",
+        server = BenchServer({"HARKEN_PIPELINE": "speech" if args.speech else "none",
+                              "HARKEN_STATUS_EVERY_S": "0",
                               "HARKEN_RESULT_TTL_S": str(RESULT_TTL_S), "HARKEN_REAPER_INTERVAL_S": "0.5",
                               "HARKEN_HEARTBEAT_S": "2", "HARKEN_ACCESS_LOG": ""},
                              Path(tmp) / "server.log")
@@ -246,12 +274,13 @@ def main():
         try:
             with FaultyProxy(server.url, faults) as proxy:
                 rss_start_mb = worker.rss_mb()
-                warm = run_sessions(server.url, server.url, args.sessions, chunks, args.chunk_s)  # no faults
+                warm = run_sessions(server.url, server.url, args.sessions, chunks, args.chunk_s,
+                                    make_chunk=make_chunk)  # no faults
                 wait_buried(server.url, [r.session for r in warm], 120)
                 rss_before_mb = worker.rss_mb()
                 started = time.monotonic()
                 runs = run_sessions(proxy.url, server.url, args.sessions, chunks, args.chunk_s,
-                                    args.hangup_rate, args.seed)
+                                    args.hangup_rate, args.seed, make_chunk)
                 soak_s = time.monotonic() - started
                 verdicts = [run.verdict() for run in runs]
                 buried = wait_buried(server.url, [r.session for r in runs], 120)
@@ -263,7 +292,8 @@ def main():
                "events_repeated", "events_out_of_order", "reconnects", "client_hangups")}
     errors = [e for v in verdicts for e in v["errors"]]
     retries = sum((Counter(v["retries"]) for v in verdicts), Counter())
-    result = {"sessions": args.sessions, "audio_s_per_session": args.audio_s, "chunk_s": args.chunk_s,
+    result = {"pipeline": "speech" if args.speech else "none", "sessions": args.sessions,
+              "audio_s_per_session": args.audio_s, "chunk_s": args.chunk_s,
               "chunks_per_session": chunks, "fault_rate": args.fault_rate,
               "stream_fault_rate": args.stream_fault_rate, "faults": dict(faults.counts),
               "soak_wall_s": round(soak_s, 1),
@@ -275,7 +305,7 @@ def main():
               "rss_change_pct": round(100 * (rss_after_mb - rss_before_mb) / rss_before_mb, 1),
               "all_buried": buried, "machine": describe()}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "soak.json").write_text(json.dumps(result, indent=2))
+    (RESULTS / ("soak-speech.json" if args.speech else "soak.json")).write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
     losses = sum(totals[k] for k in ("chunks_lost", "chunks_duplicated", "bytes_short", "events_lost",
                                      "events_repeated", "events_out_of_order"))

@@ -54,7 +54,7 @@ class BenchServer(Server):
     """The tests' server runner (the Procfile's command on loopback), plus its one worker's pid."""
 
     def __init__(self, env, log_path):
-        super().__init__(env, log_path, ready_timeout_s=60.0)
+        super().__init__(env, log_path, ready_timeout_s=120.0)
         self.worker_pid = self._worker()
 
     def _worker(self):

@@ -1,4 +1,4 @@
-"""The recorded-file pieces that need no model: cutting, clustering, decoding from disk, the document."""
+"""The recorded-file pieces that need no model: speaker clustering, decoding from disk, the document."""
 import io
 
 import numpy as np
@@ -8,41 +8,10 @@ import soundfile
 from app.audio import UndecodableAudio
 from app.audio.recording import AudioTooLong, RecordingReader, probe
 from app.files import document
-from app.speech.offline import MAX_UTTERANCE_S, Segment, assign_speakers, cut_utterances
-from app.speech.streaming import EndpointSettings
+from app.speech.offline import Segment, assign_speakers
 from client.events import FinalTranscript, Moment
 
 RATE_HZ = 16000
-FRAME = 512  # Silero's frame at 16 kHz: 32 ms
-
-
-def probabilities(*runs, total_frames=400):
-    """Per-frame speech probabilities: 0.9 inside each (first, last) frame run, 0.05 elsewhere."""
-    out = np.full(total_frames, 0.05, np.float32)
-    for first, last in runs:
-        out[first:last + 1] = 0.9
-    return out
-
-
-def test_voiced_runs_join_across_short_pauses_and_short_blips_are_dropped():
-    """A 0.2 s pause joins two runs; a 0.5 s pause parts them; 3 voiced frames (96 ms) are no utterance."""
-    probs = probabilities((10, 40), (47, 80), (96, 130), (200, 202))
-    segments = cut_utterances(probs, FRAME, 400 * FRAME, EndpointSettings())
-    assert [(s.start, s.end) for s in segments] == [
-        (10 * FRAME - 3200, 81 * FRAME + 4000), (96 * FRAME - 3200, 131 * FRAME + 4000)]
-    assert all(isinstance(s.start, int) and isinstance(s.end, int) for s in segments)
-
-
-def test_an_utterance_longer_than_a_window_is_cut_at_its_quietest_frame():
-    """40 s of speech with one softer frame in its middle half is cut there, into pieces that fit."""
-    frames = int(40 * RATE_HZ / FRAME)
-    probs = np.full(frames + 20, 0.05, np.float32)
-    probs[10:10 + frames] = 0.9
-    probs[10 + frames // 2] = 0.6
-    segments = cut_utterances(probs, FRAME, len(probs) * FRAME, EndpointSettings())
-    assert len(segments) == 2
-    assert segments[0].end == segments[1].start == (10 + frames // 2) * FRAME
-    assert all(s.duration_s <= MAX_UTTERANCE_S for s in segments)
 
 
 def _voice(direction, noise, rng):

@@ -47,7 +47,8 @@ def _event_stream(services, analysis, hangup):
         try:
             yield from stream_events(analysis, 0, heartbeat_s=services.settings.heartbeat_s,
                                      retry_ms=services.settings.sse_retry_ms,
-                                     shutting_down=services.sessions.shutting_down, hangup=hangup)
+                                     shutting_down=services.sessions.shutting_down, hangup=hangup,
+                                     on_end=hangup.stop)
         finally:
             hangup.stop()
             analysis.cancel()
