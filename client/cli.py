@@ -302,9 +302,10 @@ class _TextPrinter:
         if result.summary is not None:
             self._line(_summary_text(result.summary))
         if result.phases:
-            self._line("\nPhases:\n" + "\n".join(
-                f"  {_clock(p['start_ms'] / 1000)}-{_clock(p['end_ms'] / 1000)}  {p['phase_name'].replace('_', ' ')}"
-                for p in result.phases))
+            self._line("\nPhases:")
+            for phase in result.phases:
+                span = f"{_clock(phase['start_ms'] / 1000)}-{_clock(phase['end_ms'] / 1000)}"
+                self._line(f"  {span}  {phase['phase_name'].replace('_', ' ')}")
         if result.truncated:
             print("harken: " + "; ".join(result.document.get("warnings") or ["the file was truncated"]),
                   file=sys.stderr)
