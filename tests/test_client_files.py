@@ -10,7 +10,7 @@ from werkzeug.formparser import parse_form_data
 import live
 from client import (AsyncLiveClient, EmptyFile, LiveClient, PayloadTooLarge, PipelineUnavailable,
                     RetryPolicy, UnreadableRecording, ValidationFailed)
-from client.multipart import FileUpload
+from client.multipart import PART_BYTES, FileUpload
 
 JUNK = b"not audio at all" * 64
 
@@ -141,3 +141,14 @@ def test_async_client_maps_the_same_refusals(transport_server, small_files_serve
                 await client.analyze_file(big)
 
     asyncio.run(asyncio.wait_for(scenario(), 120))
+
+
+def test_a_large_file_is_read_in_bounded_pieces(tmp_path):
+    """A 64 MB file becomes a body of 64 KiB reads, never one buffer: the client's memory does not grow with the file."""
+    large = tmp_path / "large.wav"
+    with open(large, "wb") as sparse:
+        sparse.truncate(64 * 1024 * 1024)
+    body = FileUpload(large, {}).body()
+    sizes = [len(piece) for piece in body.pieces]
+    assert max(sizes) == PART_BYTES and sum(sizes) == 64 * 1024 * 1024
+    assert body.length == len(body.head) + sum(sizes) + len(body.tail)
