@@ -23,15 +23,15 @@ class ConversationResult:
         if event.id is not None:
             self.last_event_id = event.id
         if isinstance(event, FinalTranscript):
-            self.utterances.append(_utterance(event.to_dict(), event.confidence))
+            self.utterances.append(_utterance(vars(event), event.confidence))
         elif isinstance(event, Emotion):
             utterance = self._utterance(event.utterance_id)
             if utterance is not None:
-                utterance["emotion"] = _emotion(event.to_dict())
+                utterance["emotion"] = _emotion(vars(event))
         elif isinstance(event, Cognitive):
             utterance = self._utterance(event.utterance_id)
             if utterance is not None:
-                utterance["cognitive"] = _cognitive(event.to_dict())
+                utterance["cognitive"] = _cognitive(vars(event))
         elif isinstance(event, Moment):
             self.moments.append(event.to_dict())
         elif isinstance(event, Transition):

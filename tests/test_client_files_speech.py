@@ -2,6 +2,8 @@
 import asyncio
 import contextlib
 import io
+import logging
+import threading
 import time
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import soundfile
 
 import speechgen
 from client import (AnalysisResult, AsyncLiveClient, Cognitive, ConversationResult, Done, Emotion,
-                    FinalTranscript, LiveClient, Status, SummaryUpdate)
+                    FinalTranscript, LiveClient, RetryPolicy, Status, SummaryUpdate)
 
 pytestmark = pytest.mark.speech
 
@@ -142,3 +144,25 @@ def test_async_client_analyses_the_call_both_ways(speech_server):
     for event in events:
         streamed.add(event)
     assert_the_call_was_heard(streamed.utterances)
+
+
+@pytest.fixture(scope="module")
+def one_file_server(start_server):
+    """The speech pipeline analysing one file at a time, asking a refused client to come back after 1 s."""
+    return start_server(HARKEN_PIPELINE="speech", HARKEN_WORKERS="1", HARKEN_MAX_FILE_JOBS="1",
+                        HARKEN_RETRY_AFTER_S="1")
+
+
+def test_a_full_queue_is_waited_out(one_file_server, caplog):
+    """While one file is analysed, another's analyze_file is refused (analysis_queue_full), waits its Retry-After and is taken once the slot frees."""
+    caplog.set_level(logging.INFO, logger="client")
+    answers = {}
+    with LiveClient(one_file_server.url, retry=RetryPolicy(tries=120)) as client:
+        busy = client.stream_file_analysis(SAMPLE)
+        assert isinstance(next(busy), Status)  # the server's one file slot is taken now
+        waiting = threading.Thread(target=lambda: answers.update(result=client.twin().analyze_file(SAMPLE)))
+        waiting.start()
+        wait_for(lambda: "analysis_queue_full" in caplog.text, "the second file was refused while the first ran")
+        assert isinstance(list(busy)[-1], Done)
+        waiting.join(300)
+    assert_the_call_was_heard(answers["result"].utterances)
