@@ -326,7 +326,7 @@ export class LiveSession {
         this.messages.show("warn", `Server warning: ${d.message} (${d.code}).`, "server-warn");
       }
     } else if (name === "done") {
-      this.messages.show("info", "Session complete.", "state");
+      this.messages.show("info", this.analysis ? "Analysis complete." : "Session complete.", "state");
       this.end("done");
     }
   }
