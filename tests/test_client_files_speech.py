@@ -22,6 +22,7 @@ pytestmark = pytest.mark.speech
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "sales-call.ogg"
 MAX_WER = 0.15
+HUNG_UP = "file analysis cancelled: the client hung up"
 
 
 def reference_turns():
@@ -110,19 +111,28 @@ def test_stream_file_analysis_yields_the_live_catalog(speech_server):
 
 
 def test_closing_the_stream_stops_the_analysis(speech_server, tmp_path):
-    """Closing the iterator after the first event hangs up, and the server cancels the job and frees its worker."""
+    """Closing the iterator (sync or async) after the first event hangs up, and the server cancels the job and frees its worker."""
     with av.open(str(SAMPLE)) as container:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
         samples = np.concatenate([f.to_ndarray().reshape(-1) for frame in container.decode(audio=0)
                                   for f in resampler.resample(frame)])
     long_call = tmp_path / "long.wav"
     soundfile.write(long_call, np.tile(samples, 12), 16000, subtype="PCM_16")  # six minutes
+    hangups = speech_server.log().count(HUNG_UP)
     with LiveClient(speech_server.url) as client:
         events = client.stream_file_analysis(long_call)
         assert isinstance(next(events), Status)
         events.close()
-    wait_for(lambda: "file analysis cancelled: the client hung up" in speech_server.log(),
-             "the server noticed the hang-up")
+    wait_for(lambda: speech_server.log().count(HUNG_UP) == hangups + 1, "the server noticed the hang-up")
+    wait_for(lambda: jobs(speech_server.url) == 0, "the worker dropped the job")
+
+    async def first_event_then_close():
+        async with AsyncLiveClient(speech_server.url) as client:
+            async with contextlib.aclosing(client.stream_file_analysis(long_call)) as events:
+                return await events.__anext__()
+
+    assert isinstance(asyncio.run(asyncio.wait_for(first_event_then_close(), 120)), Status)
+    wait_for(lambda: speech_server.log().count(HUNG_UP) == hangups + 2, "the server noticed the async hang-up")
     wait_for(lambda: jobs(speech_server.url) == 0, "the worker dropped the job")
 
 
