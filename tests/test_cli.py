@@ -292,6 +292,8 @@ def test_analyze_refusals_are_one_line_and_exit_1(transport_server, tmp_path):
     run = harken("analyze", wav, "--url", transport_server.url, "--json", "--result", result_path)
     assert run.returncode == 1 and run.stderr.startswith("harken: 503 pipeline_unavailable: "), run.stderr
     assert json.loads(result_path.read_text())["complete"] is False
+    piped = harken("analyze", "-", "--url", transport_server.url, stdin=wav.read_bytes())
+    assert piped.returncode == 1 and piped.stderr.startswith(b"harken: 503 pipeline_unavailable: "), piped.stderr
     missing = harken("analyze", tmp_path / "nope.wav")
     assert missing.returncode == 2 and "no such file" in missing.stderr
 
