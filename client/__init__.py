@@ -6,7 +6,8 @@ are imported only when a name that needs them (`LiveClient`, …) is first used;
 only for `AsyncLiveClient` (the ``async`` extra). Every name in `__all__` is reachable
 as ``client.NAME``:
 
-- clients: `LiveClient` (sync, requests), `AsyncLiveClient` (asyncio, httpx);
+- clients: `LiveClient` (sync, requests), `AsyncLiveClient` (asyncio, httpx): live
+  sessions, and recorded files (`analyze_file` -> `AnalysisResult`, `stream_file_analysis`);
   `LiveSession`, `ChunkReceipt`, `LiveStream`, `AsyncLiveStream`, `RetryPolicy`;
 - events (`client.events`): `Event` and one class per SSE event, `UnknownEvent`,
   `parse_event`, `is_terminal`; `ConversationResult` gathers them into one document;
@@ -17,19 +18,20 @@ import logging
 from typing import TYPE_CHECKING, Any, List
 
 _EXPORTS = {
-    "errors": ("APIError", "Backpressure", "BadRequest", "ChunkConflict", "ChunkOutOfOrder",
-               "Conflict", "ConnectionFailed", "ConsumerAttached", "EmptyChunk", "HarkenError",
-               "InvalidChunk", "InvalidJson", "LiveStreamingDisabled", "MethodNotAllowed",
-               "NotFound", "PayloadTooLarge", "PipelineUnavailable", "ReconnectFailed",
-               "RequestTimeout", "ServerError", "ServerFull", "ServiceUnavailable",
-               "SessionClosed", "SessionExpired", "SessionNotFound", "StreamError",
-               "TransportError", "Unauthorized", "UnsupportedMediaType", "UploadFailed",
+    "errors": ("APIError", "AnalysisFailed", "AnalysisQueueFull", "AudioTooLong", "Backpressure",
+               "BadRequest", "ChunkConflict", "ChunkOutOfOrder", "Conflict", "ConnectionFailed",
+               "ConsumerAttached", "EmptyChunk", "EmptyFile", "HarkenError", "InvalidChunk",
+               "InvalidJson", "LiveStreamingDisabled", "MethodNotAllowed", "NotFound",
+               "PayloadTooLarge", "PipelineUnavailable", "ReconnectFailed", "RequestTimeout",
+               "ServerError", "ServerFull", "ServiceUnavailable", "SessionClosed",
+               "SessionExpired", "SessionNotFound", "StreamError", "TransportError",
+               "Unauthorized", "UnreadableRecording", "UnsupportedMediaType", "UploadFailed",
                "ValidationFailed"),
     "events": ("Cognitive", "Done", "Emotion", "Error", "Event", "FinalTranscript", "Moment",
                "PartialTranscript", "Status", "SummaryUpdate", "Transition", "UnknownEvent",
                "is_terminal", "parse_event"),
     "protocol": ("ChunkReceipt", "LiveSession"),
-    "result": ("ConversationResult",),
+    "result": ("AnalysisResult", "ConversationResult"),
     "retry": ("RetryPolicy",),
     "live": ("LiveClient",),
     "streaming": ("LiveStream",),
@@ -41,20 +43,21 @@ __all__ = sorted(_MODULE_OF)
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ imports on first use
     from .aio import AsyncLiveClient, AsyncLiveStream
-    from .errors import (APIError, Backpressure, BadRequest, ChunkConflict, ChunkOutOfOrder,
-                         Conflict, ConnectionFailed, ConsumerAttached, EmptyChunk, HarkenError,
+    from .errors import (APIError, AnalysisFailed, AnalysisQueueFull, AudioTooLong,
+                         Backpressure, BadRequest, ChunkConflict, ChunkOutOfOrder, Conflict,
+                         ConnectionFailed, ConsumerAttached, EmptyChunk, EmptyFile, HarkenError,
                          InvalidChunk, InvalidJson, LiveStreamingDisabled, MethodNotAllowed,
                          NotFound, PayloadTooLarge, PipelineUnavailable, ReconnectFailed,
                          RequestTimeout, ServerError, ServerFull, ServiceUnavailable,
                          SessionClosed, SessionExpired, SessionNotFound, StreamError,
-                         TransportError, Unauthorized, UnsupportedMediaType, UploadFailed,
-                         ValidationFailed)
+                         TransportError, Unauthorized, UnreadableRecording,
+                         UnsupportedMediaType, UploadFailed, ValidationFailed)
     from .events import (Cognitive, Done, Emotion, Error, Event, FinalTranscript, Moment,
                          PartialTranscript, Status, SummaryUpdate, Transition, UnknownEvent,
                          is_terminal, parse_event)
     from .live import LiveClient
     from .protocol import ChunkReceipt, LiveSession
-    from .result import ConversationResult
+    from .result import AnalysisResult, ConversationResult
     from .retry import RetryPolicy
     from .streaming import LiveStream
 

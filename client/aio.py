@@ -22,8 +22,11 @@ except ImportError as missing:
 from . import errors, protocol
 from .errors import ChunkOutOfOrder, ConnectionFailed, HarkenError, RequestTimeout
 from .events import Event, is_terminal, parse_event
-from .protocol import (DEFAULT_CHUNK_BYTES, DEFAULT_EVENTS_READ_TIMEOUT_S, DEFAULT_RECONNECT_TRIES,
-                       DEFAULT_TIMEOUT, ChunkReceipt, LiveSession, SessionRef)
+from .multipart import FileUpload
+from .protocol import (DEFAULT_ANALYZE_READ_TIMEOUT_S, DEFAULT_CHUNK_BYTES,
+                       DEFAULT_EVENTS_READ_TIMEOUT_S, DEFAULT_RECONNECT_TRIES, DEFAULT_TIMEOUT,
+                       ChunkReceipt, LiveSession, SessionRef)
+from .result import AnalysisResult
 from .retry import RetryPolicy
 from .sources import AudioInput, pieces
 from .streaming import StreamPlan
@@ -43,6 +46,7 @@ class AsyncLiveClient:
             event stream.
         events_read_timeout_s: longest silence on the event stream before it counts as
             dropped and is reconnected.
+        analyze_read_timeout_s: longest wait for `analyze_file`'s answer once the file is sent.
         retry: the `RetryPolicy` for start, uploads and control requests.
         reconnect_tries: reconnects allowed in a row before `events()` raises `ReconnectFailed`.
         client: an `httpx.AsyncClient` to use instead of a new one (closed with this client).
@@ -54,12 +58,14 @@ class AsyncLiveClient:
     def __init__(self, base_url: str, api_key: Optional[str] = None,
                  timeout: Union[float, tuple] = DEFAULT_TIMEOUT,
                  events_read_timeout_s: float = DEFAULT_EVENTS_READ_TIMEOUT_S,
+                 analyze_read_timeout_s: float = DEFAULT_ANALYZE_READ_TIMEOUT_S,
                  retry: Optional[RetryPolicy] = None, reconnect_tries: int = DEFAULT_RECONNECT_TRIES,
                  client: Optional[httpx.AsyncClient] = None):
         self.base_url = base_url.rstrip("/") + "/"
         connect_s, read_s = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         self.timeout = httpx.Timeout(read_s, connect=connect_s)
         self.events_timeout = httpx.Timeout(events_read_timeout_s, connect=connect_s)
+        self.analyze_timeout = httpx.Timeout(analyze_read_timeout_s, connect=connect_s)
         self.retry = retry or RetryPolicy()
         self.reconnect_tries = reconnect_tries
         self.http = client or httpx.AsyncClient()
@@ -122,13 +128,11 @@ class AsyncLiveClient:
         while True:
             cause: HarkenError
             try:
-                async with self._open_events(url, reconnects.last_event_id) as response:
-                    async for message in EventSource(response).aiter_sse():
-                        if message.retry is not None:
-                            reconnects.retry_ms = message.retry
-                        if not message.data:  # a `retry:` alone; sseclient-py skips these too
-                            continue
-                        event = parse_event(message.event, message.data, message.id or None)
+                request = self.http.build_request(
+                    "GET", urljoin(self.base_url, url), timeout=self.events_timeout,
+                    headers=protocol.event_headers(reconnects.last_event_id))
+                async with self._open_stream(request) as response:
+                    async for event in _typed(response, reconnects):
                         reconnects.received(event.id)
                         yield event
                         if is_terminal(event):
@@ -176,11 +180,63 @@ class AsyncLiveClient:
 
     stream_file = stream
 
+    async def analyze_file(self, source: AudioInput, goal: Optional[str] = None,
+                           metadata: Optional[Dict[str, Any]] = None,
+                           language: Optional[str] = None) -> AnalysisResult:
+        """Analyse a whole recording in one request (`POST /analyze`), as `LiveClient.analyze_file`.
+
+        The file is read in a worker thread as it is sent, never on the event loop and never whole.
+        """
+        upload = FileUpload(source, protocol.analyze_fields(goal, metadata, language))
+
+        async def attempt():
+            body = upload.body()
+            return await self._send("POST", protocol.ANALYZE_PATH, content=_in_thread(body),
+                                    headers=body.headers, timeout=self.analyze_timeout)
+
+        response = await self._retrying(attempt, only=upload.retry_on)
+        return AnalysisResult(protocol.answer_json(response))
+
+    def stream_file_analysis(self, source: AudioInput, goal: Optional[str] = None,
+                             metadata: Optional[Dict[str, Any]] = None,
+                             language: Optional[str] = None) -> AsyncGenerator[Event, None]:
+        """The events of a whole recording's analysis (`POST /analyze/stream`), as `LiveClient.stream_file_analysis`.
+
+        Returns:
+            An async generator: ``async with contextlib.aclosing(client.stream_file_analysis(
+            path)) as events: async for event in events: …``; closing it closes the
+            connection and the server stops the analysis.
+        """
+        upload = FileUpload(source, protocol.analyze_fields(goal, metadata, language))
+        return self._analysis_events(upload)
+
+    async def _analysis_events(self, upload):
+        url = protocol.ANALYZE_STREAM_PATH
+        opened = contextlib.AsyncExitStack()
+        async with opened:
+            response = await self._retrying(lambda: opened.enter_async_context(self._open_stream(
+                self._file_request(url, upload, self.events_timeout, protocol.event_headers(None)))),
+                only=upload.retry_on)
+            try:
+                async for event in _typed(response):
+                    yield event
+                    if is_terminal(event):
+                        return
+            except httpx.TransportError as exc:
+                raise ConnectionFailed(f"POST {url}: the stream broke: {exc!r}",
+                                       request=exc.request) from exc
+        raise ConnectionFailed(f"POST {url}: the server closed the stream before `done`")
+
+    def _file_request(self, url, upload, timeout, headers=None):
+        """A POST of one attempt's multipart body, read from its source in a worker thread."""
+        body = upload.body()
+        return self.http.build_request("POST", urljoin(self.base_url, url), timeout=timeout,
+                                       content=_in_thread(body),
+                                       headers={**body.headers, **(headers or {})})
+
     @contextlib.asynccontextmanager
-    async def _open_events(self, url, last_event_id):
-        request = self.http.build_request("GET", urljoin(self.base_url, url),
-                                          headers=protocol.event_headers(last_event_id),
-                                          timeout=self.events_timeout)
+    async def _open_stream(self, request):
+        """Send `request` and hold its response open (an error answer raised as a `HarkenError`)."""
         response = await self._call(request.method, request.url, self.http.send(request, stream=True))
         try:
             if response.status_code >= 400:
@@ -217,6 +273,26 @@ class AsyncLiveClient:
                 return await attempt()
             except only as error:
                 await asyncio.sleep(attempts.wait_after(error))
+
+
+async def _typed(response, reconnects: Optional[protocol.Reconnects] = None) -> AsyncIterator[Event]:
+    """The typed events of an SSE response; a ``retry:`` is noted in `reconnects` when given."""
+    async for message in EventSource(response).aiter_sse():
+        if message.retry is not None and reconnects is not None:
+            reconnects.retry_ms = message.retry
+        if not message.data:  # a `retry:` alone; sseclient-py skips these too
+            continue
+        yield parse_event(message.event, message.data, message.id or None)
+
+
+async def _in_thread(body) -> AsyncIterator[bytes]:
+    """`body`'s bytes, each piece read in a worker thread so a slow disk or pipe never holds the loop."""
+    pieces = iter(body)
+    try:
+        while (piece := await asyncio.to_thread(next, pieces, None)) is not None:
+            yield piece
+    finally:
+        body.close()
 
 
 class AsyncLiveStream(StreamPlan):

@@ -1,4 +1,4 @@
-"""The `harken` command: `harken live FILE` streams a recording (or stdin) and prints what the server hears; `harken serve` runs the service."""
+"""The `harken` command: `harken live FILE` streams a recording (or stdin) as a live session, `harken analyze FILE` analyses a whole recorded file; `harken serve` runs the service."""
 import argparse
 import json
 import logging
@@ -12,7 +12,7 @@ from .events import (Emotion, Error, FinalTranscript, Moment, PartialTranscript,
                      SummaryUpdate, UnknownEvent)
 from .live import LiveClient
 from .protocol import DEFAULT_CHUNK_BYTES
-from .result import ConversationResult
+from .result import AnalysisResult, ConversationResult
 from .version import version
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -31,12 +31,16 @@ def main(argv=None):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.file != STDIN and not os.path.isfile(args.file):
         parser.error(f"no such file: {args.file}")
-    if args.file == STDIN and args.realtime:
+    if args.command == "live" and args.file == STDIN and args.realtime:
         parser.error("--realtime paces a recorded file; audio from stdin arrives at its own speed")
     logging.basicConfig(level=logging.WARNING, format="harken: %(message)s")
     printer = _JsonPrinter() if args.json else _TextPrinter()
+    # `harken analyze` without --json receives the whole document at the end, which replaces this.
     result = ConversationResult()
     try:
+        if args.command == "analyze":
+            result = _analyze(args, printer, result)
+            return 0 if result.complete else _unfinished("analysis", result)
         return _live(args, printer, result)
     except ConnectionFailed as error:
         refused = _refused(error)
@@ -48,7 +52,8 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         printer.clear()
-        print("harken: interrupted; session cancelled", file=sys.stderr)
+        stopped = "analysis stopped" if args.command == "analyze" else "session cancelled"
+        print(f"harken: interrupted; {stopped}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader of stdout left (`harken live … --json | head`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -66,10 +71,7 @@ def _parser():
                                             "and print its events")
     live.add_argument("file", help="audio file (WAV, raw PCM, Ogg/WebM Opus, MP3, MP4/AAC), "
                                    "or - to read the audio from stdin")
-    live.add_argument("--url", default=os.environ.get("HARKEN_URL", DEFAULT_URL),
-                      help=f"server URL (env HARKEN_URL, default {DEFAULT_URL})")
-    live.add_argument("--api-key", default=os.environ.get("HARKEN_API_KEY"),
-                      help="API key (env HARKEN_API_KEY)")
+    _server_options(live)
     live.add_argument("--realtime", action="store_true",
                       help="upload at the audio's own speed, as a microphone would")
     live.add_argument("--chunk-bytes", type=_positive_int, default=DEFAULT_CHUNK_BYTES,
@@ -85,9 +87,29 @@ def _parser():
                       help="the file's duration in seconds, to pace compressed audio with --realtime")
     live.add_argument("--sample-rate", type=int, help="Hz, for headerless raw PCM (.pcm/.raw)")
     live.add_argument("--channels", type=int, help="channels, for headerless raw PCM")
+    analyze = commands.add_parser("analyze", help="analyse a whole recorded file (POST /analyze) "
+                                                  "and print its transcript and summary")
+    analyze.add_argument("file", help="audio or video file (mp4, mov, webm, mp3, wav, m4a, aac, "
+                                      "ogg, flac), or - to read it from stdin")
+    _server_options(analyze)
+    analyze.add_argument("--json", action="store_true",
+                         help="stream the analysis (POST /analyze/stream) and print each event "
+                              "as one JSON line")
+    analyze.add_argument("--result", metavar="FILE",
+                         help="write the whole result to FILE as JSON at the end (with the "
+                              "server's full analysis document, unless --json)")
+    analyze.add_argument("--goal", help="the analysis focus, echoed in the summary")
+    analyze.add_argument("--language", help="speech language (server default en)")
     commands.add_parser("serve", help="run the service under gunicorn with Harken's settings "
                                       "(further arguments go to gunicorn)")
     return parser
+
+
+def _server_options(command):
+    command.add_argument("--url", default=os.environ.get("HARKEN_URL", DEFAULT_URL),
+                         help=f"server URL (env HARKEN_URL, default {DEFAULT_URL})")
+    command.add_argument("--api-key", default=os.environ.get("HARKEN_API_KEY"),
+                         help="API key (env HARKEN_API_KEY)")
 
 
 def _positive_int(text):
@@ -121,10 +143,33 @@ def _live(args, printer, result):
         finally:
             events.close()  # on Ctrl-C too: cancels a session that did not finish
     printer.finish(result)
-    if result.complete:
-        return 0
+    return 0 if result.complete else _unfinished("session", result)
+
+
+def _analyze(args, printer, result):
+    """Analyse the file: events as they come with --json (into `result`), else the whole document at the end."""
+    source = sys.stdin.buffer if args.file == STDIN else args.file
+    options = {"goal": args.goal, "language": args.language}
+    with LiveClient(args.url, api_key=args.api_key) as client:
+        if args.json:
+            events = client.stream_file_analysis(source, **options)
+            try:
+                for event in events:
+                    result.add(event)
+                    printer.event(event)
+            finally:
+                events.close()  # on Ctrl-C too: the server stops the analysis
+            return result
+        printer.waiting(f"analysing {'stdin' if args.file == STDIN else args.file} …")
+        analysis = client.analyze_file(source, **options)
+    printer.analysis(analysis)
+    return analysis
+
+
+def _unfinished(what, result):
+    """Say why the session or analysis did not reach `done`; the exit status 1."""
     reason = f"{result.error.code}: {result.error.message}" if result.error else "no `done` event"
-    print(f"harken: session ended without finishing ({reason})", file=sys.stderr)
+    print(f"harken: {what} ended without finishing ({reason})", file=sys.stderr)
     return 1
 
 
@@ -224,7 +269,7 @@ class _TextPrinter:
         if isinstance(event, FinalTranscript):
             self.pending = event
         elif isinstance(event, Moment):
-            self._line(f"    * {event.category.replace('_', ' ')} ({event.speaker}): {event.evidence}")
+            self._line(_moment_line(event.category, event.speaker, event.evidence))
         elif isinstance(event, Error):
             self._line(f"error {event.code}: {event.message}")
 
@@ -237,12 +282,38 @@ class _TextPrinter:
         if result.summary is not None:
             self._line(_summary_text(result.summary))
 
+    def waiting(self, text):
+        """On a terminal, `text` as the status line until the next output."""
+        with self.lock:
+            self.bar = text
+            self._redraw()
+
+    def analysis(self, result: AnalysisResult):
+        """A whole file's analysis: each utterance, the moments it closes, then the summary and the phases."""
+        self.clear()
+        moments = {}
+        for moment in result.moments:
+            moments.setdefault((moment.get("utterance_ids") or [None])[-1], []).append(moment)
+        for utterance in result.utterances:
+            label = (utterance["emotion"] or {}).get("label")
+            self._line(_final_line(utterance["t_start"], utterance["speaker"], label, utterance["text"]))
+            for moment in moments.get(utterance["utterance_id"], []):
+                self._line(_moment_line(moment["category"], moment["speaker"], moment["evidence"]))
+        if result.summary is not None:
+            self._line(_summary_text(result.summary))
+        if result.phases:
+            self._line("\nPhases:")
+            for phase in result.phases:
+                span = f"{_clock(phase['start_ms'] / 1000)}-{_clock(phase['end_ms'] / 1000)}"
+                self._line(f"  {span}  {phase['phase_name'].replace('_', ' ')}")
+        if result.truncated:
+            print("harken: " + "; ".join(result.document.get("warnings") or ["the file was truncated"]),
+                  file=sys.stderr)
+
     def _final(self, final, label):
-        minutes, seconds = divmod(final.t_start or 0.0, 60)
-        emotion = f" ({label})" if label else ""
         with self.lock:
             self.partial = ""
-        self._line(f"[{int(minutes):02d}:{seconds:04.1f}] {final.speaker}{emotion}: {final.text}")
+        self._line(_final_line(final.t_start, final.speaker, label, final.text))
 
     def _line(self, text):
         with self.lock:
@@ -257,6 +328,21 @@ class _TextPrinter:
             status = "  ".join(part for part in (self.bar, self.partial) if part)
             sys.stderr.write("\r\x1b[K" + status[:shutil.get_terminal_size().columns - 1])
             sys.stderr.flush()
+
+
+def _clock(seconds):
+    minutes, seconds = divmod(seconds or 0.0, 60)
+    return f"{int(minutes):02d}:{seconds:04.1f}"
+
+
+def _final_line(t_start, speaker, label, text):
+    """`[mm:ss.s] Speaker_N (emotion): text`, one final utterance."""
+    emotion = f" ({label})" if label else ""
+    return f"[{_clock(t_start)}] {speaker}{emotion}: {text}"
+
+
+def _moment_line(category, speaker, evidence):
+    return f"    * {category.replace('_', ' ')} ({speaker}): {evidence}"
 
 
 def _summary_text(summary: SummaryUpdate):

@@ -156,15 +156,27 @@ class SessionExpired(APIError):
 
 
 class PayloadTooLarge(APIError):
-    """413 `payload_too_large`: send smaller chunks."""
+    """413 `payload_too_large`: send smaller chunks (live), or a smaller file (`details["max_bytes"]`)."""
 
     status, code = 413, "payload_too_large"
 
 
+class AudioTooLong(PayloadTooLarge):
+    """413 `audio_too_long`: the recording holds more audio than one analysis may take (`details["max_audio_s"]`)."""
+
+    code = "audio_too_long"
+
+
 class UnsupportedMediaType(APIError):
-    """415 `unsupported_media_type`."""
+    """415 `unsupported_media_type`: e.g. a file analysis not sent as multipart/form-data."""
 
     status, code = 415, "unsupported_media_type"
+
+
+class UnreadableRecording(UnsupportedMediaType):
+    """415 `unreadable_recording`: no decoder on the server reads the uploaded file."""
+
+    code = "unreadable_recording"
 
 
 class ValidationFailed(APIError):
@@ -177,6 +189,12 @@ class EmptyChunk(ValidationFailed):
     """422 `empty_chunk`: the chunk had no bytes."""
 
     code = "empty_chunk"
+
+
+class EmptyFile(ValidationFailed):
+    """422 `empty_file`: the uploaded recording has no bytes."""
+
+    code = "empty_file"
 
 
 class InvalidChunk(ValidationFailed):
@@ -219,9 +237,35 @@ class ServerFull(ServiceUnavailable):
 
 
 class PipelineUnavailable(ServiceUnavailable):
-    """503 `pipeline_unavailable`: the speech pipeline is not ready; safe to retry after `retry_after_s`."""
+    """503 `pipeline_unavailable`: the speech pipeline is not ready.
+
+    Safe to retry only when the server sent ``Retry-After`` (the models are still loading);
+    without it the server runs with no speech models at all (``HARKEN_PIPELINE=none``) and
+    asks for work only models can do, which no retry will change.
+    """
 
     code = "pipeline_unavailable"
+
+    @property
+    def retryable(self):
+        return self.retry_after_s is not None
+
+
+class AnalysisQueueFull(ServiceUnavailable):
+    """503 `analysis_queue_full`: as many files are in analysis as the server may take; safe to retry after `retry_after_s`."""
+
+    code = "analysis_queue_full"
+
+
+class AnalysisFailed(ServerError):
+    """500 `analysis_failed`: the speech pipeline broke on this file.
+
+    Not retried: the same file is likely to break it the same way, and each attempt is a
+    whole analysis. Sent as a fatal ``error`` event on `POST /analyze/stream`.
+    """
+
+    code = "analysis_failed"
+    retryable = False
 
 
 def _subclasses(cls):

@@ -10,8 +10,11 @@ import requests
 from . import errors, protocol
 from .errors import ChunkOutOfOrder, ConnectionFailed, HarkenError, RequestTimeout
 from .events import Event, is_terminal, parse_event
-from .protocol import (DEFAULT_CHUNK_BYTES, DEFAULT_EVENTS_READ_TIMEOUT_S, DEFAULT_RECONNECT_TRIES,
-                       DEFAULT_TIMEOUT, ChunkReceipt, LiveSession, SessionRef)
+from .multipart import FileUpload
+from .protocol import (DEFAULT_ANALYZE_READ_TIMEOUT_S, DEFAULT_CHUNK_BYTES,
+                       DEFAULT_EVENTS_READ_TIMEOUT_S, DEFAULT_RECONNECT_TRIES, DEFAULT_TIMEOUT,
+                       ChunkReceipt, LiveSession, SessionRef)
+from .result import AnalysisResult
 from .retry import RetryPolicy
 from .sources import AudioInput
 from .sse import SSEParser
@@ -20,6 +23,12 @@ from .streaming import LiveStream
 log = logging.getLogger(__name__)
 
 Timeout = Union[float, Tuple[float, float]]
+
+
+def _typed(parser: SSEParser) -> Iterator[Event]:
+    """The typed events of an SSE stream's messages."""
+    for message in parser.events():
+        yield parse_event(message.event, message.data, message.id)
 
 
 class LiveClient:
@@ -32,6 +41,8 @@ class LiveClient:
             event stream.
         events_read_timeout_s: longest silence on the event stream before it counts as
             dropped and is reconnected; keep it a few of the server's keepalive intervals.
+        analyze_read_timeout_s: longest wait for `analyze_file`'s answer once the file is
+            sent: the server answers only when the whole analysis is done.
         retry: the `RetryPolicy` for uploads and control requests.
         reconnect_tries: reconnects allowed in a row (without an event in between)
             before `events()` raises `ReconnectFailed`.
@@ -42,11 +53,13 @@ class LiveClient:
 
     def __init__(self, base_url: str, api_key: Optional[str] = None, timeout: Timeout = DEFAULT_TIMEOUT,
                  events_read_timeout_s: float = DEFAULT_EVENTS_READ_TIMEOUT_S,
+                 analyze_read_timeout_s: float = DEFAULT_ANALYZE_READ_TIMEOUT_S,
                  retry: Optional[RetryPolicy] = None, reconnect_tries: int = DEFAULT_RECONNECT_TRIES,
                  session: Optional[requests.Session] = None):
         self.base_url = base_url.rstrip("/") + "/"
         self.timeout = timeout if isinstance(timeout, tuple) else (timeout, timeout)
         self.events_timeout = (self.timeout[0], events_read_timeout_s)
+        self.analyze_timeout = (self.timeout[0], analyze_read_timeout_s)
         self.retry = retry or RetryPolicy()
         self.reconnect_tries = reconnect_tries
         self.http = session or self._new_session()
@@ -183,8 +196,7 @@ class LiveClient:
                 with self._send("GET", url, headers=protocol.event_headers(reconnects.last_event_id),
                                 stream=True, timeout=self.events_timeout) as response:
                     parser = SSEParser(response.iter_content(chunk_size=None))
-                    for message in parser.events():
-                        event = parse_event(message.event, message.data, message.id)
+                    for event in _typed(parser):
                         reconnects.received(event.id)
                         yield event
                         if is_terminal(event):
@@ -272,6 +284,94 @@ class LiveClient:
         return LiveStream(self, source, chunk_bytes=chunk_bytes, realtime=realtime, **options)
 
     stream_file = stream
+
+    def analyze_file(self, source: AudioInput, goal: Optional[str] = None,
+                     metadata: Optional[Dict[str, Any]] = None,
+                     language: Optional[str] = None) -> AnalysisResult:
+        """Analyse a whole recording in one request (`POST /analyze`) and return its document.
+
+        The file is streamed from disk as it is sent, never read whole into memory. The
+        server answers once the analysis is done (faster than real time, but minutes for a
+        long call): the wait is bounded by ``analyze_read_timeout_s``.
+
+        Args:
+            source: a path; bytes; or a binary file-like object (read from where it stands).
+                Any container the server decodes: mp4, mov, webm, mp3, wav, m4a, aac, ogg, flac.
+            goal: the analysis focus, echoed in the document and its summary.
+            metadata: a JSON object echoed back in the document.
+            language: speech language (server default ``en``).
+
+        Returns:
+            An `AnalysisResult`: `document` is the server's whole ``AnalysisDocument``;
+            `utterances`, `moments`, `summary`, `transcript` read as `ConversationResult`'s.
+
+        Raises:
+            APIError: `UnreadableRecording` or `UnsupportedMediaType` (415), `PayloadTooLarge`
+                or `AudioTooLong` (413), `EmptyFile` or `ValidationFailed` (422),
+                `PipelineUnavailable`, `AnalysisFailed`; `AnalysisQueueFull` (and a loading
+                pipeline, both with ``Retry-After``) is retried while retries remain when the
+                source can be sent again (a path, bytes, a seekable file).
+            TransportError: the connection failed or no answer came in time; not retried, as
+                the analysis may have run (the server stops it when the connection drops).
+        """
+        upload = FileUpload(source, protocol.analyze_fields(goal, metadata, language))
+        response = self._retrying(
+            lambda: self._post_file(protocol.ANALYZE_PATH, upload, timeout=self.analyze_timeout),
+            only=upload.retry_on)
+        return AnalysisResult(protocol.answer_json(response))
+
+    def stream_file_analysis(self, source: AudioInput, goal: Optional[str] = None,
+                             metadata: Optional[Dict[str, Any]] = None,
+                             language: Optional[str] = None) -> Iterator[Event]:
+        """Analyse a whole recording (`POST /analyze/stream`), iterating its events as the server finds them.
+
+        The same upload as `analyze_file`, answered with the live catalog: ``status`` with
+        progress 0→1, each ``final_transcript`` followed by its ``emotion`` and ``cognitive``,
+        transitions and moments, ``summary_update``, then ``done`` (or a fatal ``error``
+        ``analysis_failed``). The request is sent on the first ``next()``.
+
+        Args:
+            source, goal, metadata, language: as `analyze_file`.
+
+        Returns:
+            A generator of typed events (`client.events`), ending after `Done` or a fatal
+            `Error`. Closing it (``close()``, leaving a ``with contextlib.closing(…)``, or
+            dropping it) closes the connection, and the server stops the analysis.
+
+        Raises:
+            APIError: the refusals of `analyze_file`, from the first ``next()``.
+            TransportError: the stream broke, or was silent longer than
+                ``events_read_timeout_s`` (the server sends keepalives meanwhile); there is
+                no resuming a file's analysis: send it again.
+        """
+        upload = FileUpload(source, protocol.analyze_fields(goal, metadata, language))
+        return self._analysis_events(upload)
+
+    def _analysis_events(self, upload):
+        url = protocol.ANALYZE_STREAM_PATH
+        response = self._retrying(
+            lambda: self._post_file(url, upload, stream=True, timeout=self.events_timeout,
+                                    headers=protocol.event_headers(None)),
+            only=upload.retry_on)
+        with response:
+            try:
+                for event in _typed(SSEParser(response.iter_content(chunk_size=None))):
+                    yield event
+                    if is_terminal(event):
+                        return
+            except requests.RequestException as exc:
+                raise ConnectionFailed(f"POST {url}: the stream broke: {exc}",
+                                       request=exc.request) from exc
+        raise ConnectionFailed(f"POST {url}: the server closed the stream before `done`")
+
+    def _post_file(self, url, upload, headers=None, **kwargs):
+        """POST one attempt's multipart body; requests gets it sized (Content-Length) when its length is known."""
+        body = upload.body()
+        try:
+            return self._send("POST", url, data=body if body.length is not None else iter(body),
+                              headers={**body.headers, **(headers or {})}, **kwargs)
+        finally:
+            body.close()
 
     def _send(self, method, url, **kwargs):
         """One request; the error body, or the network's failure, raised as a `HarkenError`."""

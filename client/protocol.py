@@ -4,6 +4,7 @@
 module, so what a request looks like, which failures are retried and how long a dropped
 event stream waits are decided once, here.
 """
+import json
 import logging
 import time
 from dataclasses import dataclass, fields
@@ -23,6 +24,9 @@ DEFAULT_RECONNECT_DELAY_S = 2.0
 MAX_RECONNECT_DELAY_S = 30.0
 DEFAULT_RECONNECT_TRIES = 5
 DEFAULT_CHUNK_BYTES = 32 * 1024
+# `POST /analyze` answers only when the whole file is analysed, and sends nothing before:
+# the read timeout is the longest analysis waited for (an hour of audio on a small server).
+DEFAULT_ANALYZE_READ_TIMEOUT_S = 3600.0
 START_OPTIONS = ("goal", "filename", "suffix", "ttl_seconds", "sample_rate", "channels",
                  "language", "metadata")
 
@@ -92,6 +96,8 @@ def state_path(session: SessionRef) -> str:
 
 START_PATH = "analyze/live/start"
 HEALTH_PATH = "healthz"
+ANALYZE_PATH = "analyze"
+ANALYZE_STREAM_PATH = "analyze/stream"
 
 
 def start_body(options: Dict[str, Any]) -> Dict[str, Any]:
@@ -100,6 +106,14 @@ def start_body(options: Dict[str, Any]) -> Dict[str, Any]:
     if unknown:
         raise TypeError(f"unknown start option(s): {', '.join(sorted(unknown))}")
     return {k: v for k, v in options.items() if v is not None}
+
+
+def analyze_fields(goal: Optional[str], metadata: Optional[Dict[str, Any]],
+                   language: Optional[str]) -> Dict[str, str]:
+    """The form fields of `POST /analyze` beside its file, without the ones left None (metadata as JSON text)."""
+    fields = {"goal": goal, "language": language,
+              "metadata": None if metadata is None else json.dumps(metadata, ensure_ascii=False)}
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 def control_body(action: str, reason: Optional[str]) -> Dict[str, Any]:

@@ -206,13 +206,15 @@ def assert_downloads_hold_the_result(page):
     overview = page.locator("#summary .overview").text_content()
     shown_moments = page.locator("#moments .moment").count()
     text = download(page, "transcript-txt")
-    assert text.startswith(f"Harken transcript — session {session_id(page)}"), text
+    # A live session's id is the /start answer's; a whole-file analysis's comes with its `done`.
+    expected_id = session_id(page) or re.match(r"Harken transcript — session (analysis_[0-9a-f]{24})\n", text)[1]
+    assert text.startswith(f"Harken transcript — session {expected_id}"), text
     assert len(text.strip().splitlines()) == 2 + len(turns) and all(turn in text for turn in turns), (turns, text)
     doc = json.loads(download(page, "transcript-json"))
     assert [u["text"] for u in doc["utterances"]] == finals and [t["text"] for t in doc["turns"]] == turns
     assert all(u["words"] and u["speaker"] for u in doc["utterances"]), doc["utterances"]
     result = json.loads(download(page, "result-json"))
-    assert result["complete"] is True and result["session_id"] == session_id(page)
+    assert result["complete"] is True and result["session_id"] == expected_id
     assert result["summary"]["overview"] == overview and [u["text"] for u in result["transcript"]] == finals
     assert len(result["moments"]) + len(result["transitions"]) == shown_moments
     assert len(result["emotion"]) == len(finals) and result["cognitive"], result
@@ -513,8 +515,8 @@ def sentence_latencies(page, spans):
 
 @pytest.mark.speech
 @pytest.mark.parametrize("how, container", [("drop", "ogg"), ("chooser", "wav")])
-def test_file_streams_through_the_live_api(open_page, speech_server, how, container):
-    """A dropped Ogg (desktop) or chosen WAV (phone-sized) call is streamed, finalised and analysed."""
+def test_file_is_analysed_whole(open_page, speech_server, how, container):
+    """A dropped Ogg (desktop) or chosen WAV (phone-sized) call goes to POST /analyze/stream and is shown as analysed."""
     wav, _ = dialogue(CALL, voices=CALL_VOICES, gap_s=0.7)
     path = Path(encode(wav, container))
     page = open_page(speech_server.url, width=1280 if how == "drop" else 400)
@@ -532,6 +534,8 @@ def test_file_streams_through_the_live_api(open_page, speech_server, how, contai
             }""", [f"call.{container}", payload])
         page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
     assert wait_state(page, ["done"], 120) == "done", page.locator("#messages").inner_text()
+    sent = [(r.method, r.url.split("/", 3)[3]) for r in page.api_requests]
+    assert sent == [("POST", "analyze/stream")], sent
     screenshot(page, f"browser-file-{how}.png")
     assert_finished_analysis(page, " ".join(text for _, text in CALL))
     # Two voices: two speakers, each with its own colour.
@@ -542,6 +546,44 @@ def test_file_streams_through_the_live_api(open_page, speech_server, how, contai
     assert len(by_speaker) == 2 and len(set(by_speaker.values())) == 2, colours
     print("most fragments in one turn:", assert_copy_keeps_words_apart(page))
     assert_downloads_hold_the_result(page)
+    assert not page.js_errors, page.js_errors
+
+
+@pytest.mark.speech
+def test_cancel_hangs_up_a_file_analysis(open_page, speech_server, tmp_path):
+    """Cancel during a whole-file analysis closes the connection: the page says so and the server frees the worker."""
+    wav, _ = dialogue(CALL * 4, voices=CALL_VOICES, gap_s=0.7)
+    page = open_page(speech_server.url)
+    page.set_input_files("#file-input", str(wav))
+    assert wait_state(page, ["analysing"], 10) == "analysing"
+    assert page.is_enabled("#cancel") and not page.is_enabled("#stop")
+    page.wait_for_function("window.harkenTrace.some(e => e.name === 'status')", timeout=30_000)
+    page.click("#cancel")
+    assert wait_state(page, ["cancelled"], 10) == "cancelled"
+    assert "Analysis cancelled" in page.locator("#messages .msg-info").inner_text()
+    deadline = time.monotonic() + 60
+    while "file analysis cancelled: the client hung up" not in speech_server.log():
+        assert time.monotonic() < deadline, "the server went on analysing"
+        time.sleep(0.2)
+    assert page.is_enabled("#record")
+    assert not page.js_errors, page.js_errors
+
+
+def test_sse_reader_takes_a_fetched_stream_split_anywhere(open_page, transport_server):
+    """js/sse.js (the whole-file stream's reader): byte-split UTF-8, CRLF/CR/LF, comments, `retry:` alone and a cut-off message."""
+    page = open_page(transport_server.url)
+    messages = page.evaluate("""async () => {
+        const { sseMessages } = await import('/ui/js/sse.js');
+        const text = 'retry: 2000\\n\\n: keepalive\\n\\nid: 1\\r\\nevent: status\\r\\ndata: {"phase":"é"}\\r\\n\\r\\n' +
+                     'id: 2\\revent: final_transcript\\rdata: {"a":\\rdata: 1}\\r\\rid: 3\\nevent: done\\ndata: {}\\n';
+        const bytes = new TextEncoder().encode(text);
+        const body = new ReadableStream({ start(c) { for (const b of bytes) c.enqueue(new Uint8Array([b])); c.close(); } });
+        const out = [];
+        for await (const m of sseMessages(body)) out.push(m);
+        return out;
+    }""")
+    assert messages == [{"event": "status", "data": '{"phase":"é"}', "id": 1},
+                        {"event": "final_transcript", "data": '{"a":\n1}', "id": 2}]
     assert not page.js_errors, page.js_errors
 
 

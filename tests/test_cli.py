@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import requests
 
+import live
 import speechgen
 from conftest import ROOT, free_port
 
@@ -268,3 +269,59 @@ def test_live_prints_finals_with_speaker_and_emotion(speech_server, tmp_path):
     assert all(m.group(4) for m in finals), "each final names its emotion"
     assert speechgen.wer(text, " ".join(m.group(5) for m in finals)) < 0.35
     assert "Summary" in run.stdout
+
+
+SAMPLE = ROOT / "samples" / "sales-call.ogg"
+
+
+def sample_text():
+    """The words of `samples/sales-call.txt`, without its times and speakers."""
+    lines = (SAMPLE.with_suffix(".txt")).read_text().splitlines()
+    return " ".join(line.split("] ", 1)[1].split(": ", 1)[1] for line in lines)
+
+
+def test_analyze_refusals_are_one_line_and_exit_1(transport_server, tmp_path):
+    """`harken analyze`: the server's refusal is one `harken: STATUS code: message` line; --result still writes what came."""
+    junk = tmp_path / "junk.mp3"
+    junk.write_bytes(b"not audio at all" * 64)
+    run = harken("analyze", junk, "--url", transport_server.url)
+    assert run.returncode == 1 and run.stdout == ""
+    assert len(run.stderr.splitlines()) == 1 and run.stderr.startswith("harken: 415 unreadable_recording: ")
+    wav, result_path = tmp_path / "tone.wav", tmp_path / "result.json"
+    wav.write_bytes(live.tone_wav(1.0))
+    run = harken("analyze", wav, "--url", transport_server.url, "--json", "--result", result_path)
+    assert run.returncode == 1 and run.stderr.startswith("harken: 503 pipeline_unavailable: "), run.stderr
+    assert json.loads(result_path.read_text())["complete"] is False
+    piped = harken("analyze", "-", "--url", transport_server.url, stdin=wav.read_bytes())
+    assert piped.returncode == 1 and piped.stderr.startswith(b"harken: 503 pipeline_unavailable: "), piped.stderr
+    missing = harken("analyze", tmp_path / "nope.wav")
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+@pytest.mark.speech
+def test_analyze_prints_the_call_and_writes_the_whole_document(speech_server, tmp_path):
+    """Real speech: one line per utterance with speaker and emotion, moments, the summary and phases; --result has the document."""
+    result_path = tmp_path / "result.json"
+    run = harken("analyze", SAMPLE, "--url", speech_server.url, "--goal", "close the deal",
+                 "--result", result_path, timeout=600)
+    assert run.returncode == 0, run.stderr
+    finals = [m for m in map(FINAL_LINE.match, run.stdout.splitlines()) if m]
+    assert all(m.group(4) for m in finals), "each line names its emotion"
+    assert len({m.group(3) for m in finals}) == 2
+    assert speechgen.wer(sample_text(), " ".join(m.group(5) for m in finals)) <= 0.15
+    assert "Summary" in run.stdout and "Phases:" in run.stdout and "    * question" in run.stdout
+    saved = json.loads(result_path.read_text())
+    assert saved["complete"] and saved["document"]["goal"] == "close the deal"
+    assert saved["document"]["utterances"] == len(finals) == len(saved["utterances"])
+
+
+@pytest.mark.speech
+def test_analyze_json_streams_one_event_per_line(speech_server, tmp_path):
+    """--json: the analysis's events from /analyze/stream, one per line, ending in `done`."""
+    run = harken("analyze", SAMPLE, "--url", speech_server.url, "--json", timeout=600)
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [line["id"] for line in lines] == list(range(1, len(lines) + 1))
+    assert lines[0]["event"] == "status" and lines[-1]["event"] == "done"
+    heard = " ".join(line["data"]["text"] for line in lines if line["event"] == "final_transcript")
+    assert speechgen.wer(sample_text(), heard) <= 0.15

@@ -1,6 +1,7 @@
 """The client's exception hierarchy and retry policy: every server error code maps to its class."""
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -20,22 +21,29 @@ SERVER_CODES = {
     "not_found": (404, errors.NotFound, False),
     "session_not_found": (404, errors.SessionNotFound, False),
     "method_not_allowed": (405, errors.MethodNotAllowed, False),
+    "conflict": (409, errors.Conflict, False),
     "chunk_out_of_order": (409, errors.ChunkOutOfOrder, False),
     "chunk_conflict": (409, errors.ChunkConflict, False),
     "session_closed": (409, errors.SessionClosed, False),
     "consumer_attached": (409, errors.ConsumerAttached, True),
     "session_expired": (410, errors.SessionExpired, False),
     "payload_too_large": (413, errors.PayloadTooLarge, False),
+    "audio_too_long": (413, errors.AudioTooLong, False),
     "unsupported_media_type": (415, errors.UnsupportedMediaType, False),
+    "unreadable_recording": (415, errors.UnreadableRecording, False),
     "validation_failed": (422, errors.ValidationFailed, False),
     "empty_chunk": (422, errors.EmptyChunk, False),
+    "empty_file": (422, errors.EmptyFile, False),
     "invalid_chunk": (422, errors.InvalidChunk, False),
     "backpressure": (429, errors.Backpressure, True),
     "internal_error": (500, errors.ServerError, True),
+    "analysis_failed": (500, errors.AnalysisFailed, False),
     "service_unavailable": (503, errors.ServiceUnavailable, True),
     "live_streaming_disabled": (503, errors.LiveStreamingDisabled, False),
     "server_full": (503, errors.ServerFull, True),
-    "pipeline_unavailable": (503, errors.PipelineUnavailable, True),
+    "analysis_queue_full": (503, errors.AnalysisQueueFull, True),
+    # Retryable only with Retry-After (models loading): see test_pipeline_unavailable_*.
+    "pipeline_unavailable": (503, errors.PipelineUnavailable, False),
 }
 
 
@@ -52,9 +60,19 @@ def response(status, body, headers=None):
 def test_every_server_code_has_a_class():
     """The client knows every code app/errors.py can send, and nothing else is missing."""
     source = (ROOT / "app" / "errors.py").read_text()
-    server_codes = {code for code in SERVER_CODES if f'"{code}"' in source}
+    server_codes = set(re.findall(r'\bcode(?:, message)? = "(\w+)"', source))
+    server_codes |= set(re.findall(r'status, code(?:, message)? = \d+, "(\w+)"', source))
     assert server_codes == set(SERVER_CODES), "app/errors.py and this table disagree"
     assert set(SERVER_CODES) <= set(errors.BY_CODE)
+
+
+def test_pipeline_unavailable_is_retryable_only_with_retry_after():
+    """Models still loading send Retry-After (retry); a server without models does not (a retry cannot help)."""
+    body = {"error": {"code": "pipeline_unavailable", "message": "m"}}
+    assert errors.from_response(response(503, body, {"Retry-After": "5"})).retryable
+    assert not errors.from_response(response(503, body)).retryable
+    assert errors.from_response(response(503, {"error": {
+        "code": "analysis_queue_full", "message": "m"}}, {"Retry-After": "5"})).retry_after_s == 5.0
 
 
 @pytest.mark.parametrize("code", sorted(SERVER_CODES))

@@ -30,12 +30,34 @@ export async function request(method, url, { key, json, body, headers } = {}) {
   }
   let data = null;
   try { data = await resp.json(); } catch (_) { /* not JSON: the status says what happened */ }
-  if (!resp.ok) {
-    const e = (data && data.error) || {};
-    const extra = Object.assign({}, e, { retry_after: resp.headers.get("Retry-After") });
-    throw new ApiError(resp.status, e.code || "http_" + resp.status, e.message || resp.statusText || "request failed", extra);
-  }
+  if (!resp.ok) throw errorOf(resp, data);
   return data;
+}
+
+// POSTs `form` (FormData) to `url` and returns the answer's body, a stream of Server-Sent Events;
+// an error answer is thrown as an ApiError. `signal` (an AbortSignal) hangs up.
+export async function openEventStream(url, { key, form, signal }) {
+  const headers = { Accept: "text/event-stream" };
+  if (key) headers["X-API-Key"] = key;
+  let resp;
+  try {
+    resp = await fetch(url, { method: "POST", headers, body: form, cache: "no-store", signal });
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, "network", err.message || "network error");
+  }
+  if (!resp.ok) {
+    let data = null;
+    try { data = await resp.json(); } catch (_) { /* not JSON: the status says what happened */ }
+    throw errorOf(resp, data);
+  }
+  return resp.body;
+}
+
+function errorOf(resp, data) {
+  const e = (data && data.error) || {};
+  const extra = Object.assign({}, e, { retry_after: resp.headers.get("Retry-After") });
+  return new ApiError(resp.status, e.code || "http_" + resp.status, e.message || resp.statusText || "request failed", extra);
 }
 
 // One sentence for the user; `doing` is a verb phrase: "start a session", "send chunk 3".

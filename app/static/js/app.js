@@ -42,6 +42,8 @@ class Page {
     this.messages = new Messages(ui.messages);
     this.header = new Header(ui);
     this.session = null;
+    // Until /healthz says otherwise, a dropped file is analysed whole (POST /analyze/stream).
+    this.wholeFiles = true;
     this.views = {
       transcript: new TranscriptView(ui.transcript),
       emotion: new EmotionChart(ui.emotion),
@@ -141,13 +143,18 @@ class Page {
       this.messages.show("warn", "A session is still running: stop or cancel it before streaming a file.", "file");
       return;
     }
-    this.newSession("file").streamFile(file, this.ui.realtime.checked);
+    const session = this.newSession("file");
+    // At real-time pace a file behaves like a microphone (the live API); otherwise it is analysed whole.
+    if (this.ui.realtime.checked || !this.wholeFiles) session.streamFile(file, this.ui.realtime.checked);
+    else session.analyzeFile(file);
   }
 
   // Says up front when the server wants a key or is still loading its models.
   async checkServer(first) {
     try {
       const health = await request("GET", "/healthz");
+      // A server without speech models cannot analyse a whole file; the live API still takes it.
+      this.wholeFiles = !health.pipeline || health.pipeline.pipeline !== "none";
       if (first && health.auth && !this.ui.apiKey.value) {
         this.ui.apiKey.closest("details").open = true;
         this.messages.show("info", "This server needs an API key: enter it under Settings before recording.", "auth");

@@ -103,6 +103,8 @@ const APPLY = {
 
   done(c, d) {
     c.conversationId = d.conversation_id || c.conversationId;
+    // A whole-file analysis has no /start answer: its id comes with `done`.
+    c.sessionId = c.sessionId || d.session_id || null;
     return [];
   },
 };

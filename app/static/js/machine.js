@@ -2,7 +2,7 @@
 // controls and the status pill show in it. Nothing else keeps a flag about where a session is.
 
 const ENDED = ["done", "cancelled", "failed"];
-const START = ["opening", "uploading"];
+const START = ["opening", "uploading", "analysing"];
 const LIVE_END = ["finishing", "cancelling", "cancelled", "failed", "done"];
 
 const MOVES = {
@@ -11,6 +11,9 @@ const MOVES = {
   opening: ["recording", "idle", "cancelling", "cancelled", "failed"],
   recording: LIVE_END,
   uploading: LIVE_END,
+  // A whole file sent to POST /analyze/stream: nothing to stop, only to cancel (or, on a server
+  // without models, to stream through the live API instead).
+  analysing: ["uploading", "cancelling", "cancelled", "failed", "done"],
   // Stop was pressed: the last slices go up, then finalize; `done` ends it.
   finishing: ["cancelling", "cancelled", "failed", "done"],
   // Cancel was sent; the stream's `error` coded `cancelled` (or a timeout) ends it.
@@ -22,7 +25,7 @@ const MOVES = {
 
 // What the status pill says in each state (server phases replace it while a session is live).
 export const STATE_LABELS = {
-  idle: "idle", opening: "opening mic", recording: "recording", uploading: "uploading",
+  idle: "idle", opening: "opening mic", recording: "recording", uploading: "uploading", analysing: "analysing",
   finishing: "finishing", cancelling: "cancelling", cancelled: "cancelled", failed: "failed", done: "completed",
 };
 
@@ -52,7 +55,7 @@ export class SessionMachine {
 
   // A session exists or is being made and has not been stopped or cancelled.
   get live() {
-    return ["opening", "recording", "uploading", "finishing"].includes(this.state);
+    return ["opening", "recording", "uploading", "analysing", "finishing"].includes(this.state);
   }
 
   // No session is running: a new one may start.
@@ -63,7 +66,7 @@ export class SessionMachine {
 
 // Which controls are usable in `state`.
 export function controlsFor(state) {
-  const capturing = ["opening", "recording", "uploading"].includes(state);
+  const capturing = ["opening", "recording", "uploading", "analysing"].includes(state);
   const busy = capturing || state === "finishing" || state === "cancelling";
   return {
     start: !busy,

@@ -1,11 +1,12 @@
 // One live session from the browser: an audio source (microphone or file), its chunk uploads and
 // its event stream, moved through the page's state machine and feeding one conversation model.
-import { describeApiError, request } from "./api.js";
+import { describeApiError, openEventStream, request } from "./api.js";
 import { UPLOAD_RETRY, sleep } from "./backoff.js";
 import { ChunkUploader } from "./uploader.js";
 import { MicrophoneRecorder, audioDuration, filePlan, micErrorText, openMicrophone, suffixOf } from "./capture.js";
 import { Conversation } from "./conversation.js";
 import { EventStream } from "./stream.js";
+import { sseMessages } from "./sse.js";
 import { clock } from "./dom.js";
 import { trace } from "./trace.js";
 
@@ -30,6 +31,7 @@ export class LiveSession {
     this.capture = null;
     this.stream = null;
     this.cancelTimer = null;
+    this.analysis = null;
     this.fileSize = 0;
     this.uploader = uploaderFor(this);
   }
@@ -123,6 +125,52 @@ export class LiveSession {
     if (feeding()) await this.stop();
   }
 
+  // A recorded file at full speed, as one offline job: POST /analyze/stream answers the upload with
+  // the live event catalog (more accurate than a live session: whole utterances, speakers clustered
+  // over the whole call). On a server without models it goes through the live API instead.
+  async analyzeFile(file) {
+    this.fileSize = file.size;
+    this.move("analysing");
+    const form = new FormData();
+    form.append("file", file, file.name);
+    if (this.goal) form.append("goal", this.goal);
+    form.append("metadata", JSON.stringify({ client: "harken-web", source: this.source }));
+    const hangUp = this.analysis = new AbortController();
+    this.messages.show("info", `Analysing ${file.name} (${(file.size / 1048576).toFixed(1)} MB) as a whole file…`, "state");
+    let body;
+    try {
+      body = await openEventStream("/analyze/stream", { key: this.key, form, signal: hangUp.signal });
+    } catch (err) {
+      if (err.name === "AbortError" || !this.is("analysing")) return;
+      if (err.code === "pipeline_unavailable" && err.retryAfterMs === null) {
+        // No speech models on this server: the live API still takes the file (status and done only).
+        this.analysis = null;
+        return this.streamFile(file, false);
+      }
+      this.messages.show("error", describeApiError(err, `analyse ${file.name}`), "start");
+      this.fail();
+      return;
+    }
+    this.page.header.link("open");
+    try {
+      for await (const { event, data, id } of sseMessages(body)) {
+        if (!this.is("analysing")) return;
+        let parsed;
+        try { parsed = JSON.parse(data); } catch (_) {
+          this.messages.show("warn", `Unreadable ${event} event from the server.`, "parse");
+          continue;
+        }
+        this.onEvent(event, parsed, id);
+      }
+    } catch (err) {
+      if (err.name === "AbortError" || !this.is("analysing")) return;
+    }
+    if (this.is("analysing")) {
+      this.messages.show("error", "The connection to the server broke before the analysis finished. Drop the file again.", "stream");
+      this.fail();
+    }
+  }
+
   // ---------- the session on the server ----------
 
   // POSTs /start; on success opens the event stream and lets the queued chunks go.
@@ -180,6 +228,12 @@ export class LiveSession {
     const from = this.current ? this.machine.state : null;
     if (!this.move("cancelling")) return;
     this.release();
+    if (from === "analysing") {
+      // Hanging up (release() did) is the cancel: the server stops the analysis when the connection closes.
+      this.messages.show("info", "Analysis cancelled.", "state");
+      this.end("cancelled");
+      return;
+    }
     if (from === "opening" || !this.info) {
       // No session on the server yet; begin() cancels it there if it is still being made.
       this.move("cancelled");
@@ -210,10 +264,11 @@ export class LiveSession {
 
   // ---------- endings ----------
 
-  // Frees the microphone and drops queued audio; the event stream stays open.
+  // Frees the microphone, drops queued audio and hangs up a file analysis; a live event stream stays open.
   release() {
     if (this.capture) this.capture.release();
     this.uploader.abort();
+    if (this.analysis) this.analysis.abort();
   }
 
   // The session is over for this page: everything is closed and the page shows the final state.
@@ -222,6 +277,7 @@ export class LiveSession {
     this.release();
     if (this.stream) this.stream.close();
     if (!this.current) return;
+    if (this.analysis) this.page.header.link("closed");
     this.messages.clear("stream");
     this.model.transcript.dropPartials();
     this.page.changed(["transcript", "downloads"]);
@@ -270,7 +326,7 @@ export class LiveSession {
         this.messages.show("warn", `Server warning: ${d.message} (${d.code}).`, "server-warn");
       }
     } else if (name === "done") {
-      this.messages.show("info", "Session complete.", "state");
+      this.messages.show("info", this.analysis ? "Analysis complete." : "Session complete.", "state");
       this.end("done");
     }
   }
