@@ -5,9 +5,9 @@ recognizer a live session uses (VAD endpointing, final decodes by a beam search 
 turn's audio with its committed words forced as the prefix), without partials: nobody is
 waiting for them. Then what only a whole file allows: the speakers are clustered once every
 utterance has been heard, instead of online turn by turn, and the analytics run over the
-finals in order with the final labels. Measured on the bundled call repeated to one and five
-minutes: 1.8 % and 2.1 % WER, where each utterance decoded alone and whole read 3.5 % and 3.8 %
-(docs/files.md has the comparison, faster-whisper's whole-file `transcribe` included).
+finals in order with the final labels. Measured on the bundled call repeated to a minute:
+1.8–2.4 % WER, where each utterance decoded alone and whole read 3.5 % (docs/files.md has the
+comparison, faster-whisper's whole-file `transcribe` included).
 
 The job is a generator of steps, each a bounded piece of work (two seconds of audio
 recognised, a batch of finals analysed), so the worker serves its live sessions between two
