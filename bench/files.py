@@ -22,7 +22,7 @@ import statistics
 import sys
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import av
@@ -69,14 +69,22 @@ def call_of(minutes, samples, turns):
 
 
 def attribution(utterances, script):
-    """Share of script turns whose utterances all carry the label mapped to that turn's speaker."""
-    votes = defaultdict(Counter)
+    """Share of script turns whose utterances all carry the label of that turn's speaker.
+
+    Labels are matched to script speakers one to one, most votes first: two speakers heard
+    as one voice leave one of them with no label, and its turns count as wrong.
+    """
+    votes = Counter()
     per_turn = []
     for start_s, end_s, who, _ in script:
         labels = [u["speaker"] for u in utterances if start_s - 0.5 <= u["t_start"] < end_s]
         per_turn.append((who, labels))
-        votes[who].update(labels)
-    mapping = {who: counts.most_common(1)[0][0] for who, counts in votes.items() if counts}
+        votes.update((who, label) for label in labels)
+    mapping, used = {}, set()
+    for (who, label), _ in votes.most_common():
+        if who not in mapping and label not in used:
+            mapping[who] = label
+            used.add(label)
     right = sum(1 for who, labels in per_turn if labels and all(l == mapping.get(who) for l in labels))
     return round(right / len(per_turn), 3)
 

@@ -35,6 +35,24 @@ def test_speakers_are_clustered_over_the_whole_call_and_numbered_by_first_speech
     assert [s.speaker for s in segments] == [0, 1, 0, 1, 1, 0, 1]
 
 
+def test_two_similar_voices_stay_apart_over_a_long_call():
+    """Voices 0.78 alike (their centroids), turns 0.66 alike across and 0.85 within: 40 turns, two speakers.
+
+    Centroid linkage merged them: averaged over many turns, two centroids grow more alike than
+    the bar, though no two turns of different speakers are.
+    """
+    rng = np.random.default_rng(11)
+    a = np.eye(256)[0]
+    b = 0.78 * np.eye(256)[0] + np.sqrt(1 - 0.78 ** 2) * np.eye(256)[1]
+    segments = []
+    for turn in range(40):
+        segment = Segment(turn * 4 * RATE_HZ, (turn * 4 + 3) * RATE_HZ)
+        segment.embedding = _voice(a if turn % 2 == 0 else b, 0.026, rng)
+        segments.append(segment)
+    assign_speakers(segments, threshold=0.72)
+    assert [s.speaker for s in segments] == [turn % 2 for turn in range(40)]
+
+
 def test_one_voice_stays_one_speaker():
     """The same voice all along never splits, however many turns."""
     rng = np.random.default_rng(3)

@@ -34,6 +34,9 @@ ANALYTICS_BATCH = 16
 _RECOGNITION_SHARE = 0.9
 # A voice print needs this much speech.
 MIN_VOICE_PRINT_S = 0.3
+# Speakers are clustered on the longest finals, at most this many (the cost grows as the
+# square); the others join the nearest speaker found.
+MAX_ANCHORS = 600
 
 
 @dataclass
@@ -136,38 +139,47 @@ class FileJob:
 def assign_speakers(segments, threshold):
     """Label every segment with a speaker index, clustering the voices of the whole file at once.
 
-    Segments long enough to carry a voice print are clustered bottom-up: the two most alike
-    clusters (cosine similarity of duration-weighted centroids) merge while they are alike
-    beyond `threshold`, or while there are more than MAX_SPEAKERS. Shorter segments then join
-    the nearest cluster. Indices follow the order in which speakers first talk.
+    Segments long enough to carry a voice print (the longest MAX_ANCHORS of them) are
+    clustered bottom-up by average linkage: the two clusters whose voice prints are most alike
+    on average, pair by pair, merge while that average is above `threshold` (or while there
+    are more than MAX_SPEAKERS). Average linkage, not centroids: two speakers' centroids grow
+    more alike than any two of their turns as turns are averaged in, and similar voices
+    merged over a long call. Shorter segments join the nearest cluster's centroid. Indices
+    follow the order in which speakers first talk.
     """
-    anchors = [s for s in segments if s.embedding is not None and s.duration_s >= MIN_NEW_SPEAKER_S]
+    voiced = [s for s in segments if s.embedding is not None and s.duration_s >= MIN_NEW_SPEAKER_S]
+    anchors = sorted(voiced, key=lambda s: -s.duration_s)[:MAX_ANCHORS]
     if not anchors:
         for segment in segments:
             segment.speaker = 0
         return
-    sums = np.stack([s.embedding * min(s.duration_s, 10.0) for s in anchors])
+    prints = np.stack([s.embedding / np.linalg.norm(s.embedding) for s in anchors])
+    pair_sums = prints @ prints.T  # summed similarity between the members of two clusters
+    sizes = np.ones(len(anchors))
     members = [[i] for i in range(len(anchors))]
     alive = np.ones(len(anchors), bool)
     while alive.sum() > 1:
-        units = sums / np.linalg.norm(sums, axis=1, keepdims=True)
-        similarity = units @ units.T
-        similarity[~alive, :] = -np.inf
-        similarity[:, ~alive] = -np.inf
-        np.fill_diagonal(similarity, -np.inf)
-        a, b = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
-        if similarity[a, b] < threshold and alive.sum() <= MAX_SPEAKERS:
+        average = pair_sums / np.outer(sizes, sizes)
+        average[~alive, :] = -np.inf
+        average[:, ~alive] = -np.inf
+        np.fill_diagonal(average, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(average)), average.shape)
+        if average[a, b] < threshold and alive.sum() <= MAX_SPEAKERS:
             break
-        sums[a] += sums[b]
+        pair_sums[a, :] += pair_sums[b, :]
+        pair_sums[:, a] += pair_sums[:, b]
+        sizes[a] += sizes[b]
         members[a] += members[b]
         alive[b] = False
-    clusters = [i for i in np.flatnonzero(alive)]
-    centroids = sums[clusters] / np.linalg.norm(sums[clusters], axis=1, keepdims=True)
+    clusters = [int(i) for i in np.flatnonzero(alive)]
+    centroids = np.stack([prints[members[i]].sum(axis=0) for i in clusters])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
     for position, index in enumerate(clusters):
         for member in members[index]:
             anchors[member].speaker = position
+    anchored = {id(s) for s in anchors}
     for segment in segments:
-        if segment.embedding is not None and segment.duration_s < MIN_NEW_SPEAKER_S:
+        if segment.embedding is not None and id(segment) not in anchored:
             segment.speaker = int(np.argmax(centroids @ segment.embedding))
     # A stretch too short for any voice print belongs to whoever spoke just before (or after).
     known = [s.speaker for s in segments if s.embedding is not None]
