@@ -4,6 +4,7 @@ import struct
 import numpy as np
 
 from .errors import UndecodableAudio
+from .limits import Budget
 from .resample import Resampler
 
 # Sample formats we read: (WAVE format tag, bits per sample) -> numpy dtype and scale to [-1, 1].
@@ -16,7 +17,6 @@ _SAMPLE_FORMATS = {
     (_PCM_INT, 32): ("<i4", 0.0, 2147483648.0),
     (_PCM_FLOAT, 32): ("<f4", 0.0, 1.0),
 }
-MAX_WAV_HEADER_BYTES = 1 << 16
 
 
 class PcmDecoder:
@@ -28,18 +28,20 @@ class PcmDecoder:
         self._dtype = np.dtype(dtype)
         self._offset, self._scale = offset, scale
         self._frame_bytes = self._dtype.itemsize * channels
+        self._rate = sample_rate_hz
         self._carry = b""
         self._resampler = Resampler(sample_rate_hz, channels)
 
-    def decode(self, data):
+    def decode(self, data, budget=None):
         """Samples for `data` at 16 kHz mono float32; a trailing partial frame waits for more."""
         data = self._carry + data
         usable = len(data) - len(data) % self._frame_bytes
+        (budget or Budget()).audio(usable // self._frame_bytes, self._rate)  # before any resampling
         self._carry = data[usable:]
         raw = np.frombuffer(data[:usable], dtype=self._dtype).astype(np.float32)
         return self._resampler.convert((raw - self._offset) / self._scale)
 
-    def flush(self):
+    def flush(self, budget=None):
         """End of stream: drain the resampler (a dangling partial frame is dropped)."""
         return self._resampler.flush()
 
@@ -47,26 +49,28 @@ class PcmDecoder:
 class WavDecoder:
     """RIFF/WAVE read as it arrives: the header is parsed once, then the data chunk is PCM."""
 
-    def __init__(self):
+    def __init__(self, limits):
+        self._limits = limits
         self._header = b""
         self._pcm = None
 
-    def decode(self, data):
+    def decode(self, data, budget=None):
         """Samples for `data`; raises UndecodableAudio without changing state if the header is bad."""
         if self._pcm is not None:
-            return self._pcm.decode(data)
+            return self._pcm.decode(data, budget)
         header = self._header + data
         parsed = _parse_header(header)
         if parsed is None:
-            if len(header) > MAX_WAV_HEADER_BYTES:
-                raise UndecodableAudio("no WAV data chunk within the first 64 KiB")
+            if len(header) > self._limits.header_bytes:
+                raise UndecodableAudio(f"no WAV data chunk within the first {self._limits.header_bytes} bytes")
             self._header = header
             return np.zeros(0, np.float32)
         pcm, data_offset = parsed
+        samples = pcm.decode(header[data_offset:], budget)
         self._pcm, self._header = pcm, b""
-        return pcm.decode(header[data_offset:])
+        return samples
 
-    def flush(self):
+    def flush(self, budget=None):
         """End of stream: drain the resampler; a stream that never got past its header is an error."""
         if self._pcm is None:
             raise UndecodableAudio("the stream ended inside the WAV header: no audio was sent")
