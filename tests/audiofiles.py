@@ -72,3 +72,28 @@ def flac_metadata(data):
 def flac_sync_flood(size):
     """Defect 1 of issue 14: a valid FLAC header, then `size` bytes of FLAC frame sync codes."""
     return flac_metadata(silence("flac", 10)) + b"\xff\xf8" * (size // 2)
+
+
+def _ogg_page(granule, payload, serial=1, seq=2):
+    """One Ogg page (CRC left zero: the framer does not check it, libavformat may refuse it)."""
+    lacing = bytes([255] * (len(payload) // 255) + [len(payload) % 255])
+    return (b"OggS\x00\x00" + granule.to_bytes(8, "little") + serial.to_bytes(4, "little")
+            + seq.to_bytes(4, "little") + b"\x00" * 4 + bytes([len(lacing)]) + lacing + payload)
+
+
+def framing_floods(size=1024 * 1024):
+    """Per format, a valid header then `size` bytes of the smallest units its framing allows.
+
+    Each is a worst case for the framer's work per byte (many tiny units) rather than for
+    the codec; bench/decode_hub.py and the fuzz smoke test run them.
+    """
+    ogg, webm = silence("ogg", 10), silence("webm", 10)
+    ogg_header_end = ogg.index(b"OggS", ogg.index(b"OpusTags"))
+    webm_cluster = webm.index(bytes.fromhex("1f43b675"))
+    return {
+        "flac": flac_sync_flood(size),
+        "ogg": ogg[:ogg_header_end] + _ogg_page(960, b"\xf8") * (size // 29),
+        "webm": webm[:webm_cluster] + bytes.fromhex("1f43b67501ffffffffffffff") + b"\xec\x80" * (size // 2),
+        "mp4": b"\x00\x00\x00\x10ftypiso6\x00\x00\x00\x00" + b"\x00\x00\x00\x08free" * (size // 8),
+        "mp3": b"\xff\xf3\x14\xc4" + b"\x00" * 20 + (b"\xff\xf3\x14\xc4" + b"\x00" * 20) * (size // 24),
+    }

@@ -60,17 +60,18 @@ class ContainerDecoder:
         """
         framer = copy.deepcopy(self._framer)
         buf = self._pending + data
-        units, consumed = framer.parse(buf)
+        budget = budget or Budget()
+        units, consumed = framer.parse(buf, budget)
         if len(buf) - consumed > self._limits.unit_bytes:
             raise UndecodableAudio(f"a {framer.kind} unit is larger than {self._limits.unit_bytes} bytes")
-        samples = self._decode_units(framer, units, budget or Budget())
+        samples = self._decode_units(framer, units, budget)
         self._framer, self._pending = framer, buf[consumed:]
         return samples
 
     def flush(self, budget=None):
         """End of stream: the last unit (if whole) and whatever the codec and resampler hold."""
         budget = budget or Budget()
-        units = self._framer.finish(self._pending)
+        units = self._framer.finish(self._pending, budget)
         self._pending = b""
         parts = [self._decode_units(self._framer, units, budget)] if units else []
         if self._codec is not None:
@@ -82,13 +83,13 @@ class ContainerDecoder:
         """Decode packet by packet, checking the budget before each packet and each resample."""
         if not units:
             return np.zeros(0, np.float32)
-        out = []
+        out = _Samples()
         try:
             for packet in framer.packets(units):
                 budget.frame()
                 if self._codec is None:
                     self._codec = framer.codec()
-                out.append(self._resample(self._codec.decode(packet), budget))
+                out.add(self._resample(self._codec.decode(packet), budget))
         except (av.FFmpegError, ValueError) as exc:
             # Part of the chunk went through the codec before it was refused: start the codec
             # afresh, so a refused chunk leaves no half-decoded state behind it.
@@ -96,7 +97,7 @@ class ContainerDecoder:
             if isinstance(exc, DecodeLimitExceeded):
                 raise
             raise UndecodableAudio(f"{framer.kind} audio could not be decoded: {exc}") from None
-        return np.concatenate(out)
+        return out.joined()
 
     def _resample(self, frames, budget):
         out = []
@@ -105,6 +106,25 @@ class ContainerDecoder:
             frame.pts = None  # timing comes from the sample count, not from the container
             out += self._resampler.resample(frame)
         return _join(out)
+
+
+class _Samples:
+    """Per-packet outputs joined in batches: numpy holds the GIL while it joins, and one join of
+    tens of thousands of small arrays at the end held it (and so the hub) for over half a second."""
+
+    _BATCH = 256
+
+    def __init__(self):
+        self._joined, self._batch = [], []
+
+    def add(self, samples):
+        self._batch.append(samples)
+        if len(self._batch) >= self._BATCH:
+            self._joined.append(np.concatenate(self._batch))
+            self._batch = []
+
+    def joined(self):
+        return np.concatenate(self._joined + self._batch) if self._joined or self._batch else np.zeros(0, np.float32)
 
 
 def _new_resampler():
@@ -163,7 +183,7 @@ class _DemuxedFramer:
     def wrap(self, units):
         return b"".join(units)
 
-    def finish(self, rest):
+    def finish(self, rest, budget):
         """At the end of the stream: any last unit that needs no successor to be known complete."""
         if rest and self.header is None:
             raise UndecodableAudio(f"the stream ended inside the {self.kind} header")
@@ -180,9 +200,10 @@ class OggFramer(_DemuxedFramer):
 
     kind, av_format = "ogg", "ogg"
 
-    def parse(self, buf):
+    def parse(self, buf, budget):
         units, pos, unit_start = [], 0, 0
         while len(buf) - pos >= 27:
+            budget.frame()
             if buf[pos:pos + 4] != b"OggS" or buf[pos + 4] != 0:
                 raise UndecodableAudio("not an Ogg page where one should start")
             segments = buf[pos + 26]
@@ -228,12 +249,13 @@ class MatroskaFramer(_DemuxedFramer):
         self._in_segment = False
         self._in_cluster = False
 
-    def parse(self, buf):
+    def parse(self, buf, budget):
         units, pos = [], 0
         while True:
             element = _ebml_element(buf, pos)
             if element is None:
                 break
+            budget.frame()
             element_id, size, body = element
             if not self._in_segment:
                 if element_id == self._EBML and size != self._UNKNOWN:
@@ -332,9 +354,10 @@ class Mp4Framer(_DemuxedFramer):
         self._whole = None  # the parts of an unfragmented file, joined when it ends
         self._whole_bytes = 0
 
-    def parse(self, buf):
+    def parse(self, buf, budget):
         units, pos = [], 0
         while len(buf) - pos >= 8:
+            budget.frame()
             size, box = struct.unpack_from(">I4s", buf, pos)
             header_len = 8
             if box not in self._KNOWN:
@@ -377,11 +400,11 @@ class Mp4Framer(_DemuxedFramer):
             raise UndecodableAudio(f"an unfragmented MP4 over {self._limits.unit_bytes} bytes: "
                                    "send fragmented MP4")
 
-    def finish(self, rest):
+    def finish(self, rest, budget):
         if self._whole is not None:
             whole, self._whole, self.header = b"".join(self._whole) + rest, None, b""
             return [whole]
-        return super().finish(rest)
+        return super().finish(rest, budget)
 
 
 class Mp3Framer:
@@ -398,7 +421,7 @@ class Mp3Framer:
         self._limits = limits
         self._started = False
 
-    def parse(self, buf):
+    def parse(self, buf, budget):
         units, pos = [], 0
         if not self._started:
             if len(buf) < 10:
@@ -412,6 +435,7 @@ class Mp3Framer:
                 pos = size
             self._started = True
         while len(buf) - pos >= 4:
+            budget.frame()
             if buf[pos:pos + 3] == b"TAG":  # an ID3v1 tag closes the file
                 if len(buf) - pos < 128:
                     break
@@ -449,5 +473,5 @@ class Mp3Framer:
     def codec(self):
         return av.CodecContext.create("mp3", "r")
 
-    def finish(self, rest):
+    def finish(self, rest, budget):
         return []

@@ -112,15 +112,16 @@ class FlacFramer:
     def streaminfo(self):
         return self._streaminfo
 
-    def parse(self, buf, at_end=False):
+    def parse(self, buf, budget, at_end=False):
         """(complete frames, bytes consumed) of `buf`, which starts where the last call stopped."""
         pos = 0
         if not self._in_frames:
-            pos = self._parse_metadata(buf)
+            pos = self._parse_metadata(buf, budget)
             if not self._in_frames:
                 return [], pos
         units = []
         while pos < len(buf):
+            budget.frame()
             end = self._frame_end(buf, pos, at_end)
             if end is None:
                 break
@@ -128,7 +129,7 @@ class FlacFramer:
             pos = end
         return units, pos
 
-    def _parse_metadata(self, buf):
+    def _parse_metadata(self, buf, budget):
         """Consume whole metadata blocks; sets _in_frames after the last one."""
         pos = 0
         if not self._magic:
@@ -138,6 +139,7 @@ class FlacFramer:
                 raise UndecodableAudio("not a FLAC stream")
             self._magic, pos = True, 4
         while len(buf) - pos >= 4:
+            budget.frame()
             last, kind = buf[pos] & 0x80, buf[pos] & 0x7F
             size = int.from_bytes(buf[pos + 1:pos + 4], "big")
             if self._metadata_bytes + 4 + size > self._limits.header_bytes:
@@ -202,10 +204,10 @@ class FlacFramer:
         self._scanned, self._crc = 0, 0
         return end
 
-    def finish(self, rest):
+    def finish(self, rest, budget):
         if rest and not self._in_frames:
             raise UndecodableAudio("the stream ended inside the FLAC header")
-        return self.parse(rest, at_end=True)[0] if rest else []
+        return self.parse(rest, budget, at_end=True)[0] if rest else []
 
     def packets(self, units):
         return (av.Packet(unit) for unit in units)

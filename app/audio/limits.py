@@ -26,7 +26,11 @@ class Budget:
         self.seconds, self.frames = 0.0, 0
 
     def frame(self):
-        """One more codec frame (packet) is about to be decoded."""
+        """One more unit of framing work: a container element walked, or a packet about to be decoded.
+
+        Both count, so a chunk of empty elements (WebM Voids, MP4 `free` boxes, empty Ogg
+        pages) is bounded like a chunk of tiny packets.
+        """
         self.frames += 1
         if self.frames > self.max_frames:
             raise DecodeLimitExceeded("frames", self.max_frames)
