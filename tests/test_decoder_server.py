@@ -9,6 +9,8 @@ import pytest
 import requests
 
 import audiofiles
+import fuzzdecoders
+import live
 from live import TIMEOUT, control, iter_events, open_events, split, start, upload
 
 SIX_SUFFIXES = ["wav", "ogg", "webm", "mp4", "mp3", "flac"]
@@ -166,3 +168,22 @@ def test_tiny_first_chunks_of_a_real_stream_are_accepted(transport_server, fmt):
         response = upload(transport_server.url, session, seq, chunk)
         assert response.status_code == 200, (seq, response.text)
     assert _state(transport_server, session)["audio_seconds"] > 1.5
+
+
+@pytest.mark.parametrize("channels", [3, 5, 8])
+def test_pcm_with_more_than_two_channels_is_decoded(transport_server, channels):
+    """Found by the decoder fuzzer: PCM of 3+ channels raised a TypeError (a 500) in the resampler."""
+    session = start(transport_server.url, suffix=".pcm", sample_rate=8000, channels=channels)
+    one_second = live.tone_pcm(1.0, rate_hz=8000 * channels)
+    response = upload(transport_server.url, session, 0, one_second)
+    assert response.status_code == 200, response.text
+    assert abs(_state(transport_server, session)["audio_seconds"] - 1.0) < 0.05
+
+
+def test_mp4_with_an_unknown_codec_is_refused(transport_server):
+    """Found by the decoder fuzzer: an MP4 track of a codec libavcodec does not know was a 500."""
+    finding = (fuzzdecoders.KEPT / "unknown-codec-5c79ffe8").read_bytes()[2:]
+    session = start(transport_server.url, suffix=".mp4")
+    response = upload(transport_server.url, session, 0, finding)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_chunk"

@@ -163,6 +163,8 @@ class _DemuxedFramer:
             first = self._stream_params is None
             if first:
                 ctx = stream.codec_context
+                if ctx is None or ctx.layout is None:  # a codec id libavcodec does not know
+                    raise ValueError("the audio track's codec is not supported")
                 self._stream_params = (ctx.name, ctx.extradata, ctx.sample_rate, ctx.layout.name)
             for packet in container.demux(stream):
                 if packet.size:
