@@ -40,8 +40,8 @@ def fuzz(corpus, seeds, artifacts, seconds):
     coverage = max((int(c) for c in re.findall(r"cov: (\d+)", log)), default=0)
     found = sorted(set(artifacts.iterdir()) - before)
     if found:
-        trace = log[log.find("=== Uncaught Python exception"):][:1500]
-        (found[0].with_suffix(".txt")).write_text(trace)
+        lines = [line for line in log.splitlines() if not line.startswith(("INFO:", "#"))]
+        (found[0].with_suffix(".txt")).write_text("\n".join(lines[-60:]) + "\n")
     return executions, coverage, found[0] if found else None
 
 

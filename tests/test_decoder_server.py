@@ -187,3 +187,12 @@ def test_mp4_with_an_unknown_codec_is_refused(transport_server):
     response = upload(transport_server.url, session, 0, finding)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "invalid_chunk"
+
+
+def test_wav_with_an_impossible_sample_rate_is_refused(transport_server):
+    """Found by the decoder fuzzer: a WAV header stating a 4.29 GHz rate raised OverflowError (a 500)."""
+    finding = (fuzzdecoders.KEPT / "wav-huge-rate-625abeb8").read_bytes()[2:]
+    session = start(transport_server.url, suffix=".wav")
+    response = upload(transport_server.url, session, 0, finding)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "invalid_chunk"

@@ -18,13 +18,16 @@ _SAMPLE_FORMATS = {
     (_PCM_FLOAT, 32): ("<f4", 0.0, 1.0),
 }
 
+# Above any real recording's rate (768 kHz is the highest in use) and within libswresample's int.
+MAX_RATE_HZ = 1_000_000
+
 
 class PcmDecoder:
     """Raw interleaved samples; keeps a partial frame across chunk boundaries."""
 
     def __init__(self, sample_rate_hz, channels, dtype="<i2", offset=0.0, scale=32768.0):
-        if sample_rate_hz <= 0 or channels <= 0:
-            raise UndecodableAudio("sample_rate and channels must be positive")
+        if not 0 < sample_rate_hz <= MAX_RATE_HZ or channels <= 0:
+            raise UndecodableAudio(f"sample_rate must be 1..{MAX_RATE_HZ} Hz and channels positive")
         self._dtype = np.dtype(dtype)
         self._offset, self._scale = offset, scale
         self._frame_bytes = self._dtype.itemsize * channels
