@@ -133,26 +133,29 @@ class LiveSession:
 
     def _decode(self, chunk_seq, data):
         """The chunk's samples, decoded in the pool within this chunk's budget; refusals as API errors."""
-        remaining_s = max(0.0, self.settings.max_session_audio_s - self.audio_seconds)
-        budget = Budget(seconds=min(self.settings.max_chunk_audio_s, remaining_s),
-                        frames=self.settings.max_chunk_frames)
         try:
-            return self._decoding.run(self._decoder.decode, data, budget)
+            return self._decoding.run(self._decoder.decode, data, self._chunk_budget())
         except UndecodableAudio as exc:
             self.metrics.chunks.labels("invalid").inc()
             raise errors.InvalidChunk(f"Chunk {chunk_seq} is not readable audio: {exc}",
                                       chunk_seq=chunk_seq, expected_chunk_seq=self.next_chunk_seq) from None
         except DecodeLimitExceeded as exc:
             self.metrics.chunks.labels("too_large").inc()
-            raise self._limit_error(chunk_seq, exc, remaining_s) from None
+            raise self._limit_error(chunk_seq, exc) from None
 
-    def _limit_error(self, chunk_seq, exc, remaining_s):
+    def _chunk_budget(self):
+        """What one chunk (or the end-of-stream flush) may decode: the chunk cap, within the session's."""
+        remaining_s = max(0.0, self.settings.max_session_audio_s - self.audio_seconds)
+        return Budget(seconds=min(self.settings.max_chunk_audio_s, remaining_s),
+                      frames=self.settings.max_chunk_frames)
+
+    def _limit_error(self, chunk_seq, exc):
         where = dict(chunk_seq=chunk_seq, expected_chunk_seq=self.next_chunk_seq)
         if exc.kind == "frames":
             return errors.TooManyAudioFrames(
                 f"Chunk {chunk_seq} holds more than {exc.limit} codec frames; send smaller chunks.",
                 max_frames=exc.limit, **where)
-        if remaining_s < self.settings.max_chunk_audio_s:
+        if exc.limit < self.settings.max_chunk_audio_s:  # the session's cap was the nearer one
             return errors.PayloadTooLarge(
                 f"Chunk {chunk_seq} would take the session past its limit of "
                 f"{self.settings.max_session_audio_s:.0f} s of audio.",
@@ -197,9 +200,7 @@ class LiveSession:
             self._require_active()
             self.status = PROCESSING
             try:
-                tail = self._decoding.run(self._decoder.flush, Budget(
-                    seconds=max(0.0, self.settings.max_session_audio_s - self.audio_seconds),
-                    frames=self.settings.max_chunk_frames))
+                tail = self._decoding.run(self._decoder.flush, self._chunk_budget())
             except (UndecodableAudio, DecodeLimitExceeded) as exc:
                 self.log.warning("undecodable end of stream: %s", exc)
                 self._publish(events.Error(code="invalid_audio", fatal=False,
