@@ -68,6 +68,26 @@ def test_healthz_answers_while_the_worst_chunk_is_decoded(transport_server, fmt)
     assert worst < HEALTHZ_BOUND_S, f"/healthz took {worst:.2f} s while {fmt} was decoded"
 
 
+def test_healthz_answers_while_worst_chunks_of_four_sessions_are_decoded(transport_server):
+    """Defect 2's "a few such chunks in parallel stop the server": they queue for the decode threads."""
+    chunk = audiofiles.worst_chunk("ogg")
+    sessions = [start(transport_server.url, suffix=".ogg") for _ in range(4)]
+
+    def send_all():
+        answers = []
+        threads = [threading.Thread(target=lambda s=s: answers.append(upload(transport_server.url, s, 0, chunk)))
+                   for s in sessions]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return answers
+
+    worst, answers = _healthz_worst_while(transport_server, send_all)
+    assert sorted(a.status_code for a in answers) == [413] * 4  # each decoded to the 30 min cap
+    assert worst < HEALTHZ_BOUND_S, f"/healthz took {worst:.2f} s"
+
+
 @pytest.fixture(scope="module")
 def capped_server(start_server):
     """A server whose decoder limits are small enough to reach with a few seconds of audio."""
