@@ -47,6 +47,13 @@ class Settings:
     max_file_audio_s: float = field(default=4 * 3600.0, metadata={"env": "HARKEN_MAX_FILE_AUDIO_S"})
     max_file_jobs: int = field(default=4, metadata={"env": "HARKEN_MAX_FILE_JOBS"})
     retry_after_s: int = field(default=5, metadata={"env": "HARKEN_RETRY_AFTER_S"})
+    # Decoding (docs/audio.md): defaults admit every real upload; a 1 MiB chunk of 6 kbit/s
+    # Opus is ~23 minutes of audio in ~70,000 packets (and as many WebM blocks).
+    decode_threads: int = field(default=2, metadata={"env": "HARKEN_DECODE_THREADS"})
+    max_chunk_audio_s: float = field(default=1800.0, metadata={"env": "HARKEN_MAX_CHUNK_AUDIO_S"})
+    max_chunk_frames: int = field(default=200_000, metadata={"env": "HARKEN_MAX_CHUNK_FRAMES"})
+    max_audio_header_bytes: int = field(default=1024 * 1024, metadata={"env": "HARKEN_MAX_AUDIO_HEADER_BYTES"})
+    max_audio_unit_bytes: int = field(default=16 * 1024 * 1024, metadata={"env": "HARKEN_MAX_AUDIO_UNIT_BYTES"})
     cors_origins: tuple = field(default=(), metadata={"env": "HARKEN_CORS_ORIGINS", "parse": _csv})
     pipeline: str = field(default="speech", metadata={"env": "HARKEN_PIPELINE"})
     workers: int = field(default=0, metadata={"env": "HARKEN_WORKERS"})

@@ -79,6 +79,16 @@ class PayloadTooLarge(HarkenError):
     status, code, message = 413, "payload_too_large", "The request body is too large."
 
 
+class DecodedAudioTooLong(PayloadTooLarge):
+    """A chunk decodes to more audio than HARKEN_MAX_CHUNK_AUDIO_S: a decode bomb, or a file to split."""
+
+    code = "decoded_audio_too_long"
+
+
+class TooManyAudioFrames(PayloadTooLarge):
+    code = "too_many_audio_frames"
+
+
 class UnsupportedMediaType(HarkenError):
     status, code, message = 415, "unsupported_media_type", "This content type is not accepted here."
 

@@ -7,6 +7,7 @@ import gevent
 import gevent.event
 
 from . import errors
+from .audio.offload import DecodePool
 from .session import ACTIVE_STATES, ALL_STATES, LiveSession
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class SessionRegistry:
         self.settings = settings
         self.pipeline = pipeline
         self.metrics = metrics
+        self.decoding = DecodePool(settings.decode_threads)
         self.shutting_down = gevent.event.Event()
         self._sessions = {}
         self._tombstones = {}
@@ -50,7 +52,7 @@ class SessionRegistry:
             session_id="live_" + secrets.token_hex(12),
             conversation_id="liveconv_" + secrets.token_hex(12),
             owner=owner, options=options, settings=self.settings, pipeline=self.pipeline,
-            metrics=self.metrics)
+            metrics=self.metrics, decoding=self.decoding)
         self._sessions[session.session_id] = session
         session.log.info("session started (suffix %s, ttl %ss)", options.suffix, options.ttl_seconds)
         return session

@@ -217,19 +217,36 @@ def _sox(args):
 
 def _encode_bytes(samples, rate, container_format, codec, codec_rate, options):
     """Encode int16 mono samples with PyAV into an in-memory container written without seeking."""
+    return encode_blocks([samples], rate, container_format, codec, codec_rate, options)
+
+
+def encode_blocks(blocks, rate, container_format, codec, codec_rate, options, bit_rate=None):
+    """Encode an iterable of int16 mono sample arrays as one stream, one block in memory at a time.
+
+    Long streams (an hour of silence for the decoder's limits) never exist whole as samples.
+    """
     sink = _UnseekableBuffer()
     with av.open(sink, "w", format=container_format, options=options) as container:
         stream = container.add_stream(codec, rate=codec_rate, layout="mono")
+        if bit_rate:
+            stream.bit_rate = bit_rate
         resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=codec_rate)
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = rate
         written = 0
-        for converted in resampler.resample(frame) + resampler.resample(None):
-            # Explicit timestamps: left to the resampler, the AAC encoder's last packet can get
-            # one the MP4 muxer rejects (EINVAL), depending on the audio's exact length.
-            converted.pts, written = written, written + converted.samples
-            for packet in stream.encode(converted):
-                container.mux(packet)
+
+        def encode(converted_frames):
+            nonlocal written
+            for converted in converted_frames:
+                # Explicit timestamps: left to the resampler, the AAC encoder's last packet can get
+                # one the MP4 muxer rejects (EINVAL), depending on the audio's exact length.
+                converted.pts, written = written, written + converted.samples
+                for packet in stream.encode(converted):
+                    container.mux(packet)
+
+        for samples in blocks:
+            frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = rate
+            encode(resampler.resample(frame))
+        encode(resampler.resample(None))
         for packet in stream.encode(None):
             container.mux(packet)
     return sink.getvalue()

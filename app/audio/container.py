@@ -22,79 +22,113 @@ import struct
 import av
 import numpy as np
 
-from .errors import UndecodableAudio
+from .errors import DecodeLimitExceeded, UndecodableAudio
+from .flac import FlacFramer
+from .limits import Budget, DecodeLimits
 from .resample import TARGET_RATE_HZ
-from .sniff import FLAC, MP3, MP4, OGG, WEBM
-
-# Units larger than this are not media a live client sends: refuse rather than buffer forever.
-MAX_UNIT_BYTES = 16 * 1024 * 1024
-MAX_HEADER_BYTES = 1024 * 1024
+from .sniff import FLAC, MP3, MP4, MP4_BOXES, OGG, WEBM
 
 
-def open_container_decoder(kind):
+def open_container_decoder(kind, limits=DecodeLimits()):
     """An incremental decoder for container `kind` (ogg, webm, mp4, mp3, flac)."""
     framers = {OGG: OggFramer, WEBM: MatroskaFramer, MP4: Mp4Framer, MP3: Mp3Framer, FLAC: FlacFramer}
     if kind not in framers:
         raise UndecodableAudio(f"audio in {kind or 'this'} format is not supported: send WAV, "
                                "raw PCM, Ogg/Opus, WebM/Opus, MP4/AAC, MP3 or FLAC")
-    return ContainerDecoder(framers[kind]())
+    return ContainerDecoder(framers[kind](limits), limits)
 
 
 class ContainerDecoder:
     """Framing first, then PyAV for the complete units; see the module docstring."""
 
-    def __init__(self, framer):
+    def __init__(self, framer, limits):
         self._framer = framer
+        self._limits = limits
         self._pending = b""
         self._codec = None
-        self._resampler = av.AudioResampler(format="flt", layout="mono", rate=TARGET_RATE_HZ)
+        self._resampler = _new_resampler()
 
     @property
     def buffered_bytes(self):
         """Bytes held for a unit still arriving: at most one unit, however long the stream."""
         return len(self._pending)
 
-    def decode(self, data):
-        """16 kHz mono float32 for the units `data` completes; state is unchanged if it raises."""
+    def decode(self, data, budget=None):
+        """16 kHz mono float32 for the units `data` completes; state is unchanged if it raises.
+
+        `budget` bounds the decoded seconds and codec frames (DecodeLimitExceeded past it).
+        """
         framer = copy.deepcopy(self._framer)
         buf = self._pending + data
-        units, consumed = framer.parse(buf)
-        if len(buf) - consumed > MAX_UNIT_BYTES:
-            raise UndecodableAudio(f"a {framer.kind} unit is larger than {MAX_UNIT_BYTES} bytes")
-        samples = self._decode_units(framer, units)
+        budget = budget or Budget()
+        units, consumed = framer.parse(buf, budget)
+        if len(buf) - consumed > self._limits.unit_bytes:
+            raise UndecodableAudio(f"a {framer.kind} unit is larger than {self._limits.unit_bytes} bytes")
+        samples = self._decode_units(framer, units, budget)
         self._framer, self._pending = framer, buf[consumed:]
         return samples
 
-    def flush(self):
+    def flush(self, budget=None):
         """End of stream: the last unit (if whole) and whatever the codec and resampler hold."""
-        units = self._framer.finish(self._pending)
+        budget = budget or Budget()
+        units = self._framer.finish(self._pending, budget)
         self._pending = b""
-        parts = [self._decode_units(self._framer, units)] if units else []
+        parts = [self._decode_units(self._framer, units, budget)] if units else []
         if self._codec is not None:
-            parts.append(self._resample(self._codec.decode(None)))
+            parts.append(self._resample(self._codec.decode(None), budget))
         parts.append(_join(self._resampler.resample(None)))
-        return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+        return np.concatenate(parts)
 
-    def _decode_units(self, framer, units):
+    def _decode_units(self, framer, units, budget):
+        """Decode packet by packet, checking the budget before each packet and each resample."""
         if not units:
             return np.zeros(0, np.float32)
+        out = _Samples()
         try:
-            packets = framer.packets(units)
-            if self._codec is None:
-                self._codec = framer.codec()
-            frames = []
-            for packet in packets:
-                frames += self._codec.decode(packet)
+            for packet in framer.packets(units):
+                budget.frame()
+                if self._codec is None:
+                    self._codec = framer.codec()
+                out.add(self._resample(self._codec.decode(packet), budget))
         except (av.FFmpegError, ValueError) as exc:
+            # Part of the chunk went through the codec before it was refused: start the codec
+            # afresh, so a refused chunk leaves no half-decoded state behind it.
+            self._codec, self._resampler = None, _new_resampler()
+            if isinstance(exc, DecodeLimitExceeded):
+                raise
             raise UndecodableAudio(f"{framer.kind} audio could not be decoded: {exc}") from None
-        return self._resample(frames)
+        return out.joined()
 
-    def _resample(self, frames):
+    def _resample(self, frames, budget):
         out = []
         for frame in frames:
+            budget.audio(frame.samples, frame.sample_rate)
             frame.pts = None  # timing comes from the sample count, not from the container
             out += self._resampler.resample(frame)
         return _join(out)
+
+
+class _Samples:
+    """Per-packet outputs joined in batches: numpy holds the GIL while it joins, and one join of
+    tens of thousands of small arrays at the end held it (and so the hub) for over half a second."""
+
+    _BATCH = 256
+
+    def __init__(self):
+        self._joined, self._batch = [], []
+
+    def add(self, samples):
+        self._batch.append(samples)
+        if len(self._batch) >= self._BATCH:
+            self._joined.append(np.concatenate(self._batch))
+            self._batch = []
+
+    def joined(self):
+        return np.concatenate(self._joined + self._batch) if self._joined or self._batch else np.zeros(0, np.float32)
+
+
+def _new_resampler():
+    return av.AudioResampler(format="flt", layout="mono", rate=TARGET_RATE_HZ)
 
 
 def _join(frames):
@@ -108,25 +142,36 @@ class _DemuxedFramer:
     kind = "container"
     av_format = None
 
-    def __init__(self):
+    def __init__(self, limits):
         self.header = None
+        self._limits = limits
+        self._head = bytearray()  # grows in amortised O(1): many small header elements stay linear
         self._stream_params = None
 
+    def _add_header(self, data):
+        self._head += data
+        if len(self._head) > self._limits.header_bytes:
+            raise UndecodableAudio(f"the {self.kind} header is larger than {self._limits.header_bytes} bytes")
+
     def packets(self, units):
-        """The audio packets in `units`, demuxed behind the header with PyAV."""
+        """The audio packets in `units`, demuxed behind the header with PyAV, one at a time."""
         blob = self.header + self.wrap(units)
         with av.open(io.BytesIO(blob), format=self.av_format) as container:
             if not container.streams.audio:
                 raise ValueError("no audio track")
             stream = container.streams.audio[0]
-            if self._stream_params is None:
+            first = self._stream_params is None
+            if first:
                 ctx = stream.codec_context
+                if ctx is None or ctx.layout is None:  # a codec id libavcodec does not know
+                    raise ValueError("the audio track's codec is not supported")
                 self._stream_params = (ctx.name, ctx.extradata, ctx.sample_rate, ctx.layout.name)
-                return [p for p in container.demux(stream) if p.size]
-            # Every demux marks its first packet to skip the codec's start-up delay (Opus
-            # pre-skip); only the stream's true first packet may carry that, so later packets
-            # go to the decoder as bare payloads.
-            return [av.Packet(bytes(p)) for p in container.demux(stream) if p.size]
+            for packet in container.demux(stream):
+                if packet.size:
+                    # Every demux marks its first packet to skip the codec's start-up delay (Opus
+                    # pre-skip); only the stream's true first packet may carry that, so later
+                    # packets go to the decoder as bare payloads.
+                    yield packet if first else av.Packet(bytes(packet))
 
     def codec(self):
         name, extradata, rate, layout = self._stream_params
@@ -140,7 +185,7 @@ class _DemuxedFramer:
     def wrap(self, units):
         return b"".join(units)
 
-    def finish(self, rest):
+    def finish(self, rest, budget):
         """At the end of the stream: any last unit that needs no successor to be known complete."""
         if rest and self.header is None:
             raise UndecodableAudio(f"the stream ended inside the {self.kind} header")
@@ -157,13 +202,10 @@ class OggFramer(_DemuxedFramer):
 
     kind, av_format = "ogg", "ogg"
 
-    def __init__(self):
-        super().__init__()
-        self._head = b""
-
-    def parse(self, buf):
+    def parse(self, buf, budget):
         units, pos, unit_start = [], 0, 0
         while len(buf) - pos >= 27:
+            budget.frame()
             if buf[pos:pos + 4] != b"OggS" or buf[pos + 4] != 0:
                 raise UndecodableAudio("not an Ogg page where one should start")
             segments = buf[pos + 26]
@@ -175,15 +217,13 @@ class OggFramer(_DemuxedFramer):
                 break
             granule = struct.unpack_from("<q", buf, pos + 6)[0]
             if self.header is None and granule == 0:
-                self._head += buf[pos:end]
-                if len(self._head) > MAX_HEADER_BYTES:
-                    raise UndecodableAudio("Ogg header pages are too large")
+                self._add_header(buf[pos:end])
                 pos = unit_start = end
                 continue
             if self.header is None:
                 if not self._head:
                     raise UndecodableAudio("Ogg stream without its header pages")
-                self.header = self._head
+                self.header = bytes(self._head)
             pos = end
             # A last lacing value of 255 means the packet goes on in the next page.
             if not segments or lacing[-1] != 255:
@@ -206,35 +246,35 @@ class MatroskaFramer(_DemuxedFramer):
     _SYNTHETIC_CLUSTER = bytes.fromhex("1f43b675" "01ffffffffffffff" "e78100")
     _UNKNOWN = -1
 
-    def __init__(self):
-        super().__init__()
-        self._head = b""
+    def __init__(self, limits):
+        super().__init__(limits)
         self._in_segment = False
         self._in_cluster = False
 
-    def parse(self, buf):
+    def parse(self, buf, budget):
         units, pos = [], 0
         while True:
             element = _ebml_element(buf, pos)
             if element is None:
                 break
+            budget.frame()
             element_id, size, body = element
             if not self._in_segment:
                 if element_id == self._EBML and size != self._UNKNOWN:
                     if body + size > len(buf):
                         break
-                    self._head += buf[pos:body + size]
+                    self._add_header(buf[pos:body + size])
                     pos = body + size
                     continue
                 if element_id != self._SEGMENT or not self._head:
                     raise UndecodableAudio("not a WebM/Matroska stream")
                 # Keep the Segment open-ended: the demuxer then reads on to whatever follows.
-                self._head += _ebml_id_bytes(element_id) + b"\x01\xff\xff\xff\xff\xff\xff\xff"
+                self._add_header(_ebml_id_bytes(element_id) + b"\x01\xff\xff\xff\xff\xff\xff\xff")
                 self._in_segment, pos = True, body
                 continue
             if element_id == self._CLUSTER:
                 if self.header is None:
-                    self.header = self._head
+                    self.header = bytes(self._head)
                 self._in_cluster, pos = True, body
                 continue
             if size == self._UNKNOWN:
@@ -247,9 +287,7 @@ class MatroskaFramer(_DemuxedFramer):
             if element_id in _LEVEL1:
                 self._in_cluster = False
             if self.header is None:
-                self._head += buf[pos:body + size]
-                if len(self._head) > MAX_HEADER_BYTES:
-                    raise UndecodableAudio("WebM header is too large")
+                self._add_header(buf[pos:body + size])
             elif element_id in self._BLOCKS and self._in_cluster:
                 units.append(buf[pos:body + size])
             pos = body + size
@@ -306,22 +344,22 @@ class Mp4Framer(_DemuxedFramer):
     """ISO BMFF boxes: ftyp+moov is the header, each moof+mdat fragment a unit.
 
     A progressive (unfragmented) MP4 has absolute offsets into one mdat, so it is kept whole
-    (up to MAX_UNIT_BYTES) and decoded when the stream ends; live clients send fragments.
+    (up to the unit limit) and decoded when the stream ends; live clients send fragments.
     """
 
     kind, av_format = "mp4", "mp4"
-    _KNOWN = {b"ftyp", b"moov", b"moof", b"mdat", b"styp", b"sidx", b"free", b"skip", b"uuid",
-              b"emsg", b"prft", b"mfra", b"wide", b"pdin", b"meta", b"ssix"}
+    _KNOWN = MP4_BOXES
 
-    def __init__(self):
-        super().__init__()
-        self._head = b""
+    def __init__(self, limits):
+        super().__init__(limits)
         self._moof = None
-        self._whole = None
+        self._whole = None  # the parts of an unfragmented file, joined when it ends
+        self._whole_bytes = 0
 
-    def parse(self, buf):
+    def parse(self, buf, budget):
         units, pos = [], 0
         while len(buf) - pos >= 8:
+            budget.frame()
             size, box = struct.unpack_from(">I4s", buf, pos)
             header_len = 8
             if box not in self._KNOWN:
@@ -339,9 +377,7 @@ class Mp4Framer(_DemuxedFramer):
             data = buf[pos:pos + size]
             pos += size
             if self._whole is not None:
-                self._whole += data
-                if len(self._whole) > MAX_UNIT_BYTES:
-                    raise UndecodableAudio("an unfragmented MP4 over 16 MiB: send fragmented MP4")
+                self._add_whole(data)
             elif box == b"moof":
                 self._moof = data
             elif box == b"mdat" and self._moof is not None:
@@ -350,20 +386,27 @@ class Mp4Framer(_DemuxedFramer):
                 units.append(self._moof + data)
                 self._moof = None
             elif box == b"mdat":
-                self._whole = self._head + data
+                self._whole = [bytes(self._head)]
+                self._whole_bytes = len(self._head)
+                self._add_whole(data)
             elif self.header is None:
-                self._head += data
-                if len(self._head) > MAX_HEADER_BYTES:
-                    raise UndecodableAudio("MP4 header is too large")
+                self._add_header(data)
                 if box == b"moov":
-                    self.header = self._head
+                    self.header = bytes(self._head)
         return units, pos
 
-    def finish(self, rest):
+    def _add_whole(self, data):
+        self._whole.append(data)
+        self._whole_bytes += len(data)
+        if self._whole_bytes > self._limits.unit_bytes:
+            raise UndecodableAudio(f"an unfragmented MP4 over {self._limits.unit_bytes} bytes: "
+                                   "send fragmented MP4")
+
+    def finish(self, rest, budget):
         if self._whole is not None:
-            whole, self._whole, self.header = self._whole + rest, None, b""
+            whole, self._whole, self.header = b"".join(self._whole) + rest, None, b""
             return [whole]
-        return super().finish(rest)
+        return super().finish(rest, budget)
 
 
 class Mp3Framer:
@@ -376,21 +419,25 @@ class Mp3Framer:
     _RATES = {3: (44100, 48000, 32000), 2: (22050, 24000, 16000), 0: (11025, 12000, 8000)}
     _LAYER_III, _LAYER_II = 1, 2  # values of the header's two layer bits
 
-    def __init__(self):
+    def __init__(self, limits):
+        self._limits = limits
         self._started = False
 
-    def parse(self, buf):
+    def parse(self, buf, budget):
         units, pos = [], 0
         if not self._started:
             if len(buf) < 10:
                 return [], 0
             if buf[:3] == b"ID3":
                 size = 10 + ((buf[6] & 0x7F) << 21 | (buf[7] & 0x7F) << 14 | (buf[8] & 0x7F) << 7 | buf[9] & 0x7F)
+                if size > self._limits.header_bytes:
+                    raise UndecodableAudio(f"the ID3 tag is larger than {self._limits.header_bytes} bytes")
                 if len(buf) < size:
                     return [], 0
                 pos = size
             self._started = True
         while len(buf) - pos >= 4:
+            budget.frame()
             if buf[pos:pos + 3] == b"TAG":  # an ID3v1 tag closes the file
                 if len(buf) - pos < 128:
                     break
@@ -423,113 +470,10 @@ class Mp3Framer:
         return samples_per_frame // 8 * kbps * 1000 // rate + padding
 
     def packets(self, units):
-        return [av.Packet(unit) for unit in units]
+        return (av.Packet(unit) for unit in units)
 
     def codec(self):
         return av.CodecContext.create("mp3", "r")
 
-    def finish(self, rest):
+    def finish(self, rest, budget):
         return []
-
-
-def _crc16_table():
-    table = []
-    for byte in range(256):
-        crc = byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x8005) & 0xFFFF if crc & 0x8000 else (crc << 1) & 0xFFFF
-        table.append(crc)
-    return table
-
-
-_CRC16 = _crc16_table()
-
-
-def _crc16(data):
-    crc = 0
-    for byte in data:
-        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[(crc >> 8) ^ byte]
-    return crc
-
-
-class FlacFramer:
-    """Native FLAC: `fLaC` and metadata blocks, then frames.
-
-    A FLAC frame does not state its length; it ends where the next frame's sync code starts
-    and its last two bytes are the CRC-16 of the rest, which tells a real boundary from sync
-    bytes that happen to occur inside audio data.
-    """
-
-    kind = "flac"
-    _MIN_FRAME_BYTES = 10
-
-    def __init__(self):
-        self._streaminfo = None
-        self._in_frames = False
-
-    def parse(self, buf, at_end=False):
-        units, pos = [], 0
-        if not self._in_frames:
-            if len(buf) < 4:
-                return [], 0
-            if buf[:4] != b"fLaC":
-                raise UndecodableAudio("not a FLAC stream")
-            pos = 4
-            while True:
-                if len(buf) - pos < 4:
-                    return [], 0
-                last, kind = buf[pos] & 0x80, buf[pos] & 0x7F
-                size = int.from_bytes(buf[pos + 1:pos + 4], "big")
-                if len(buf) - pos - 4 < size:
-                    if pos + 4 + size > MAX_HEADER_BYTES:
-                        raise UndecodableAudio("FLAC metadata is too large")
-                    return [], 0
-                if kind == 0:
-                    self._streaminfo = buf[pos + 4:pos + 4 + size]
-                pos += 4 + size
-                if last:
-                    break
-            if self._streaminfo is None:
-                raise UndecodableAudio("FLAC stream without STREAMINFO")
-            self._in_frames = True
-        start = pos
-        while len(buf) - start >= 2:
-            if buf[start] != 0xFF or buf[start + 1] & 0xFE != 0xF8:
-                raise UndecodableAudio("lost FLAC frame sync")
-            end = self._frame_end(buf, start, at_end)
-            if end is None:
-                break
-            units.append(buf[start:end])
-            start = end
-        return units, start
-
-    def _frame_end(self, buf, start, at_end):
-        """End of the frame at `start`: the first later sync code behind a valid CRC-16."""
-        probe = start + self._MIN_FRAME_BYTES
-        while True:
-            probe = buf.find(b"\xff", probe)
-            if probe < 0 or probe + 1 >= len(buf):
-                break
-            if buf[probe + 1] & 0xFE == 0xF8 and self._valid(buf[start:probe]):
-                return probe
-            probe += 1
-        if at_end and len(buf) - start >= self._MIN_FRAME_BYTES and self._valid(buf[start:]):
-            return len(buf)
-        return None
-
-    @staticmethod
-    def _valid(frame):
-        return _crc16(frame[:-2]) == int.from_bytes(frame[-2:], "big")
-
-    def finish(self, rest):
-        if rest and not self._in_frames:
-            raise UndecodableAudio("the stream ended inside the FLAC header")
-        return self.parse(rest, at_end=True)[0] if rest else []
-
-    def packets(self, units):
-        return [av.Packet(unit) for unit in units]
-
-    def codec(self):
-        ctx = av.CodecContext.create("flac", "r")
-        ctx.extradata = self._streaminfo
-        return ctx

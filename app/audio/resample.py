@@ -4,7 +4,6 @@ import numpy as np
 
 TARGET_RATE_HZ = 16000
 
-_LAYOUTS = {1: "mono", 2: "stereo"}
 
 
 class Resampler:
@@ -18,14 +17,18 @@ class Resampler:
             format="flt", layout="mono", rate=TARGET_RATE_HZ)
 
     def convert(self, interleaved):
-        """Take float32 samples in [-1, 1], interleaved by channel; return 16 kHz mono float32."""
+        """Take float32 samples in [-1, 1], interleaved by channel; return 16 kHz mono float32.
+
+        Channels are averaged here rather than by libswresample, which needs a named layout
+        and has none for most of the 1..65535 channel counts a WAV header may state.
+        """
         if self._passthrough:
             return interleaved.astype(np.float32, copy=False)
         if interleaved.size == 0:
             return np.zeros(0, np.float32)
-        frame = av.AudioFrame.from_ndarray(
-            interleaved.reshape(1, -1).astype(np.float32, copy=False), format="flt",
-            layout=_layout(self.channels))
+        mono = interleaved.reshape(-1, self.channels).mean(axis=1, dtype=np.float32) \
+            if self.channels > 1 else interleaved.astype(np.float32, copy=False)
+        frame = av.AudioFrame.from_ndarray(mono.reshape(1, -1), format="flt", layout="mono")
         frame.sample_rate = self.sample_rate_hz
         return _join(self._resampler.resample(frame))
 
@@ -34,10 +37,6 @@ class Resampler:
         if self._passthrough:
             return np.zeros(0, np.float32)
         return _join(self._resampler.resample(None))
-
-
-def _layout(channels):
-    return _LAYOUTS.get(channels) or av.AudioLayout(channels).name
 
 
 def _join(frames):
