@@ -161,6 +161,18 @@ class PayloadTooLarge(APIError):
     status, code = 413, "payload_too_large"
 
 
+class DecodedAudioTooLong(PayloadTooLarge):
+    """413 `decoded_audio_too_long`: one chunk decodes to more audio than the server takes per chunk; send it in smaller chunks."""
+
+    code = "decoded_audio_too_long"
+
+
+class TooManyAudioFrames(PayloadTooLarge):
+    """413 `too_many_audio_frames`: one chunk holds more container frames than the server walks per chunk; send smaller chunks."""
+
+    code = "too_many_audio_frames"
+
+
 class AudioTooLong(PayloadTooLarge):
     """413 `audio_too_long`: the recording holds more audio than one analysis may take (`details["max_audio_s"]`)."""
 

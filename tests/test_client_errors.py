@@ -29,6 +29,8 @@ SERVER_CODES = {
     "session_expired": (410, errors.SessionExpired, False),
     "payload_too_large": (413, errors.PayloadTooLarge, False),
     "audio_too_long": (413, errors.AudioTooLong, False),
+    "decoded_audio_too_long": (413, errors.DecodedAudioTooLong, False),
+    "too_many_audio_frames": (413, errors.TooManyAudioFrames, False),
     "unsupported_media_type": (415, errors.UnsupportedMediaType, False),
     "unreadable_recording": (415, errors.UnreadableRecording, False),
     "validation_failed": (422, errors.ValidationFailed, False),
