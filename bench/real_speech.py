@@ -28,6 +28,7 @@ Prints the figures and writes bench/results/real_speech.json.
 import argparse
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -169,35 +170,40 @@ def offline_readings(model, audio):
     return tuple(out)
 
 
-def cached_offline_readings(audio):
-    """(condition, session) -> offline_readings, kept in bench/results/ by a hash of the audio.
+def cached_readings(kind, audio, read):
+    """(condition, session) -> read(samples), kept in bench/results/ by `kind` and a hash of the audio.
 
-    They depend on the audio and the model only, and take minutes: a rerun after a change to
-    the live path reuses them.
+    The offline and anchor readings depend on the audio and the model only, and take
+    minutes: a rerun after a change to the live path reuses them.
     """
-    cache_path = RESULTS / "real_speech_offline_cache.json"
+    cache_path = RESULTS / f"real_speech_{kind}_cache.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    out, model = {}, None
+    out = {}
     for key, samples in audio.items():
         digest = hashlib.sha256(samples.tobytes()).hexdigest()[:16]
         if digest not in cache:
-            model = model or offline_model()
-            cache[digest] = offline_readings(model, samples)
-        out[key] = tuple(cache[digest])
+            cache[digest] = read(samples)
+        out[key] = cache[digest]
     RESULTS.mkdir(parents=True, exist_ok=True)
     cache_path.write_text(json.dumps(cache))
     return out
 
 
-def stream_all(url, audios):
-    """Every session's audio streamed at once (staggered starts); name -> finished LiveRun."""
+def stream_all(url, audios, parallel):
+    """The sessions' audio streamed `parallel` at a time (staggered starts); name -> finished LiveRun."""
     runs = {name: LiveRun(url, (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
             for name, audio in audios.items()}
-    threads = {name: threading.Thread(target=run.run) for name, run in runs.items()}
-    for thread in threads.values():
+    slots = threading.Semaphore(parallel)
+
+    def run(session):
+        with slots:
+            session.run()
+
+    threads = [threading.Thread(target=run, args=(session,)) for session in runs.values()]
+    for thread in threads:
         thread.start()
         time.sleep(0.37)
-    for thread in threads.values():
+    for thread in threads:
         thread.join()
     return runs
 
@@ -228,6 +234,7 @@ def main():
     parser.add_argument("--conditions", default=",".join(CONDITIONS))
     parser.add_argument("--split", choices=("tuning", "heldout", "both"), default="both")
     parser.add_argument("--anchor", action="store_true", help="also run the LocalAgreement-2 anchor")
+    parser.add_argument("--parallel", type=int, default=len(SESSIONS), help="sessions streamed at once")
     parser.add_argument("--out", default="real_speech.json")
     args = parser.parse_args()
 
@@ -239,20 +246,23 @@ def main():
              for c in conditions for i, (name, _, ids) in enumerate(sessions)}
 
     print("offline readings (faster-whisper transcribe, greedy and beam 5) ...", flush=True)
-    offline = cached_offline_readings(audio)
+    model = lru_cache(maxsize=1)(offline_model)  # loaded only if a reading is not cached
+    offline = cached_readings("offline", audio, lambda samples: offline_readings(model(), samples))
+    model.cache_clear()
     anchor = {}
     if args.anchor:
         import local_agreement
         print("LocalAgreement-2 anchor ...", flush=True)
-        anchor = {key: local_agreement.transcribe(a) for key, a in audio.items()}
+        anchor = cached_readings("anchor", audio, local_agreement.transcribe)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, RESULTS / "real-speech-server.log")
-    report = {"machine": machine.describe(), "noise_snr_db": NOISE_SNR_DB, "pause_s": PAUSE_S, "conditions": {}}
+    report = {"machine": machine.describe(), "noise_snr_db": NOISE_SNR_DB, "pause_s": PAUSE_S,
+              "parallel_sessions": args.parallel, "load_average_at_start": os.getloadavg(), "conditions": {}}
     try:
         for c in conditions:
             cpu_before = worker_cpu_s(server.url)
-            runs = stream_all(server.url, {name: audio[(c, name)] for name, _, _ in sessions})
+            runs = stream_all(server.url, {name: audio[(c, name)] for name, _, _ in sessions}, args.parallel)
             cpu = worker_cpu_s(server.url) - cpu_before
             entries = {}
             lat = {s: {"utt": [], "first": [], "final": [], "unseen": 0, "anchor": []} for s in ("tuning", "heldout")}
