@@ -1,6 +1,6 @@
 """Real human speech through the live API: WER against offline Whisper, lost and broken words, latency.
 
-    .venv/bin/python bench/real_speech.py            # about 10 minutes on 2 cores
+    .venv/bin/python bench/real_speech.py            # about 8 minutes with cached offline readings
     .venv/bin/python bench/real_speech.py --conditions clean --split tuning
 
 The recordings are `bench/data/real/` (manifest.json: reference text, speaker, licence and
