@@ -137,7 +137,7 @@ class WhisperRecognizer:
             WordHyp(w["word"], round(float(w["start"]), 3), round(min(float(w["end"]), duration_s), 3),
                     round(float(w["probability"]), 3))
             for w in alignment if w["word"].strip())
-        return Hypothesis(words, avg_logprob, result.no_speech_prob)
+        return Hypothesis(join_hyphenated(words), avg_logprob, result.no_speech_prob)
 
     def _tokenizer(self, language):
         from faster_whisper.tokenizer import Tokenizer
@@ -181,6 +181,23 @@ def restore_lost_merges(hf_tokenizer):
     log.warning("the model's tokenizer lacks BPE merges %s: restored", restored)
     model["merges"] = [list(m) if as_pairs else " ".join(m) for m in merges]
     return Tokenizer.from_str(json.dumps(spec))
+
+
+def join_hyphenated(words):
+    """`words` with each hyphenated word whole: "ill" + "-disposed" become "ill-disposed".
+
+    Whisper's alignment splits words on spaces and punctuation tokens, so the hyphen and what
+    follows it come out as a word of their own, which the live path would emit as a separate
+    token ("ill -disposed"), and could commit "ill" alone before the rest was heard.
+    """
+    out = []
+    for word in words:
+        if out and word.text.startswith("-") and word.text.strip("-"):
+            last = out[-1]
+            out[-1] = WordHyp(last.text + word.text, last.start, word.end, min(last.probability, word.probability))
+        else:
+            out.append(word)
+    return tuple(out)
 
 
 def _stopped_short(hypothesis, speech_end_s):

@@ -25,12 +25,20 @@ from client.events import FinalTranscript, PartialTranscript, Word
 from .asr import MIN_WINDOW_S
 from .vad import RATE_HZ, SileroFrames
 
-# Words a decode reads again from what the session already emitted are a replay, not speech:
+# Words a decode reads again from what the session already emitted are a replay candidate:
 # leading words that continue into the emitted tail (3 or more), or a leading or trailing run
-# of 4 or more that repeats any run of the last 40 emitted words.
+# of 4 or more that repeats any run of the last 40 emitted words. A candidate is dropped only
+# when the audio under it holds too little voice for its words (`_VOICED_S_PER_WORD`): a
+# person who says the same thing again is heard saying it, a model that loops is not.
 _REPLAY_HISTORY_WORDS = 40
 _REPLAY_MIN_AT_TAIL = 3
 _REPLAY_MIN_ANYWHERE = 4
+# Voiced audio (VAD) a run of words needs under its time span, per word, to count as said.
+# People say 2-4 words a second; a replayed run sits squeezed against the cut or over the
+# trailing silence, with far less voice under it.
+_VOICED_S_PER_WORD = 0.12
+# How long the per-frame voice record reaches back.
+_VOICE_LOG_S = 60.0
 # How alike two spellings of a word ("thru", "through") and two readings of a run must be.
 _SAME_WORD_SIMILARITY = 0.7
 _SAME_RUN_SIMILARITY = 0.85
@@ -122,6 +130,7 @@ class SessionRecognizer:
         self._previous = []  # the last partial's uncommitted words, session times
         self._committed = []  # words committed in this VAD segment
         self._said = deque(maxlen=_REPLAY_HISTORY_WORDS)  # the session's last emitted words
+        self._voice_log = deque()  # (first sample, samples, voiced) of recent frames
         self._speaker = None
         self._carry = None  # (audio, words) of the last final's last second, context for the next turn
         self._unlearned = None  # (speaker, audio) of the last finished turn, for `learn_speaker`
@@ -228,6 +237,10 @@ class SessionRecognizer:
     def _on_frame(self, frame, probability):
         events = []
         n = len(frame)
+        threshold = self._cfg.vad_threshold - (_HYSTERESIS if self._in_speech else 0.0)
+        self._voice_log.append((self._position, n, probability >= threshold))
+        while self._voice_log and self._voice_log[0][0] < self._position - _VOICE_LOG_S * RATE_HZ:
+            self._voice_log.popleft()
         if not self._in_speech:
             if probability >= self._cfg.vad_threshold:
                 self._open_utterance(frame)
@@ -340,8 +353,15 @@ class SessionRecognizer:
         hypothesis = self._asr.recognize(
             np.concatenate([context, piece]), self._language, " ".join(older), _join(recent),
             max(min_window_s, window_floor_s), beam_size=beam_size, speech_end_s=speech_end_s - offset)
-        words = _heard_words(hypothesis.words, offset, cut_s, speech_end_s)
-        return _drop_replays([_norm(word) for word in self._said], _drop_echo(words))
+        words = _unhyphened(_heard_words(hypothesis.words, offset, cut_s, speech_end_s))
+        return _drop_replays([_norm(word) for word in self._said], _drop_echo(words, self._spoken), self._spoken)
+
+    def _spoken(self, run):
+        """True when the audio under the words `run` holds voice enough for them to have been said."""
+        start, end = int(run[0].start * RATE_HZ), int(run[-1].end * RATE_HZ)
+        voiced = sum(max(0, min(end, first + n) - max(start, first))
+                     for first, n, voice in self._voice_log if voice and first < end and first + n > start)
+        return voiced >= _VOICED_S_PER_WORD * len(run) * RATE_HZ
 
     def _endpoint(self):
         """Silence long enough: decode what is left of the utterance and close it."""
@@ -432,32 +452,44 @@ def _heard_words(hypothesis_words, offset_s, cut_s, speech_end_s):
             if _norm(w.text) and cut_s < w.end + offset_s and w.start + offset_s < speech_end_s]
 
 
-def _drop_echo(words):
-    """Drop a tail that repeats the hypothesis's own first words (Whisper restarting the sentence)."""
+def _unhyphened(words):
+    """The decode's first word without a leading hyphen: it continues a committed word
+    ("ill" committed, then "-disposed"), and alone it is no word at all."""
+    if words and words[0].word.startswith("-") and words[0].word.strip("-"):
+        first = words[0]
+        return [Word(first.word.lstrip("-"), first.start, first.end, first.confidence)] + words[1:]
+    return words
+
+
+def _drop_echo(words, spoken):
+    """Drop a tail that repeats the hypothesis's own first words (Whisper restarting the sentence)
+    unless `spoken(tail)` says the voice under it said them again."""
     norms = [_norm(w.word) for w in words]
     for k in range(len(words) // 2, 1, -1):
-        if norms[-k:] == norms[:k]:
+        if norms[-k:] == norms[:k] and not spoken(words[-k:]):
             return words[:-k]
     return words
 
 
-def _drop_replays(said, words):
+def _drop_replays(said, words, spoken):
     """Drop the words a decode reads again from `said`, the session's last emitted words (normalised).
 
     Decoding behind a forced prefix of committed words, with older ones as the prompt, Whisper
     sometimes reads committed text once more (spelled a little differently: "thru" for
     "through"): at the start of a decode, continuing into what was just emitted, or as a loop
-    at its end over the trailing silence. Either way the run is dropped, so nothing is emitted
-    twice, at the price of a speaker's immediate verbatim repetition of four words or more.
+    at its end over the trailing silence. Such a run is dropped, so nothing is emitted twice,
+    unless `spoken(run)` finds the voice to have said it: a speaker who repeats a sentence,
+    or goes on with words of the last one ("he might have been made ..." then "he might even
+    have been made ..."), is transcribed, since losing words is worse than a doubled run.
     """
     norms = [_norm(w.word) for w in words]
     lead = 0
     for k in range(min(len(norms), len(said)), _REPLAY_MIN_AT_TAIL - 1, -1):
         if _same_run(said[-k:], norms[:k]) or (k >= _REPLAY_MIN_ANYWHERE and _inside(norms[:k], said)):
-            lead = k
+            lead = 0 if spoken(words[:k]) else k
             break
     for j in range(lead, len(norms) - _REPLAY_MIN_ANYWHERE + 1):
-        if _inside(norms[j:], said + norms[lead:j]):
+        if _inside(norms[j:], said + norms[lead:j]) and not spoken(words[j:]):
             return words[lead:j]
     return words[lead:]
 

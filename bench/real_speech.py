@@ -1,0 +1,325 @@
+"""Real human speech through the live API: WER against offline Whisper, lost and broken words, latency.
+
+    .venv/bin/python bench/real_speech.py            # about 8 minutes with cached offline readings
+    .venv/bin/python bench/real_speech.py --conditions clean --split tuning
+
+The recordings are `bench/data/real/` (manifest.json: reference text, speaker, licence and
+the tuning/held-out split of every utterance). Each session is a few utterances of one
+source read one after another with a pause between them, as one caller would speak. Every
+session is played in three conditions:
+- clean: the recording as it is (16 kHz);
+- phone: as a softphone sends it, band-limited to 300-3400 Hz at 8 kHz (sox), then back to
+  16 kHz for the API;
+- noise: white noise added at NOISE_SNR_DB below the speech's own power.
+For each condition all sessions stream at once, at real time in 100 ms PCM chunks, into
+one server (bench/speech.py's LiveRun). Reported per split (tuning / held-out, never pooled
+together) and condition:
+- WER of the live finals, of faster-whisper's offline whole-file `transcribe` of the same
+  model greedy and beam 5, and the ratios the targets are stated in;
+- deletion runs: three or more consecutive reference words deleted from the live finals
+  while the offline greedy reading has every one of them right;
+- fragment tokens in the finals: a token that starts or ends with a hyphen, or that is no
+  English word (not in /usr/share/dict/words, the references or the offline readings);
+- utterance end -> final, word -> first partial and word -> final (P50/P95);
+- the same WER, deletion and fragment figures for the LocalAgreement-2 anchor
+  (bench/local_agreement.py) when --anchor is given.
+Prints the figures and writes bench/results/real_speech.json.
+"""
+import argparse
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+import machine  # noqa: E402
+import speechgen  # noqa: E402
+from conftest import Server  # noqa: E402
+from speech import RESULTS, LiveRun, offline_model, pct, worker_cpu_s  # noqa: E402
+
+DATA = ROOT / "bench" / "data" / "real"
+RATE_HZ = 16000
+PAUSE_S = 0.8
+NOISE_SNR_DB = 10.0
+CONDITIONS = ("clean", "phone", "noise")
+MIN_DELETION_RUN = 3
+# Sessions: (name, split, utterance ids). A session holds one source's utterances in order.
+SESSIONS = [
+    ("lj_a", "tuning", [f"LJ001-{n:04d}" for n in range(1, 12)]),
+    ("lj_b", "tuning", [f"LJ001-{n:04d}" for n in range(12, 23)]),
+    ("austen", "tuning", [f"austen-{n}" for n in ("0870", "0880", "0890", "0920", "0930")]),
+    ("librispeech", "tuning", ["1089-134686-0000", "1089-134686-0001", "2412-153948-0000"]),
+    ("lj_heldout", "heldout", [f"LJ001-{n:04d}" for n in range(23, 33)]),
+    ("mixed_heldout", "heldout", ["1089-134691-0000", "1089-134691-0001", "jfk"]),
+]
+
+
+def manifest():
+    """id -> utterance entry of bench/data/real/manifest.json, with its reference text read in."""
+    entries = json.loads((DATA / "manifest.json").read_text())["utterances"]
+    return {e["id"]: {**e, "reference": (DATA / e["text"]).read_text().strip()} for e in entries}
+
+
+def session_audio(ids, utterances):
+    """The utterances one after another, PAUSE_S of silence between, as float32 16 kHz."""
+    pause = np.zeros(int(PAUSE_S * RATE_HZ), dtype=np.float32)
+    parts = []
+    for uid in ids:
+        audio, rate = soundfile.read(DATA / utterances[uid]["audio"], dtype="float32")
+        assert rate == RATE_HZ, uid
+        parts += [audio, pause]
+    return np.concatenate(parts[:-1])
+
+
+def condition(audio, name, seed):
+    """`audio` as played in condition `name` (see the module docstring)."""
+    if name == "clean":
+        return audio
+    if name == "noise":
+        speech = audio[np.abs(audio) > 1e-3]
+        power = float(np.mean(speech ** 2))
+        noise = np.random.default_rng(seed).standard_normal(len(audio)).astype(np.float32)
+        return np.clip(audio + noise * np.sqrt(power / 10 ** (NOISE_SNR_DB / 10)), -1, 1)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
+        soundfile.write(src, audio, RATE_HZ, subtype="PCM_16")
+        subprocess.run(["sox", "-q", "-D", str(src), str(Path(tmp) / "8k.wav"), "sinc", "300-3400", "rate", "8000"],
+                       check=True)
+        subprocess.run(["sox", "-q", "-D", str(Path(tmp) / "8k.wav"), "-r", str(RATE_HZ), str(dst)], check=True)
+        return soundfile.read(dst, dtype="float32")[0]
+
+
+# -- defects --------------------------------------------------------------------------------------
+
+def _ref_marks(reference, hypothesis):
+    """Per reference word: 'ok', 'sub' or 'del' in the alignment of `hypothesis` to it."""
+    ref, hyp = speechgen.normalise(reference), speechgen.normalise(hypothesis) or "<empty>"
+    marks = ["ok"] * len(ref.split())
+    for chunk in jiwer.process_words(ref, hyp).alignments[0]:
+        if chunk.type in ("substitute", "delete"):
+            for i in range(chunk.ref_start_idx, chunk.ref_end_idx):
+                marks[i] = "sub" if chunk.type == "substitute" else "del"
+    return marks
+
+
+def deletion_runs(reference, live, offline):
+    """Runs of >= MIN_DELETION_RUN consecutive reference words deleted live but right offline."""
+    live_marks, offline_marks = _ref_marks(reference, live), _ref_marks(reference, offline)
+    words = speechgen.normalise(reference).split()
+    runs, start = [], None
+    for i, (lm, om) in enumerate(zip(live_marks + ["ok"], offline_marks + ["ok"])):
+        lost = lm == "del" and om == "ok"
+        if lost and start is None:
+            start = i
+        elif not lost and start is not None:
+            if i - start >= MIN_DELETION_RUN:
+                runs.append(" ".join(words[start:i]))
+            start = None
+    return runs
+
+
+@lru_cache(maxsize=1)
+def _dictionary():
+    path = Path("/usr/share/dict/words")
+    return {w.strip().lower() for w in path.read_text(errors="ignore").split()} if path.exists() else None
+
+
+def fragments(tokens, known_text):
+    """Tokens that start or end with a hyphen, or are no English word (see the module docstring)."""
+    dictionary = _dictionary()
+    known = set(re.findall(r"[a-z']+", known_text.lower()))
+    out = []
+    for token in tokens:
+        bare = token.strip().strip(".,!?;:\"()")
+        if not bare:
+            continue
+        if bare.startswith("-") or bare.endswith("-"):
+            out.append(bare)
+            continue
+        for part in re.findall(r"[A-Za-z']+", bare):
+            word = part.lower().strip("'")
+            if word.endswith("'s"):
+                word = word[:-2]
+            if dictionary is not None and word and word not in dictionary and word not in known:
+                out.append(bare)
+                break
+    return out
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+def offline_readings(model, audio):
+    """(greedy, beam 5) whole-file readings by faster-whisper's own transcribe."""
+    out = []
+    for beam in (1, 5):
+        segments, _ = model.transcribe(audio, language="en", vad_filter=False, beam_size=beam)
+        out.append(" ".join(s.text.strip() for s in segments))
+    return tuple(out)
+
+
+def cached_readings(kind, audio, read):
+    """(condition, session) -> read(samples), kept in bench/results/ by `kind` and a hash of the audio.
+
+    The offline and anchor readings depend on the audio and the model only, and take
+    minutes: a rerun after a change to the live path reuses them.
+    """
+    cache_path = RESULTS / f"real_speech_{kind}_cache.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    out = {}
+    for key, samples in audio.items():
+        digest = hashlib.sha256(samples.tobytes()).hexdigest()[:16]
+        if digest not in cache:
+            cache[digest] = read(samples)
+        out[key] = cache[digest]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    cache_path.write_text(json.dumps(cache))
+    return out
+
+
+def stream_all(url, audios, parallel):
+    """The sessions' audio streamed `parallel` at a time (staggered starts); name -> finished LiveRun."""
+    runs = {name: LiveRun(url, (np.clip(audio, -1, 1) * 32767).astype(np.int16).tobytes())
+            for name, audio in audios.items()}
+    slots = threading.Semaphore(parallel)
+
+    def run(session):
+        with slots:
+            session.run()
+
+    threads = [threading.Thread(target=run, args=(session,)) for session in runs.values()]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.37)
+    for thread in threads:
+        thread.join()
+    return runs
+
+
+def summarise(entries, references):
+    """Pooled figures over sessions: WERs by errors / reference words, defect counts."""
+    words = {n: len(speechgen.normalise(references[n]).split()) for n in entries}
+    total = sum(words.values())
+
+    def pooled(key):
+        return round(sum(entries[n][key] * words[n] for n in entries) / total, 4)
+
+    out = {"words": total}
+    for key in [k for k in next(iter(entries.values())) if k.startswith("wer_")]:
+        out[key] = pooled(key)
+    greedy, beam = out["wer_offline_greedy"], out["wer_offline_beam5"]
+    for who in [k[4:] for k in out if k.startswith("wer_") and "offline" not in k]:
+        live = out[f"wer_{who}"]
+        out[f"{who}_ratio_to_greedy"] = round(live / greedy, 2) if greedy else None
+        out[f"{who}_minus_beam5_points"] = round(100 * (live - beam), 2)
+        out[f"{who}_deletion_runs"] = sum(len(entries[n][f"{who}_deletion_runs"]) for n in entries)
+        out[f"{who}_fragments"] = sum(len(entries[n][f"{who}_fragments"]) for n in entries)
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conditions", default=",".join(CONDITIONS))
+    parser.add_argument("--split", choices=("tuning", "heldout", "both"), default="both")
+    parser.add_argument("--anchor", action="store_true", help="also run the LocalAgreement-2 anchor")
+    parser.add_argument("--parallel", type=int, default=len(SESSIONS), help="sessions streamed at once")
+    parser.add_argument("--out", default="real_speech.json")
+    args = parser.parse_args()
+
+    utterances = manifest()
+    sessions = [s for s in SESSIONS if args.split in ("both", s[1])]
+    references = {name: " ".join(utterances[u]["reference"] for u in ids) for name, _, ids in sessions}
+    conditions = args.conditions.split(",")
+    audio = {(c, name): condition(session_audio(ids, utterances), c, seed=i)
+             for c in conditions for i, (name, _, ids) in enumerate(sessions)}
+
+    print("offline readings (faster-whisper transcribe, greedy and beam 5) ...", flush=True)
+    model = lru_cache(maxsize=1)(offline_model)  # loaded only if a reading is not cached
+    offline = cached_readings("offline", audio, lambda samples: offline_readings(model(), samples))
+    model.cache_clear()
+    anchor = {}
+    if args.anchor:
+        import local_agreement
+        print("LocalAgreement-2 anchor ...", flush=True)
+        anchor = cached_readings("anchor", audio, local_agreement.transcribe)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, RESULTS / "real-speech-server.log")
+    report = {"machine": machine.describe(), "noise_snr_db": NOISE_SNR_DB, "pause_s": PAUSE_S,
+              "parallel_sessions": args.parallel, "load_average_at_start": os.getloadavg(), "conditions": {}}
+    try:
+        for c in conditions:
+            cpu_before = worker_cpu_s(server.url)
+            runs = stream_all(server.url, {name: audio[(c, name)] for name, _, _ in sessions}, args.parallel)
+            cpu = worker_cpu_s(server.url) - cpu_before
+            entries = {}
+            lat = {s: {"utt": [], "first": [], "final": [], "unseen": 0, "anchor": []} for s in ("tuning", "heldout")}
+            for name, split, _ in sessions:
+                run, reference = runs[name], references[name]
+                greedy, beam = offline[(c, name)]
+                known = " ".join([reference, greedy, beam])
+                tokens = [w["word"] for _, d in run.of("final_transcript") for w in d["words"]]
+                entry = {"split": split, "error": run.error, "wer_live": round(speechgen.wer(reference, run.transcript), 4),
+                         "wer_offline_greedy": round(speechgen.wer(reference, greedy), 4),
+                         "wer_offline_beam5": round(speechgen.wer(reference, beam), 4),
+                         "live_deletion_runs": deletion_runs(reference, run.transcript, greedy),
+                         "live_fragments": fragments(tokens, known),
+                         "finals": len(run.of("final_transcript")), "partials": len(run.of("partial_transcript")),
+                         "max_lag_s": round(run.max_lag_s, 3),
+                         "transcript_live": run.transcript, "transcript_offline_greedy": greedy,
+                         "transcript_offline_beam5": beam}
+                if anchor:
+                    text, tokens_anchor = anchor[(c, name)]["text"], anchor[(c, name)]["tokens"]
+                    entry.update({"wer_anchor": round(speechgen.wer(reference, text), 4),
+                                  "anchor_deletion_runs": deletion_runs(reference, text, greedy),
+                                  "anchor_fragments": fragments(tokens_anchor, known),
+                                  "transcript_anchor": text})
+                    lat[split]["anchor"] += anchor[(c, name)]["word_to_final_s"]
+                entries[name] = entry
+                words = run.word_latencies()
+                lat[split]["utt"] += run.utterance_latencies()
+                lat[split]["first"] += [p for p, _ in words if p is not None]
+                lat[split]["unseen"] += sum(1 for p, _ in words if p is None)
+                lat[split]["final"] += [f for _, f in words]
+                print(f"[{c}] {name} ({split}): WER live {entry['wer_live']:.3f}, offline greedy "
+                      f"{entry['wer_offline_greedy']:.3f}, beam5 {entry['wer_offline_beam5']:.3f}"
+                      + (f", anchor {entry['wer_anchor']:.3f}" if anchor else "")
+                      + f"; deletion runs {entry['live_deletion_runs']}; fragments {entry['live_fragments']}",
+                      flush=True)
+            block = {"sessions": entries, "worker_cpu_per_audio_s": round(
+                cpu / sum(len(audio[(c, n)]) / RATE_HZ for n, _, _ in sessions), 3)}
+            for split in ("tuning", "heldout"):
+                mine = {n: e for n, e in entries.items() if e["split"] == split}
+                if not mine:
+                    continue
+                l = lat[split]
+                block[split] = {**summarise(mine, references), "latency": {
+                    "utterance_end_to_final_s": {"p50": pct(l["utt"], 50), "p95": pct(l["utt"], 95), "n": len(l["utt"])},
+                    "word_to_first_partial_s": {"p50": pct(l["first"], 50), "p95": pct(l["first"], 95),
+                                                "n": len(l["first"]), "words_first_seen_in_final": l["unseen"]},
+                    "word_to_final_s": {"p50": pct(l["final"], 50), "p95": pct(l["final"], 95), "n": len(l["final"])}}}
+                if l["anchor"]:
+                    block[split]["latency"]["anchor_word_to_final_s_computation_unaware"] = {
+                        "p50": pct(l["anchor"], 50), "p95": pct(l["anchor"], 95), "n": len(l["anchor"])}
+                print(f"[{c}] {split}: {json.dumps(block[split])}", flush=True)
+            report["conditions"][c] = block
+    finally:
+        server.stop()
+    (RESULTS / args.out).write_text(json.dumps(report, indent=2))
+    print(f"written {RESULTS / args.out}")
+
+
+if __name__ == "__main__":
+    main()
