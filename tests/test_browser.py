@@ -90,9 +90,13 @@ def chromium_executable():
     pytest.fail("Debian's chromium is not installed: run scripts/bootstrap (apt package `chromium`)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright():
-    """One Playwright driver for the whole run (it drives Debian's Chromium, never a downloaded one)."""
+    """One Playwright driver for this module (it drives Debian's Chromium, never a downloaded one).
+
+    Not for the whole run: the sync driver keeps an asyncio loop running in the main thread
+    while it lives, and the async client's tests, which come later, call asyncio.run.
+    """
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as driver:
         yield driver
