@@ -20,3 +20,12 @@ def test_heldout_set_is_balanced_and_labelled_with_the_catalog():
     assert sorted({i["label"] for i in items}) == LABELS
     assert all(sum(i["label"] == label for i in items) == 22 for label in LABELS)
     assert len({i["text"] for i in items}) == len(items)
+
+
+#: SHA-256 of bench/data/moments_heldout.json as committed before the moment head was trained.
+MOMENTS_HELDOUT_SHA256 = "4e7153682f5484d8f172bf2c4013d3211426366cd8dcd0eece1fa63ad1313270"
+
+
+def test_heldout_moment_conversations_are_frozen():
+    """The held-out moment conversations are byte for byte the ones committed before tuning."""
+    assert hashlib.sha256((DATA / "moments_heldout.json").read_bytes()).hexdigest() == MOMENTS_HELDOUT_SHA256
