@@ -82,12 +82,16 @@ def test_z_stays_bounded_and_keeps_the_order_of_far_values():
     assert -3.0 < farther < far < -2.9
 
 
-def test_distribution_sums_to_one_and_peaks_at_the_nearest_emotion():
-    """Each published PAD point maps to its own emotion; the origin maps to neutral."""
-    for name, point in emotion.PAD.items():
-        probs = emotion.distribution(*point)
+def test_voice_moves_the_text_distribution_along_the_arousal_axis():
+    """A calm voice leaves the words' reading alone; a lively one favours anger over sadness; sums stay 1."""
+    text = {label: 1 / 7 for label in emotion.LABELS}
+    assert emotion.fuse(text, 0.0, 0.5) == pytest.approx(text, abs=1e-3)
+    lively, flat = emotion.fuse(text, 0.8, 0.5), emotion.fuse(text, -0.8, 0.5)
+    for probs in (lively, flat):
         assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
-        assert max(probs, key=probs.get) == name
+    assert lively["anger"] > lively["neutral"] > lively["sadness"]
+    assert flat["sadness"] > flat["neutral"] > flat["anger"]
+    assert emotion.fuse(emotion.NO_WORDS, 0.0, 0.5)["neutral"] == pytest.approx(1.0, abs=1e-3)
 
 
 def test_vader_misses_complaints_the_lexicon_catches(vader):

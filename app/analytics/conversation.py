@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from client.events import Moment
 
-from . import cognitive, emotion, lexical, prosody, summary, topics
+from . import cognitive, emotion, head, lexical, prosody, summary, topics
 from .baseline import speaker_norms
 from .moments import MomentRules
 from .states import StateTracker
@@ -59,14 +59,19 @@ class ConversationAnalytics:
         norms = self.norms[utterance.speaker]
         z = clock("baseline", _zscores, norms, measured)
         baseline_n = norms["loudness_db"].n
-        feeling = clock("emotion", emotion.analyse, utterance, measured, z, words, baseline_n)
         embedding = None
-        # Shorter utterances ("Okay, fair enough.") say too little to compare and cost ~8 ms each.
-        if words.words >= topics.MIN_WORDS:
+        if words.words:
             embedding = clock("embedding", self.models.encoder.encode, utterance.text)
+        text_probs = emotion.NO_WORDS
+        if embedding is not None:
+            text_probs = clock("emotion", self.models.emotion_head.probabilities,
+                               head.features(embedding, words.polarity))
+        feeling = clock("emotion", emotion.analyse, utterance, measured, z, words, baseline_n, text_probs)
+        # Shorter utterances ("Okay, fair enough.") say too little to compare with the topic or the thread.
+        substantive = embedding if words.words >= topics.MIN_WORDS else None
         relevance = None
-        if embedding is not None and self.previous_embedding is not None:
-            relevance = float(embedding @ self.previous_embedding)
+        if substantive is not None and self.previous_embedding is not None:
+            relevance = float(substantive @ self.previous_embedding)
         previous = self.records[-1] if self.records else None
         latency = None
         if previous is not None and previous.speaker != utterance.speaker:
@@ -77,9 +82,9 @@ class ConversationAnalytics:
         transition = clock("transitions", self.states.update, utterance, feeling, mind)
         found = clock("moments", self.rules.detect, utterance, feeling, interrupted)
         shift = None
-        if embedding is not None:
-            shift = clock("topics", self.topics.update, utterance, embedding)
-            self.previous_embedding = embedding
+        if substantive is not None:
+            shift = clock("topics", self.topics.update, utterance, substantive)
+            self.previous_embedding = substantive
         if shift:
             found.append(("topic_shift", shift.confidence, shift.evidence, shift.utterance))
         clock("baseline", _fold, norms, measured)
