@@ -31,6 +31,9 @@ DATA = ROOT / "bench" / "data"
 STRENGTHS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 FOLDS = 5
 STEPS = 3000
+#: Out-of-fold precision a moment label must reach at its threshold (precision first, as the rules).
+THRESHOLD_PRECISION = 0.95
+THRESHOLD_GRID = tuple(round(0.3 + 0.05 * i, 2) for i in range(14))
 
 
 def fit(x, y, n_labels, strength):
@@ -65,36 +68,56 @@ def train(x, y, labels, strength):
 
 
 def cross_validate(x, y, labels):
-    """(best strength, {strength: mean accuracy}) over stratified folds of the tuning set."""
+    """(best strength, {strength: accuracy}, out-of-fold probabilities at the best) over stratified folds."""
     rng = np.random.default_rng(20)
     fold = np.zeros(len(y), dtype=int)
     for label in range(len(labels)):
         where = np.flatnonzero(y == label)
         fold[rng.permutation(where)] = np.arange(len(where)) % FOLDS
-    scores = {}
+    scores, held_out = {}, {}
     for strength in STRENGTHS:
-        hits = 0
+        probs = np.zeros((len(y), len(labels)))
         for k in range(FOLDS):
             head = train(x[fold != k], y[fold != k], labels, strength)
-            for row, truth in zip(x[fold == k], y[fold == k]):
-                p = head.probabilities(row)
-                hits += labels.index(max(p, key=p.get)) == truth
-        scores[strength] = round(float(hits) / len(y), 3)
-    return max(scores, key=scores.get), scores
+            for i in np.flatnonzero(fold == k):
+                probs[i] = [head.probabilities(x[i])[label] for label in labels]
+        scores[strength] = round(float(np.mean(probs.argmax(axis=1) == y)), 3)
+        held_out[strength] = probs
+    best = max(scores, key=scores.get)
+    return best, scores, held_out[best]
 
 
-def build(name, path, labels, about, vader, encoder):
+def thresholds(probs, y, labels, precision=THRESHOLD_PRECISION):
+    """Per label but the last ("other"): the lowest probability whose out-of-fold precision reaches `precision`."""
+    chosen = {}
+    for index, label in enumerate(labels[:-1]):
+        for t in THRESHOLD_GRID:
+            said = probs[:, index] >= t
+            if said.any() and np.mean(y[said] == index) >= precision:
+                chosen[label] = t
+                print(f"  {label}: threshold {t}, out-of-fold precision {np.mean(y[said] == index):.2f}, "
+                      f"recall {np.sum(said & (y == index)) / np.sum(y == index):.2f}")
+                break
+        else:
+            chosen[label] = 1.0
+    return chosen
+
+
+def build(name, path, labels, about, vader, encoder, with_thresholds=False):
     items = json.loads(path.read_text())["items"]
     x = np.stack([features(encoder.encode(i["text"]), vader.polarity_scores(i["text"]))
                   for i in items])
     y = np.array([labels.index(i["label"]) for i in items])
-    strength, scores = cross_validate(x, y, labels)
+    strength, scores, probs = cross_validate(x, y, labels)
     head = train(x, y, labels, strength)
     head.about = f"{about} Fitted by bench/train_heads.py on {path.name} ({len(items)} items), L2 {strength}."
+    if with_thresholds:
+        head.thresholds = thresholds(probs, y, labels)
     text = head.to_json()
     (HERE / name).write_text(text)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    print(f"{name}: cross-validated accuracy by L2 strength {scores}; chose {strength}; sha256 {digest}")
+    print(f"{name}: cross-validated accuracy by L2 strength {scores}; chose {strength}; "
+          f"thresholds {head.thresholds}; sha256 {digest}")
     return digest
 
 
@@ -103,6 +126,10 @@ def main():
     build("emotion_head.json", DATA / "emotion_tuning.json",
           ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"],
           "Seven-way text emotion over MiniLM embedding + VADER.", vader, encoder)
+    build("moment_head.json", DATA / "moments_tuning.json",
+          ["objection", "escalation", "resolution", "other"],
+          "Objection, escalation, resolution or other, over MiniLM embedding + VADER; a label counts "
+          "when its probability reaches its threshold.", vader, encoder, with_thresholds=True)
 
 
 if __name__ == "__main__":

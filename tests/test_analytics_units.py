@@ -8,7 +8,7 @@ from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 from app.analytics import emotion, lexical, prosody, summary
 from app.analytics.baseline import Norm
 from app.analytics.cognitive import questions
-from app.analytics.moments import MomentRules
+from app.analytics.moments import Judged, MomentRules, TurnText
 from app.analytics.states import StateTracker, classify
 from app.pipeline.base import Utterance
 from client.events import Cognitive, Emotion, Word
@@ -34,6 +34,11 @@ def utterance(text, t_start=0.0, speaker="Speaker_0", uid="utt_0001", words=None
 def feeling(valence, arousal=0.0, dominance=0.0, uid="utt_0001", speaker="Speaker_0"):
     return Emotion(utterance_id=uid, speaker=speaker, emotion={}, label="neutral",
                    scores={"valence": valence, "arousal": arousal, "dominance": dominance}, confidence=1.0)
+
+
+def judged(text, valence, uid="utt_0001"):
+    """One final's whole text as the moment rules read it."""
+    return Judged(text, [utterance(text, uid=uid)], valence, arousal=0.0, interrupted=False)
 
 
 def test_syllables_count_vowel_groups():
@@ -126,16 +131,16 @@ def test_questions_need_a_question_mark_or_an_interrogative_opening():
 ])
 def test_moment_rules_on_single_utterances(text, valence, expected):
     """Each category fires on its own phrasing and not on near misses."""
-    found = MomentRules().detect(utterance(text), feeling(valence), interrupted=False)
+    found = MomentRules().detect(judged(text, valence))
     assert [category for category, _, _ in found] == expected
 
 
 def test_acceptance_resolves_only_an_open_objection():
     """'That makes sense' resolves an objection once; a second time there is nothing open."""
     rules = MomentRules()
-    rules.detect(utterance("Honestly that is too expensive for us."), feeling(-0.4), False)
-    first = rules.detect(utterance("Okay, that makes sense.", uid="utt_0002"), feeling(0.3), False)
-    second = rules.detect(utterance("Okay, that makes sense.", uid="utt_0003"), feeling(0.3), False)
+    rules.detect(judged("Honestly that is too expensive for us.", -0.4))
+    first = rules.detect(judged("Okay, that makes sense.", 0.3, uid="utt_0002"))
+    second = rules.detect(judged("Okay, that makes sense.", 0.3, uid="utt_0003"))
     assert [c for c, _, _ in first] == ["resolution"] and second == []
 
 
@@ -143,16 +148,38 @@ def test_acceptance_resolves_only_an_open_objection():
 def test_acceptance_resolves_an_open_escalation(reply):
     """Thanks for the help after an escalation resolves it, in either tense (Whisper hears both)."""
     rules = MomentRules()
-    rules.detect(utterance("This is the third time I've called about this."), feeling(-0.5), False)
-    found = rules.detect(utterance(reply, uid="utt_0002"), feeling(0.4), False)
+    rules.detect(judged("This is the third time I've called about this.", -0.5))
+    found = rules.detect(judged(reply, 0.4, uid="utt_0002"))
     assert [c for c, _, _ in found] == ["resolution"]
 
 
 def test_evidence_is_the_triggering_sentence():
     """The moment's evidence is the sentence with the matched words, not the whole turn."""
-    found = MomentRules().detect(utterance("Thanks for the demo. My main concern is the migration."),
-                                 feeling(-0.3), False)
+    found = MomentRules().detect(judged("Thanks for the demo. My main concern is the migration.", -0.3))
     assert found == [("objection", pytest.approx(0.81), "My main concern is the migration.")]
+
+
+def test_a_sentence_cut_across_finals_is_judged_whole():
+    """An early-committed fragment waits for the rest of its sentence; the moment spans both finals."""
+    turn = TurnText()
+    first = utterance("Could you send me a", uid="utt_0001")
+    rest = utterance("proposal by Friday? Thanks.", uid="utt_0002", t_start=2.0)
+    assert turn.take(first, 0.0, 0.0, False) == (None, None)
+    whole, earlier = turn.take(rest, 0.2, 0.0, False)
+    assert earlier is None and whole.text == "Could you send me a proposal by Friday? Thanks."
+    assert [u.utterance_id for u in whole.utterances] == ["utt_0001", "utt_0002"]
+    assert whole.valence == pytest.approx(0.1)
+    sentence = "Could you send me a proposal by Friday?"
+    assert MomentRules().detect(whole) == [("question", 0.9, sentence), ("cta_commit", 0.8, sentence)]
+
+
+def test_an_unfinished_sentence_is_judged_when_the_other_speaker_talks():
+    """A fragment left open is judged alone once someone else speaks, and nothing is judged twice."""
+    turn = TurnText()
+    turn.take(utterance("Honestly that is too expensive for", uid="utt_0001"), -0.4, 0.0, False)
+    own, earlier = turn.take(utterance("I see.", uid="utt_0002", speaker="Speaker_1"), 0.0, 0.0, False)
+    assert earlier.text == "Honestly that is too expensive for" and own.text == "I see."
+    assert turn.flush() is None
 
 
 def test_states_need_two_utterances_to_switch():

@@ -13,8 +13,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 #: SHA-256 of each committed head; `bench/train_heads.py` prints the new value when it refits one.
 CHECKSUMS = {
-    "emotion_head.json": "fa930c14b71e3de0dd28fc787cba75905a67e946defd854a6d502d10cbf731ea",
-    "moment_head.json": "",
+    "emotion_head.json": "e69d900c8072fa29a580e5102f3d173d6cb7269f4d8adec4fc613836ae2edc68",
+    "moment_head.json": "9a1bf2d3ed7e7ceffadbbd1ba26fa57a99f8d6f32e3fe5a94a40f805ae35e544",
 }
 #: The VADER scores appended to the embedding, in order.
 VADER_KEYS = ("compound", "pos", "neg", "neu")
@@ -31,10 +31,11 @@ def features(embedding, polarity):
 
 
 class Head:
-    """A fitted multinomial logistic regression: labels, weights (labels × features) and biases."""
+    """A fitted multinomial logistic regression: labels, weights (labels × features), biases, thresholds."""
 
-    def __init__(self, labels, weights, bias, about=""):
+    def __init__(self, labels, weights, bias, about="", thresholds=None):
         self.labels = list(labels)
+        self.thresholds = dict(thresholds or {})  # label: the probability at which it counts (moment head)
         self.weights = np.asarray(weights, dtype=np.float64)
         self.bias = np.asarray(bias, dtype=np.float64)
         self.about = about
@@ -48,7 +49,7 @@ class Head:
 
     def to_json(self):
         """The committed form: rounded so a refit on the same data gives the same bytes."""
-        return json.dumps({"about": self.about, "labels": self.labels,
+        return json.dumps({"about": self.about, "labels": self.labels, "thresholds": self.thresholds,
                            "weights": np.round(self.weights, 6).tolist(),
                            "bias": np.round(self.bias, 6).tolist()}, separators=(",", ":")) + "\n"
 
@@ -61,4 +62,4 @@ def load(name):
         raise HeadChecksumError(f"{name} has SHA-256 {digest}, expected {CHECKSUMS[name]}: refit it with "
                                 "bench/train_heads.py and pin the printed checksum in app/analytics/head.py")
     data = json.loads(raw)
-    return Head(data["labels"], data["weights"], data["bias"], data.get("about", ""))
+    return Head(data["labels"], data["weights"], data["bias"], data["about"], data["thresholds"])

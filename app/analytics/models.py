@@ -13,6 +13,7 @@ class Models:
     vader: object  # vaderSentiment.SentimentIntensityAnalyzer
     encoder: SentenceEncoder
     emotion_head: head.Head  # seven-way emotion of the words (bench/train_heads.py)
+    moment_head: head.Head  # objection / escalation / resolution / other, by meaning
 
 
 def load_readers():
@@ -32,4 +33,5 @@ def load_readers():
 def load_models():
     """Load every analytics model from its installed package or this package (nothing is downloaded)."""
     vader, encoder = load_readers()
-    return Models(vader=vader, encoder=encoder, emotion_head=head.load("emotion_head.json"))
+    return Models(vader=vader, encoder=encoder, emotion_head=head.load("emotion_head.json"),
+                  moment_head=head.load("moment_head.json"))
