@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from app.analytics import emotion, lexical, prosody, summary
+from app.analytics import emotion, lexical, prosody, scores, summary
 from app.analytics.baseline import Norm
 from app.analytics.cognitive import questions
 from app.analytics.moments import Judged, MomentRules, TurnText
@@ -231,3 +231,20 @@ def test_empty_and_tiny_utterances_still_get_emotion_and_cognitive():
     assert [e.name for e in events] == ["emotion", "cognitive"]
     assert events[0].label == "neutral" and events[1].signals["words"] == 0
     assert analytics.summary(final=False).is_final is False
+
+
+def test_text_scores_count_their_markers(vader):
+    """A dated promise is a high commitment; hedged talk is low conviction; each score names its markers."""
+    promise = scores.read("I will definitely send you the signed contract by Friday, I promise.", vader)
+    assert (promise.commitment, promise.commitment_level) == (1.0, "high")
+    assert promise.markers["time_anchors"] == ["by Friday"] and "i promise" in promise.markers["commitments"]
+    assert promise.conviction_level == "high"
+    hedged = scores.read("Maybe we could look at it at some point, I guess.", vader)
+    assert (hedged.commitment, hedged.conviction_level) == (0.0, "low")
+    assert hedged.markers["hedges"] == ["maybe", "i guess"]
+    excited = scores.read("This is absolutely amazing, I love it!", vader)
+    assert excited.passion_level == "high" and excited.polarity_label == "positive"
+    plain = scores.read("The meeting is on Tuesday.", vader)
+    assert (plain.subjectivity, plain.passion, plain.polarity_label) == (0.0, 0.0, "neutral")
+    assert scores.read("The price is too high for us.", vader).polarity_label == "negative"
+    assert scores.read("", vader).to_dict()["conviction"] == 0.0

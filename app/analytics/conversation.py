@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from client.events import Moment
 
-from . import cognitive, emotion, head, lexical, prosody, summary, topics
+from . import cognitive, emotion, head, lexical, prosody, scores, summary, topics
 from .baseline import speaker_norms
 from .moments import MomentRules, TurnText
 from .states import StateTracker
@@ -67,7 +67,8 @@ class ConversationAnalytics:
         if embedding is not None:
             text_probs = clock("emotion", self.models.emotion_head.probabilities,
                                head.features(embedding, words.polarity))
-        feeling = clock("emotion", emotion.analyse, utterance, measured, z, words, baseline_n, text_probs)
+        said = clock("lexical", scores.read, utterance.text, self.models.vader, words)
+        feeling = clock("emotion", emotion.analyse, utterance, measured, z, words, baseline_n, text_probs, said)
         # Shorter utterances ("Okay, fair enough.") say too little to compare with the topic or the thread.
         substantive = embedding if words.words >= topics.MIN_WORDS else None
         relevance = None

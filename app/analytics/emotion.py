@@ -66,12 +66,13 @@ def fuse(text_probs, heard_arousal, voice_weight):
     return probs
 
 
-def analyse(utterance, prosody, z, lexical, baseline_utterances, text_probs):
+def analyse(utterance, prosody, z, lexical, baseline_utterances, text_probs, text_scores=None):
     """The Emotion event of one utterance.
 
     `z` holds the prosodic z-scores against the speaker's norm before this utterance,
     `baseline_utterances` how many utterances that norm has seen, and `text_probs` the emotion
-    head's distribution for the words (`NO_WORDS` when there are none).
+    head's distribution for the words (`NO_WORDS` when there are none); `text_scores`
+    (`scores.TextScores`) goes into the features as evidence.
     """
     heard_arousal = acoustic_arousal(z)
     heard_dominance = acoustic_dominance(z, prosody)
@@ -102,6 +103,8 @@ def analyse(utterance, prosody, z, lexical, baseline_utterances, text_probs):
         "cue_agreement": round(agreement, 3),
         "baseline_utterances": baseline_utterances,
     }
+    if text_scores is not None:
+        features["text_scores"] = text_scores.to_dict()
     return Emotion(utterance_id=utterance.utterance_id, speaker=utterance.speaker, emotion=probs,
                    label=label, scores={"valence": round(valence, 3), "arousal": round(arousal, 3),
                                         "dominance": round(dominance, 3)},
