@@ -248,3 +248,31 @@ def test_text_scores_count_their_markers(vader):
     assert (plain.subjectivity, plain.passion, plain.polarity_label) == (0.0, 0.0, "neutral")
     assert scores.read("The price is too high for us.", vader).polarity_label == "negative"
     assert scores.read("", vader).to_dict()["conviction"] == 0.0
+
+
+def test_summary_names_the_turning_points_and_how_an_objection_was_resolved():
+    """The overview says where the tone fell and which objection was resolved by whose answer."""
+    from app.analytics.conversation import Record
+    from app.pipeline.base import SessionContext
+    from client.events import Moment
+    lines = [("Speaker_0", "Thanks for joining, how is the quarter going?", 0.4),
+             ("Speaker_1", "Busy but good, thanks.", 0.4),
+             ("Speaker_0", "Here is the proposal for the annual plan.", 0.1),
+             ("Speaker_1", "Honestly that is far too expensive for us.", -0.5),
+             ("Speaker_0", "We can start with the monthly plan at half the price.", 0.0),
+             ("Speaker_1", "Okay, that works for us.", 0.4)]
+    records = [Record(f"utt_{i:04d}", who, 2.0 * i, 2.0 * i + 1.5, text, 6, v, 0.0, "neutral", 0.5, 0.3, False)
+               for i, (who, text, v) in enumerate(lines, 1)]
+
+    def moment(n, category, i, evidence):
+        return Moment(f"m_{n:04d}", category, 0.8, lines[i - 1][0], int(2000 * i), int(2000 * i + 1500),
+                      [f"utt_{i:04d}"], evidence)
+
+    moments = [moment(1, "objection", 4, "Honestly that is far too expensive for us."),
+               moment(2, "resolution", 6, "Okay, that works for us.")]
+    result = summary.write(SessionContext("s", "c"), records, moments, [], final=True)
+    assert "the tone fell at [00:08] when Speaker_1 said \"Honestly that is far too expensive for us.\"" in result.overview
+    assert ("Speaker_1's objection at [00:08] (\"Honestly that is far too expensive for us.\") resolved at [00:12] "
+            "after Speaker_0 said \"We can start with the monthly plan at half the price.\"") in result.overview
+    assert any(line.startswith("The objection at [00:08] was resolved by Speaker_0's answer")
+               for line in result.what_went_well)
