@@ -276,3 +276,18 @@ def test_summary_names_the_turning_points_and_how_an_objection_was_resolved():
             "after Speaker_0 said \"We can start with the monthly plan at half the price.\"") in result.overview
     assert any(line.startswith("The objection at [00:08] was resolved by Speaker_0's answer")
                for line in result.what_went_well)
+
+
+def test_a_cut_sentence_gets_its_moments_after_the_final_that_completes_it():
+    """Live order holds: each final gets emotion and cognitive; the moments follow the completing final."""
+    from app.analytics import ConversationAnalytics, load_models
+    from app.pipeline.base import SessionContext
+    analytics = ConversationAnalytics(SessionContext("s", "c"), load_models())
+    first = analytics.on_final(utterance("Could you send me a", uid="utt_0001"))
+    second = analytics.on_final(utterance("proposal by Friday?", uid="utt_0002", t_start=2.0))
+    assert [e.name for e in first] == ["emotion", "cognitive"]
+    assert [e.name for e in second[:2]] == ["emotion", "cognitive"]
+    moments = [e for e in second if e.name == "moment"]
+    assert [m.category for m in moments] == ["question", "cta_commit"]
+    assert all(m.utterance_ids == ["utt_0001", "utt_0002"] and m.start_ms == 0 for m in moments)
+    assert moments[0].evidence == "Could you send me a proposal by Friday?"
