@@ -19,6 +19,13 @@ final is matched to the labelled turn it overlaps most).
     .venv/bin/python bench/analytics.py              # text path
     .venv/bin/python bench/analytics.py --speech     # plus the spoken path in process
     .venv/bin/python bench/analytics.py --live       # plus the live API of a server it starts
+    .venv/bin/python bench/analytics.py --real bench/data/real/manifest.json   # plus arousal on real voices
+
+Real voices (`--real MANIFEST`, the real human recordings of bench/data/real/, read speech):
+for each speaker, one recording is made louder, faster and higher with sox (the ladders of
+tests/test_analytics_speech.py: −10/−5/0 dB, tempo 0.85/1/1.2, −200/0/+200 cents, and all
+three together) and analysed after the same warm-up utterances of that speaker; a ladder
+holds when every later step scores higher arousal than every earlier one.
 
 Prints the figures and writes them to bench/results/analytics.json. Polarity of a turn:
 positive if its valence > POLARITY_THRESHOLD, negative below minus it, else neutral.
@@ -281,6 +288,60 @@ def evaluate_text(conversations, models):
     return report
 
 
+def evaluate_real_voices(manifest_path, models, asr):
+    """Arousal along the louder/faster/higher ladders for one recording of each real speaker."""
+    import subprocess
+    import tempfile
+    sys.path.insert(0, str(ROOT / "tests"))  # the test module imports speechgen as the test run does
+    from test_analytics_speech import LADDERS
+    manifest = json.loads(Path(manifest_path).read_text())
+    by_speaker = defaultdict(list)
+    for item in manifest["utterances"]:
+        by_speaker[item["speaker"]].append(item)
+    root = Path(manifest_path).parent
+    report = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        def recognised(path, uid, t_start):
+            audio, rate = soundfile.read(path, dtype="float32")
+            segments, _ = asr.transcribe(audio, language="en", word_timestamps=True, beam_size=1)
+            words = [Word(w.word.strip(), round(t_start + w.start, 3), round(t_start + w.end, 3),
+                          round(w.probability, 3)) for seg in segments for w in seg.words]
+            return Utterance(uid, "Speaker_0", t_start, t_start + len(audio) / rate,
+                             " ".join(w.word for w in words), 0.9, words, audio)
+
+        for speaker, items in sorted(by_speaker.items()):
+            items = sorted(items, key=lambda i: -i["seconds"])
+            test, warm = items[0], items[1:3] or items[:1]
+            warm_ups = []
+            t = 0.0
+            for i, item in enumerate(warm, 1):
+                warm_ups.append(recognised(root / item["audio"], f"utt_{i:04d}", t))
+                t = warm_ups[-1].t_end + 0.5
+            ladders = {}
+            for ladder, steps in sorted(LADDERS.items()):
+                readings = []
+                for n, step in enumerate(steps):
+                    effects = (["pitch", str(step["pitch_cents"])] if step.get("pitch_cents") else []) + \
+                        (["tempo", "-s", str(step["tempo"])] if step.get("tempo") else []) + \
+                        (["gain", str(step["gain_db"])] if step.get("gain_db") else [])
+                    variant = Path(tmp) / f"{test['id']}-{ladder}-{n}.wav"
+                    subprocess.run(["sox", str(root / test["audio"]), "-r", str(RATE_HZ), "-c", "1", "-b", "16",
+                                    str(variant), *effects], check=True, capture_output=True)
+                    analytics = ConversationAnalytics(SessionContext("real", "real"), models)
+                    for utterance in warm_ups:
+                        analytics.on_final(utterance)
+                    reading = analytics.on_final(recognised(variant, "utt_0009", t))[0]
+                    readings.append({"arousal": reading.scores["arousal"],
+                                     "acoustic_arousal": reading.features["acoustic_arousal"]})
+                values = [r["arousal"] for r in readings]
+                ladders[ladder] = {"steps": readings, "holds": all(
+                    values[hi] > values[lo] for lo in range(len(values)) for hi in range(lo + 1, len(values)))}
+            report[speaker] = {"recording": test["id"], "licence": manifest["sources"][test["set"]]["licence"],
+                               "warm_up": [i["id"] for i in warm], "ladders": ladders}
+    held = [v["holds"] for r in report.values() for v in r["ladders"].values()]
+    return {"speakers": report, "ladders_holding": f"{sum(held)}/{len(held)}"}
+
+
 def evaluate_speech(conversations, models):
     """The spoken path in process: Piper audio, Whisper words and times, CPU per analyser."""
     asr = whisper()
@@ -317,6 +378,7 @@ def main(argv=None):
     parser.add_argument("--speech", action="store_true", help="also speak the conversations (Piper, Whisper)")
     parser.add_argument("--url", help="base URL of a running Harken server: also evaluate through its live API")
     parser.add_argument("--live", action="store_true", help="start a server and also evaluate through its live API")
+    parser.add_argument("--real", metavar="MANIFEST", help="real recordings' manifest.json: arousal along sox ladders")
     args = parser.parse_args(argv)
     conversations = load_set()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -326,6 +388,8 @@ def main(argv=None):
               "text": evaluate_text(conversations, models)}
     if args.speech or args.live or args.url:
         report["speech"] = evaluate_speech(conversations, models)
+    if args.real:
+        report["real_voices"] = evaluate_real_voices(args.real, models, whisper())
     if args.live:
         from tests.conftest import Server
         server = Server({"HARKEN_PIPELINE": "speech"}, RESULTS / "server.log")
@@ -357,6 +421,15 @@ def _print(report):
         print(f"  transitions: {speech['transitions']}")
         print("  CPU ms per utterance: " + ", ".join(f"{k} {v}" for k, v in speech["cpu_ms_per_utterance"].items()))
         print("  on_final CPU ms: " + ", ".join(f"{k} {v}" for k, v in speech["on_final_cpu_ms"].items()))
+    if "real_voices" in report:
+        real = report["real_voices"]
+        print(f"AROUSAL ON REAL VOICES (sox ladders; arousal per step): {real['ladders_holding']} ladders hold")
+        for speaker, r in real["speakers"].items():
+            cells = []
+            for name, ladder in r["ladders"].items():
+                steps = ", ".join(f"{step['arousal']:+.2f}" for step in ladder["steps"])
+                cells.append(f"{name} {'ok' if ladder['holds'] else 'NO'} [{steps}]")
+            print(f"  {speaker:<16} " + "  ".join(cells))
     if "live" in report:
         live = report["live"]
         print("live API:")
