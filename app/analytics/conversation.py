@@ -130,7 +130,7 @@ class ConversationAnalytics:
         clock = _Clock(self.cpu_s)
         meaning = None
         if judged.text:
-            if judged.utterances == [utterance] and embedding is not None:
+            if len(judged.utterances) == 1 and judged.utterances[0] is utterance and embedding is not None:
                 polarity = words.polarity
             else:
                 embedding = clock("embedding", self.models.encoder.encode, judged.text)
