@@ -18,7 +18,7 @@ final is matched to the labelled turn it overlaps most).
 
     .venv/bin/python bench/analytics.py              # text path
     .venv/bin/python bench/analytics.py --speech     # plus the spoken path in process
-    .venv/bin/python bench/analytics.py --live       # plus the live API of a server it starts
+    .venv/bin/python bench/analytics.py --live       # plus the live API of a server it starts (no --speech needed)
     .venv/bin/python bench/analytics.py --real bench/data/real/manifest.json   # plus arousal on real voices
 
 Real voices (`--real MANIFEST`, the real human recordings of bench/data/real/, read speech):
@@ -386,7 +386,7 @@ def main(argv=None):
     models = load_models()
     report = {"model_load_cpu_s": round(time.process_time() - started, 2),
               "text": evaluate_text(conversations, models)}
-    if args.speech or args.live or args.url:
+    if args.speech:
         report["speech"] = evaluate_speech(conversations, models)
     if args.real:
         report["real_voices"] = evaluate_real_voices(args.real, models, whisper())
