@@ -1,19 +1,34 @@
-"""Benchmark of the analytics on the labelled evaluation set (bench/data/conversations.json).
+"""Benchmark of the analytics on the labelled sets in bench/data/, held-out beside tuning.
 
-Every turn is spoken by Piper (tests/speechgen.py), recognised by Whisper for its words and
-word times, and analysed by `app.analytics`. Prints per-category moment precision, recall
-and F1, emotion-polarity accuracy, transition counts and the CPU time per utterance of each
-analyser, and writes the same as JSON to bench/results/analytics.json.
+Text path (always; seconds): each labelled utterance or turn goes through `app.analytics` as
+an Utterance with its text and no audio, so the words decide:
+- emotion: `emotion_heldout.json` and `emotion_tuning.json` (7-way accuracy, macro-F1, the
+  confusion matrix, valence-sign accuracy on joy vs anger/disgust/fear/sadness), each
+  utterance in a fresh session;
+- moments: the development and held-out conversations of `conversations.json` and the
+  held-out conversations in new wording of `moments_heldout.json` (precision/recall per
+  category and per split).
 
-    .venv/bin/python bench/analytics.py              # in-process: Utterances built from Whisper's output
-    .venv/bin/python bench/analytics.py --live       # also through the live API of a server it starts
-    .venv/bin/python bench/analytics.py --url URL    # also through the live API of a running server
+Spoken path (`--speech`, minutes): every turn of those conversations is spoken by Piper
+(tests/speechgen.py), recognised by Whisper for its words and word times, and analysed with
+its audio; this gives the CPU per utterance of each analyser and the moment and polarity
+figures on recognised words. `--live` / `--url` also stream the conversations through the live
+API of a server (VAD, streaming Whisper and speaker attribution decide the utterances; each
+final is matched to the labelled turn it overlaps most).
 
-Through the live API the utterances are whatever the server's VAD, Whisper and speaker stages
-make of the dialogue; each final is matched to the labelled turn it overlaps most, and a
-turn's moments and valence are those of its finals.
+    .venv/bin/python bench/analytics.py              # text path
+    .venv/bin/python bench/analytics.py --speech     # plus the spoken path in process
+    .venv/bin/python bench/analytics.py --live       # plus the live API of a server it starts (no --speech needed)
+    .venv/bin/python bench/analytics.py --real bench/data/real/manifest.json   # plus arousal on real voices
 
-Polarity of a turn: positive if its valence > POLARITY_THRESHOLD, negative below minus it, else neutral.
+Real voices (`--real MANIFEST`, the real human recordings of bench/data/real/, read speech):
+for each speaker, one recording is made louder, faster and higher with sox (the ladders of
+tests/test_analytics_speech.py: −10/−5/0 dB, tempo 0.85/1/1.2, −200/0/+200 cents, and all
+three together) and analysed after the same warm-up utterances of that speaker; a ladder
+holds when every later step scores higher arousal than every earlier one.
+
+Prints the figures and writes them to bench/results/analytics.json. Polarity of a turn:
+positive if its valence > POLARITY_THRESHOLD, negative below minus it, else neutral.
 """
 import argparse
 import json
@@ -34,6 +49,11 @@ from client.events import Word  # noqa: E402
 from tests.speechgen import RATE_HZ, dialogue  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "conversations.json"
+MOMENTS_HELDOUT = ROOT / "bench" / "data" / "moments_heldout.json"
+EMOTION_SETS = {"heldout": ROOT / "bench" / "data" / "emotion_heldout.json",
+                "tuning": ROOT / "bench" / "data" / "emotion_tuning.json"}
+EMOTIONS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
+NEGATIVE = ("anger", "disgust", "fear", "sadness")
 RESULTS = ROOT / "bench" / "results"
 CATEGORIES = ("question", "objection", "cta_commit", "topic_shift", "escalation", "resolution")
 POLARITY_THRESHOLD = 0.25
@@ -41,9 +61,49 @@ POLARITY_THRESHOLD = 0.25
 ON_FINAL_CPU_S = []
 
 
-def load_set(path=DATA):
-    """The labelled conversations."""
-    return json.loads(Path(path).read_text())["conversations"]
+def load_set():
+    """The labelled conversations: conversations.json (development and heldout splits) and the
+    held-out conversations in new wording (split `heldout_new_wording`)."""
+    new = json.loads(MOMENTS_HELDOUT.read_text())["conversations"]
+    return json.loads(DATA.read_text())["conversations"] + [dict(c, split="heldout_new_wording") for c in new]
+
+
+def text_utterance(index, speaker, text):
+    """An Utterance of `text` alone: no audio, no word times (the words decide)."""
+    return Utterance(utterance_id=f"utt_{index + 1:04d}", speaker=speaker, t_start=3.0 * index,
+                     t_end=3.0 * index + 2.5, text=text, confidence=1.0, words=[], audio=np.zeros(0, np.float32))
+
+
+def emotion_report(items, models):
+    """7-way accuracy, macro-F1, confusion matrix and valence-sign accuracy of one emotion set."""
+    confusion = Counter()
+    signs = []
+    for item in items:
+        analytics = ConversationAnalytics(SessionContext("bench", "bench"), models)
+        reading = analytics.on_final(text_utterance(0, "Speaker_0", item["text"]))[0]
+        confusion[(item["label"], reading.label)] += 1
+        if item["label"] == "joy" or item["label"] in NEGATIVE:
+            signs.append((reading.scores["valence"] > 0) == (item["label"] == "joy"))
+    f1 = {}
+    for label in EMOTIONS:
+        tp = confusion[(label, label)]
+        fp = sum(confusion[(other, label)] for other in EMOTIONS if other != label)
+        fn = sum(confusion[(label, other)] for other in EMOTIONS if other != label)
+        f1[label] = round(2 * tp / (2 * tp + fp + fn), 3) if tp else 0.0
+    return {"items": len(items), "accuracy": round(sum(confusion[(e, e)] for e in EMOTIONS) / len(items), 3),
+            "macro_f1": round(float(np.mean(list(f1.values()))), 3), "f1": f1,
+            "valence_sign_accuracy": round(float(np.mean(signs)), 3), "valence_sign_items": len(signs),
+            "confusion": {"rows_true_columns_predicted": list(EMOTIONS),
+                          "matrix": [[confusion[(t, p)] for p in EMOTIONS] for t in EMOTIONS]}}
+
+
+def run_text(conversation, models):
+    """Per-turn predictions of one conversation fed turn by turn as text."""
+    names = {}
+    items = [text_utterance(i, names.setdefault(t["speaker"], f"Speaker_{len(names)}"), t["text"])
+             for i, t in enumerate(conversation["turns"])]
+    turns, _, _ = run_in_process(conversation, items, models, timed=False)
+    return turns
 
 
 def render(conversation):
@@ -82,8 +142,12 @@ def utterances(conversation, wav, spans, asr):
                         confidence=confidence, words=words, audio=samples)
 
 
-def run_in_process(conversation, items, models):
-    """Feed the utterances to a fresh ConversationAnalytics; per-turn predictions and the session."""
+def run_in_process(conversation, items, models, timed=True):
+    """Feed the utterances to a fresh ConversationAnalytics; per-turn predictions and the session.
+
+    Each moment is credited to the turn of the first utterance it names (a topic shift is
+    confirmed one utterance late; a sentence cut across finals names them all).
+    """
     context = SessionContext(session_id=f"bench_{conversation['id']}", conversation_id=conversation["id"],
                              goal=conversation.get("goal"))
     analytics = ConversationAnalytics(context, models)
@@ -91,14 +155,14 @@ def run_in_process(conversation, items, models):
     for utterance in items:
         started = time.thread_time()
         events = analytics.on_final(utterance)
+        if timed:
+            ON_FINAL_CPU_S.append(time.thread_time() - started)
         index[utterance.utterance_id] = len(turns)
-        ON_FINAL_CPU_S.append(time.thread_time() - started)
         turns.append({"text": utterance.text, "valence": events[0].scores["valence"],
                       "label": events[0].label, "moments": []})
-        for moment in (e for e in events if e.name == "moment"):
-            # A topic shift is confirmed one utterance late and names the utterance it happened at.
-            turns[index[moment.utterance_ids[0]]]["moments"].append(moment.category)
     summary = analytics.summary(final=True)
+    for moment in analytics.moments:
+        turns[index[moment.utterance_ids[0]]]["moments"].append(moment.category)
     return turns, analytics, summary
 
 
@@ -193,16 +257,93 @@ def _r(x):
     return None if x is None else round(x, 3)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", help="base URL of a running Harken server: also evaluate through its live API")
-    parser.add_argument("--live", action="store_true", help="start a server and also evaluate through its live API")
-    args = parser.parse_args(argv)
-    conversations = load_set()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    started = time.process_time()
-    models = load_models()
-    load_s = time.process_time() - started
+#: The categories judged by meaning as well as by phrase: the issue's recall/precision target is on these.
+BY_MEANING = ("objection", "escalation", "resolution")
+
+
+def split_scores(by_split):
+    """score() per split, plus the pooled objection/escalation/resolution figures of each."""
+    out = {}
+    for split, (labelled, predicted) in sorted(by_split.items()):
+        result = score(labelled, predicted)
+        pooled = sum((Counter({k: result["moments"][c][k] for k in ("tp", "fp", "fn")}) for c in BY_MEANING), Counter())
+        result["by_meaning_pooled"] = _prf(pooled)
+        out[split] = result
+    return out
+
+
+def evaluate_text(conversations, models):
+    """The text path: emotion sets and moments per split."""
+    report = {"emotion": {name: emotion_report(json.loads(path.read_text())["items"], models)
+                          for name, path in EMOTION_SETS.items()}}
+    report["emotion"]["note"] = ("tuning figures are in-sample (the head was fitted on that set); "
+                                 "bench/train_heads.py prints its 5-fold cross-validated accuracy")
+    by_split = defaultdict(lambda: ([], []))
+    for conversation in conversations:
+        turns = run_text(conversation, models)
+        for split in (conversation["split"], "all"):
+            by_split[split][0].extend(conversation["turns"])
+            by_split[split][1].extend(turns)
+    report["moments"] = split_scores(by_split)
+    return report
+
+
+def evaluate_real_voices(manifest_path, models, asr):
+    """Arousal along the louder/faster/higher ladders for one recording of each real speaker."""
+    import subprocess
+    import tempfile
+    sys.path.insert(0, str(ROOT / "tests"))  # the test module imports speechgen as the test run does
+    from test_analytics_speech import LADDERS
+    manifest = json.loads(Path(manifest_path).read_text())
+    by_speaker = defaultdict(list)
+    for item in manifest["utterances"]:
+        by_speaker[item["speaker"]].append(item)
+    root = Path(manifest_path).parent
+    report = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        def recognised(path, uid, t_start):
+            audio, rate = soundfile.read(path, dtype="float32")
+            segments, _ = asr.transcribe(audio, language="en", word_timestamps=True, beam_size=1)
+            words = [Word(w.word.strip(), round(t_start + w.start, 3), round(t_start + w.end, 3),
+                          round(w.probability, 3)) for seg in segments for w in seg.words]
+            return Utterance(uid, "Speaker_0", t_start, t_start + len(audio) / rate,
+                             " ".join(w.word for w in words), 0.9, words, audio)
+
+        for speaker, items in sorted(by_speaker.items()):
+            items = sorted(items, key=lambda i: -i["seconds"])
+            test, warm = items[0], items[1:3] or items[:1]
+            warm_ups = []
+            t = 0.0
+            for i, item in enumerate(warm, 1):
+                warm_ups.append(recognised(root / item["audio"], f"utt_{i:04d}", t))
+                t = warm_ups[-1].t_end + 0.5
+            ladders = {}
+            for ladder, steps in sorted(LADDERS.items()):
+                readings = []
+                for n, step in enumerate(steps):
+                    effects = (["pitch", str(step["pitch_cents"])] if step.get("pitch_cents") else []) + \
+                        (["tempo", "-s", str(step["tempo"])] if step.get("tempo") else []) + \
+                        (["gain", str(step["gain_db"])] if step.get("gain_db") else [])
+                    variant = Path(tmp) / f"{test['id']}-{ladder}-{n}.wav"
+                    subprocess.run(["sox", str(root / test["audio"]), "-r", str(RATE_HZ), "-c", "1", "-b", "16",
+                                    str(variant), *effects], check=True, capture_output=True)
+                    analytics = ConversationAnalytics(SessionContext("real", "real"), models)
+                    for utterance in warm_ups:
+                        analytics.on_final(utterance)
+                    reading = analytics.on_final(recognised(variant, "utt_0009", t))[0]
+                    readings.append({"arousal": reading.scores["arousal"],
+                                     "acoustic_arousal": reading.features["acoustic_arousal"]})
+                values = [r["arousal"] for r in readings]
+                ladders[ladder] = {"steps": readings, "holds": all(
+                    values[hi] > values[lo] for lo in range(len(values)) for hi in range(lo + 1, len(values)))}
+            report[speaker] = {"recording": test["id"], "licence": manifest["sources"][test["set"]]["licence"],
+                               "warm_up": [i["id"] for i in warm], "ladders": ladders}
+    held = [v["holds"] for r in report.values() for v in r["ladders"].values()]
+    return {"speakers": report, "ladders_holding": f"{sum(held)}/{len(held)}"}
+
+
+def evaluate_speech(conversations, models):
+    """The spoken path in process: Piper audio, Whisper words and times, CPU per analyser."""
     asr = whisper()
     by_split = defaultdict(lambda: ([], []))
     cpu, n_utts, transitions, summaries, polarity_rows = Counter(), 0, {}, {}, []
@@ -218,21 +359,37 @@ def main(argv=None):
         transitions[conversation["id"]] = [e.to_dict() for e in analytics.transitions]
         summaries[conversation["id"]] = summary.to_dict()
         polarity_rows += [(t["polarity"], polarity(p["valence"])) for t, p in zip(conversation["turns"], turns)]
-    report = score(*by_split["all"])
-    report["splits"] = {split: {k: v for k, v in score(*pair).items() if k != "errors"}
-                        for split, pair in by_split.items() if split != "all"}
-    report["path"] = "in-process: Piper audio, Whisper words, Utterance objects fed to ConversationAnalytics"
-    report["utterances"] = n_utts
-    report["transitions"] = {cid: len(items) for cid, items in transitions.items()}
-    report["transition_events"] = transitions
-    report["cpu_ms_per_utterance"] = {k: round(1000 * v / n_utts, 2) for k, v in sorted(cpu.items())}
+    report = {"path": "in-process: Piper audio, Whisper words, Utterance objects fed to ConversationAnalytics",
+              "utterances": n_utts, "moments": split_scores(by_split),
+              "transitions": {cid: len(items) for cid, items in transitions.items()},
+              "transition_events": transitions,
+              "cpu_ms_per_utterance": {k: round(1000 * v / n_utts, 2) for k, v in sorted(cpu.items())},
+              "polarity_confusion": {f"{t}->{p}": n for (t, p), n in sorted(Counter(polarity_rows).items())},
+              "summaries": summaries}
     report["cpu_ms_per_utterance"]["total"] = round(1000 * sum(cpu.values()) / n_utts, 2)
     report["on_final_cpu_ms"] = {name: round(1000 * float(value), 2) for name, value in (
         ("mean", np.mean(ON_FINAL_CPU_S)), ("p95", np.percentile(ON_FINAL_CPU_S, 95)),
         ("max", np.max(ON_FINAL_CPU_S)))}
-    report["model_load_cpu_s"] = round(load_s, 2)
-    report["polarity_confusion"] = {f"{t}->{p}": n for (t, p), n in sorted(Counter(polarity_rows).items())}
-    report["summaries"] = summaries
+    return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speech", action="store_true", help="also speak the conversations (Piper, Whisper)")
+    parser.add_argument("--url", help="base URL of a running Harken server: also evaluate through its live API")
+    parser.add_argument("--live", action="store_true", help="start a server and also evaluate through its live API")
+    parser.add_argument("--real", metavar="MANIFEST", help="real recordings' manifest.json: arousal along sox ladders")
+    args = parser.parse_args(argv)
+    conversations = load_set()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    started = time.process_time()
+    models = load_models()
+    report = {"model_load_cpu_s": round(time.process_time() - started, 2),
+              "text": evaluate_text(conversations, models)}
+    if args.speech:
+        report["speech"] = evaluate_speech(conversations, models)
+    if args.real:
+        report["real_voices"] = evaluate_real_voices(args.real, models, whisper())
     if args.live:
         from tests.conftest import Server
         server = Server({"HARKEN_PIPELINE": "speech"}, RESULTS / "server.log")
@@ -248,17 +405,31 @@ def main(argv=None):
 
 
 def _print(report):
-    print(f"{report['utterances']} utterances ({report['path']})")
-    print(f"{'category':<12} {'P':>6} {'R':>6} {'F1':>6}   tp fp fn")
-    for category, m in list(report["moments"].items()) + [("ALL", report["moments_overall"])]:
-        print(f"{category:<12} {_f(m['precision'])} {_f(m['recall'])} {_f(m['f1'])}   "
-              f"{m['tp']:>2} {m['fp']:>2} {m['fn']:>2}")
-    print(f"emotion polarity accuracy: {report['polarity_accuracy']:.3f}  {report['polarity_confusion']}")
-    for split, part in sorted(report["splits"].items()):
-        m = part["moments_overall"]
-        print(f"  {split:<12} moments P {_f(m['precision'])} R {_f(m['recall'])} F1 {_f(m['f1'])}, "
-              f"polarity {part['polarity_accuracy']:.3f}")
-    print(f"transitions: {report['transitions']}")
+    emotion = report["text"]["emotion"]
+    print("EMOTION (text path)      held-out   tuning (in-sample)")
+    for key in ("items", "accuracy", "macro_f1", "valence_sign_accuracy"):
+        print(f"  {key:<22} {emotion['heldout'][key]:>8}   {emotion['tuning'][key]:>8}")
+    for name in ("heldout", "tuning"):
+        print(f"  confusion {name} (rows true, columns predicted: {' '.join(e[:4] for e in EMOTIONS)})")
+        for label, row in zip(EMOTIONS, emotion[name]["confusion"]["matrix"]):
+            print(f"    {label:<9}" + "".join(f"{n:>5}" for n in row))
+    _print_moments("MOMENTS (text path)", report["text"]["moments"])
+    if "speech" in report:
+        speech = report["speech"]
+        _print_moments(f"MOMENTS (spoken, {speech['utterances']} utterances: Piper + Whisper)", speech["moments"])
+        print(f"  polarity {speech['polarity_confusion']}")
+        print(f"  transitions: {speech['transitions']}")
+        print("  CPU ms per utterance: " + ", ".join(f"{k} {v}" for k, v in speech["cpu_ms_per_utterance"].items()))
+        print("  on_final CPU ms: " + ", ".join(f"{k} {v}" for k, v in speech["on_final_cpu_ms"].items()))
+    if "real_voices" in report:
+        real = report["real_voices"]
+        print(f"AROUSAL ON REAL VOICES (sox ladders; arousal per step): {real['ladders_holding']} ladders hold")
+        for speaker, r in real["speakers"].items():
+            cells = []
+            for name, ladder in r["ladders"].items():
+                steps = ", ".join(f"{step['arousal']:+.2f}" for step in ladder["steps"])
+                cells.append(f"{name} {'ok' if ladder['holds'] else 'NO'} [{steps}]")
+            print(f"  {speaker:<16} " + "  ".join(cells))
     if "live" in report:
         live = report["live"]
         print("live API:")
@@ -271,10 +442,23 @@ def _print(report):
         print(f"  sessions {live['sessions']}")
         for error in live["errors"]:
             print(f"  live miss: expected {error['expected']} found {error['found']}: {error['heard']}")
-    print("CPU ms per utterance: " + ", ".join(f"{k} {v}" for k, v in report["cpu_ms_per_utterance"].items()))
-    print("on_final CPU ms: " + ", ".join(f"{k} {v}" for k, v in report["on_final_cpu_ms"].items()))
-    for error in report["errors"]:
-        print(f"  miss: expected {error['expected']} found {error['found']}: {error['heard']}")
+
+
+def _print_moments(title, splits):
+    names = [s for s in splits if s != "all"] + ["all"]
+    print(f"{title}: precision / recall (tp fp fn) per split")
+    print(f"  {'category':<12}" + "".join(f"{n:>26}" for n in names))
+    rows = [(c, lambda r, c=c: r["moments"][c]) for c in CATEGORIES]
+    rows += [("obj+esc+res", lambda r: r["by_meaning_pooled"]), ("ALL", lambda r: r["moments_overall"])]
+    for name, pick in rows:
+        cells = []
+        for split in names:
+            m = pick(splits[split])
+            cells.append(f"{_f(m['precision'])}/{_f(m['recall'])} ({m['tp']} {m['fp']} {m['fn']})")
+        print(f"  {name:<12}" + "".join(f"{c:>26}" for c in cells))
+    print("  polarity accuracy: " + ", ".join(f"{n} {splits[n]['polarity_accuracy']:.3f}" for n in names))
+    for error in splits["all"]["errors"]:
+        print(f"    miss: expected {error['expected']} found {error['found']}: {error['heard']}")
 
 
 def _f(x):

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from app.analytics import emotion, lexical, prosody, summary
+from app.analytics import emotion, lexical, prosody, scores, summary
 from app.analytics.baseline import Norm
 from app.analytics.cognitive import questions
-from app.analytics.moments import MomentRules
+from app.analytics.moments import Judged, MomentRules, TurnText
 from app.analytics.states import StateTracker, classify
 from app.pipeline.base import Utterance
 from client.events import Cognitive, Emotion, Word
@@ -34,6 +34,11 @@ def utterance(text, t_start=0.0, speaker="Speaker_0", uid="utt_0001", words=None
 def feeling(valence, arousal=0.0, dominance=0.0, uid="utt_0001", speaker="Speaker_0"):
     return Emotion(utterance_id=uid, speaker=speaker, emotion={}, label="neutral",
                    scores={"valence": valence, "arousal": arousal, "dominance": dominance}, confidence=1.0)
+
+
+def judged(text, valence, uid="utt_0001"):
+    """One final's whole text as the moment rules read it."""
+    return Judged(text, [utterance(text, uid=uid)], valence, arousal=0.0, interrupted=False)
 
 
 def test_syllables_count_vowel_groups():
@@ -82,12 +87,16 @@ def test_z_stays_bounded_and_keeps_the_order_of_far_values():
     assert -3.0 < farther < far < -2.9
 
 
-def test_distribution_sums_to_one_and_peaks_at_the_nearest_emotion():
-    """Each published PAD point maps to its own emotion; the origin maps to neutral."""
-    for name, point in emotion.PAD.items():
-        probs = emotion.distribution(*point)
+def test_voice_moves_the_text_distribution_along_the_arousal_axis():
+    """A calm voice leaves the words' reading alone; a lively one favours anger over sadness; sums stay 1."""
+    text = {label: 1 / 7 for label in emotion.LABELS}
+    assert emotion.fuse(text, 0.0, 0.5) == pytest.approx(text, abs=1e-3)
+    lively, flat = emotion.fuse(text, 0.8, 0.5), emotion.fuse(text, -0.8, 0.5)
+    for probs in (lively, flat):
         assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
-        assert max(probs, key=probs.get) == name
+    assert lively["anger"] > lively["neutral"] > lively["sadness"]
+    assert flat["sadness"] > flat["neutral"] > flat["anger"]
+    assert emotion.fuse(emotion.NO_WORDS, 0.0, 0.5)["neutral"] == pytest.approx(1.0, abs=1e-3)
 
 
 def test_vader_misses_complaints_the_lexicon_catches(vader):
@@ -122,16 +131,16 @@ def test_questions_need_a_question_mark_or_an_interrogative_opening():
 ])
 def test_moment_rules_on_single_utterances(text, valence, expected):
     """Each category fires on its own phrasing and not on near misses."""
-    found = MomentRules().detect(utterance(text), feeling(valence), interrupted=False)
+    found = MomentRules().detect(judged(text, valence))
     assert [category for category, _, _ in found] == expected
 
 
 def test_acceptance_resolves_only_an_open_objection():
     """'That makes sense' resolves an objection once; a second time there is nothing open."""
     rules = MomentRules()
-    rules.detect(utterance("Honestly that is too expensive for us."), feeling(-0.4), False)
-    first = rules.detect(utterance("Okay, that makes sense.", uid="utt_0002"), feeling(0.3), False)
-    second = rules.detect(utterance("Okay, that makes sense.", uid="utt_0003"), feeling(0.3), False)
+    rules.detect(judged("Honestly that is too expensive for us.", -0.4))
+    first = rules.detect(judged("Okay, that makes sense.", 0.3, uid="utt_0002"))
+    second = rules.detect(judged("Okay, that makes sense.", 0.3, uid="utt_0003"))
     assert [c for c, _, _ in first] == ["resolution"] and second == []
 
 
@@ -139,16 +148,38 @@ def test_acceptance_resolves_only_an_open_objection():
 def test_acceptance_resolves_an_open_escalation(reply):
     """Thanks for the help after an escalation resolves it, in either tense (Whisper hears both)."""
     rules = MomentRules()
-    rules.detect(utterance("This is the third time I've called about this."), feeling(-0.5), False)
-    found = rules.detect(utterance(reply, uid="utt_0002"), feeling(0.4), False)
+    rules.detect(judged("This is the third time I've called about this.", -0.5))
+    found = rules.detect(judged(reply, 0.4, uid="utt_0002"))
     assert [c for c, _, _ in found] == ["resolution"]
 
 
 def test_evidence_is_the_triggering_sentence():
     """The moment's evidence is the sentence with the matched words, not the whole turn."""
-    found = MomentRules().detect(utterance("Thanks for the demo. My main concern is the migration."),
-                                 feeling(-0.3), False)
+    found = MomentRules().detect(judged("Thanks for the demo. My main concern is the migration.", -0.3))
     assert found == [("objection", pytest.approx(0.81), "My main concern is the migration.")]
+
+
+def test_a_sentence_cut_across_finals_is_judged_whole():
+    """An early-committed fragment waits for the rest of its sentence; the moment spans both finals."""
+    turn = TurnText()
+    first = utterance("Could you send me a", uid="utt_0001")
+    rest = utterance("proposal by Friday? Thanks.", uid="utt_0002", t_start=2.0)
+    assert turn.take(first, 0.0, 0.0, False) == (None, None)
+    whole, earlier = turn.take(rest, 0.2, 0.0, False)
+    assert earlier is None and whole.text == "Could you send me a proposal by Friday? Thanks."
+    assert [u.utterance_id for u in whole.utterances] == ["utt_0001", "utt_0002"]
+    assert whole.valence == pytest.approx(0.1)
+    sentence = "Could you send me a proposal by Friday?"
+    assert MomentRules().detect(whole) == [("question", 0.9, sentence), ("cta_commit", 0.8, sentence)]
+
+
+def test_an_unfinished_sentence_is_judged_when_the_other_speaker_talks():
+    """A fragment left open is judged alone once someone else speaks, and nothing is judged twice."""
+    turn = TurnText()
+    turn.take(utterance("Honestly that is too expensive for", uid="utt_0001"), -0.4, 0.0, False)
+    own, earlier = turn.take(utterance("I see.", uid="utt_0002", speaker="Speaker_1"), 0.0, 0.0, False)
+    assert earlier.text == "Honestly that is too expensive for" and own.text == "I see."
+    assert turn.flush() is None
 
 
 def test_states_need_two_utterances_to_switch():
@@ -200,3 +231,63 @@ def test_empty_and_tiny_utterances_still_get_emotion_and_cognitive():
     assert [e.name for e in events] == ["emotion", "cognitive"]
     assert events[0].label == "neutral" and events[1].signals["words"] == 0
     assert analytics.summary(final=False).is_final is False
+
+
+def test_text_scores_count_their_markers(vader):
+    """A dated promise is a high commitment; hedged talk is low conviction; each score names its markers."""
+    promise = scores.read("I will definitely send you the signed contract by Friday, I promise.", vader)
+    assert (promise.commitment, promise.commitment_level) == (1.0, "high")
+    assert promise.markers["time_anchors"] == ["by Friday"] and "i promise" in promise.markers["commitments"]
+    assert promise.conviction_level == "high"
+    hedged = scores.read("Maybe we could look at it at some point, I guess.", vader)
+    assert (hedged.commitment, hedged.conviction_level) == (0.0, "low")
+    assert hedged.markers["hedges"] == ["maybe", "i guess"]
+    excited = scores.read("This is absolutely amazing, I love it!", vader)
+    assert excited.passion_level == "high" and excited.polarity_label == "positive"
+    plain = scores.read("The meeting is on Tuesday.", vader)
+    assert (plain.subjectivity, plain.passion, plain.polarity_label) == (0.0, 0.0, "neutral")
+    assert scores.read("The price is too high for us.", vader).polarity_label == "negative"
+    assert scores.read("", vader).to_dict()["conviction"] == 0.0
+
+
+def test_summary_names_the_turning_points_and_how_an_objection_was_resolved():
+    """The overview says where the tone fell and which objection was resolved by whose answer."""
+    from app.analytics.conversation import Record
+    from app.pipeline.base import SessionContext
+    from client.events import Moment
+    lines = [("Speaker_0", "Thanks for joining, how is the quarter going?", 0.4),
+             ("Speaker_1", "Busy but good, thanks.", 0.4),
+             ("Speaker_0", "Here is the proposal for the annual plan.", 0.1),
+             ("Speaker_1", "Honestly that is far too expensive for us.", -0.5),
+             ("Speaker_0", "We can start with the monthly plan at half the price.", 0.0),
+             ("Speaker_1", "Okay, that works for us.", 0.4)]
+    records = [Record(f"utt_{i:04d}", who, 2.0 * i, 2.0 * i + 1.5, text, 6, v, 0.0, "neutral", 0.5, 0.3, False)
+               for i, (who, text, v) in enumerate(lines, 1)]
+
+    def moment(n, category, i, evidence):
+        return Moment(f"m_{n:04d}", category, 0.8, lines[i - 1][0], int(2000 * i), int(2000 * i + 1500),
+                      [f"utt_{i:04d}"], evidence)
+
+    moments = [moment(1, "objection", 4, "Honestly that is far too expensive for us."),
+               moment(2, "resolution", 6, "Okay, that works for us.")]
+    result = summary.write(SessionContext("s", "c"), records, moments, [], final=True)
+    assert "the tone fell at [00:08] when Speaker_1 said \"Honestly that is far too expensive for us.\"" in result.overview
+    assert ("Speaker_1's objection at [00:08] (\"Honestly that is far too expensive for us.\") resolved at [00:12] "
+            "after Speaker_0 said \"We can start with the monthly plan at half the price.\"") in result.overview
+    assert any(line.startswith("The objection at [00:08] was resolved by Speaker_0's answer")
+               for line in result.what_went_well)
+
+
+def test_a_cut_sentence_gets_its_moments_after_the_final_that_completes_it():
+    """Live order holds: each final gets emotion and cognitive; the moments follow the completing final."""
+    from app.analytics import ConversationAnalytics, load_models
+    from app.pipeline.base import SessionContext
+    analytics = ConversationAnalytics(SessionContext("s", "c"), load_models())
+    first = analytics.on_final(utterance("Could you send me a", uid="utt_0001"))
+    second = analytics.on_final(utterance("proposal by Friday?", uid="utt_0002", t_start=2.0))
+    assert [e.name for e in first] == ["emotion", "cognitive"]
+    assert [e.name for e in second[:2]] == ["emotion", "cognitive"]
+    moments = [e for e in second if e.name == "moment"]
+    assert [m.category for m in moments] == ["question", "cta_commit"]
+    assert all(m.utterance_ids == ["utt_0001", "utt_0002"] and m.start_ms == 0 for m in moments)
+    assert moments[0].evidence == "Could you send me a proposal by Friday?"

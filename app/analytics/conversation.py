@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 from client.events import Moment
 
-from . import cognitive, emotion, lexical, prosody, summary, topics
+from . import cognitive, emotion, head, lexical, prosody, scores, summary, topics
 from .baseline import speaker_norms
-from .moments import MomentRules
+from .moments import MomentRules, TurnText
 from .states import StateTracker
 from .topics import TopicTracker
 
@@ -42,7 +42,8 @@ class ConversationAnalytics:
         self.models = models
         self.norms = defaultdict(speaker_norms)
         self.states = StateTracker()
-        self.rules = MomentRules()
+        self.rules = MomentRules(models.moment_head)
+        self.turn = TurnText()
         self.topics = TopicTracker()
         self.records = []
         self.moments = []
@@ -59,14 +60,20 @@ class ConversationAnalytics:
         norms = self.norms[utterance.speaker]
         z = clock("baseline", _zscores, norms, measured)
         baseline_n = norms["loudness_db"].n
-        feeling = clock("emotion", emotion.analyse, utterance, measured, z, words, baseline_n)
         embedding = None
-        # Shorter utterances ("Okay, fair enough.") say too little to compare and cost ~8 ms each.
-        if words.words >= topics.MIN_WORDS:
+        if words.words:
             embedding = clock("embedding", self.models.encoder.encode, utterance.text)
+        text_probs = emotion.NO_WORDS
+        if embedding is not None:
+            text_probs = clock("emotion", self.models.emotion_head.probabilities,
+                               head.features(embedding, words.polarity))
+        said = clock("lexical", scores.read, utterance.text, self.models.vader, words)
+        feeling = clock("emotion", emotion.analyse, utterance, measured, z, words, baseline_n, text_probs, said)
+        # Shorter utterances ("Okay, fair enough.") say too little to compare with the topic or the thread.
+        substantive = embedding if words.words >= topics.MIN_WORDS else None
         relevance = None
-        if embedding is not None and self.previous_embedding is not None:
-            relevance = float(embedding @ self.previous_embedding)
+        if substantive is not None and self.previous_embedding is not None:
+            relevance = float(substantive @ self.previous_embedding)
         previous = self.records[-1] if self.records else None
         latency = None
         if previous is not None and previous.speaker != utterance.speaker:
@@ -75,26 +82,23 @@ class ConversationAnalytics:
         mind = clock("cognitive", cognitive.analyse, utterance, measured, words,
                      feeling.scores["arousal"], z["speech_rate"], latency, relevance)
         transition = clock("transitions", self.states.update, utterance, feeling, mind)
-        found = clock("moments", self.rules.detect, utterance, feeling, interrupted)
+        judged, earlier = self.turn.take(utterance, feeling.scores["valence"], feeling.scores["arousal"], interrupted)
+        found = []
+        for part in (earlier, judged):  # another speaker's unfinished sentence first: it was said first
+            if part is not None:
+                found += self._moments(part, utterance, embedding, words)
         shift = None
-        if embedding is not None:
-            shift = clock("topics", self.topics.update, utterance, embedding)
-            self.previous_embedding = embedding
+        if substantive is not None:
+            shift = clock("topics", self.topics.update, utterance, substantive)
+            self.previous_embedding = substantive
         if shift:
-            found.append(("topic_shift", shift.confidence, shift.evidence, shift.utterance))
+            found.append(("topic_shift", shift.confidence, shift.evidence, [shift.utterance]))
         clock("baseline", _fold, norms, measured)
         events = [feeling, mind]
         if transition:
             self.transitions.append(transition)
             events.append(transition)
-        for category, confidence, evidence, *at in found:
-            where = at[0] if at else utterance  # a confirmed topic shift points at an earlier utterance
-            moment = Moment(moment_id=f"m_{len(self.moments) + 1:04d}", category=category,
-                            confidence=confidence, speaker=where.speaker,
-                            start_ms=int(round(where.t_start * 1000)), end_ms=int(round(where.t_end * 1000)),
-                            utterance_ids=[where.utterance_id], evidence=evidence)
-            self.moments.append(moment)
-            events.append(moment)
+        events += [self._moment(*item) for item in found]
         self.records.append(Record(
             utterance_id=utterance.utterance_id, speaker=utterance.speaker, t_start=utterance.t_start,
             t_end=utterance.t_end, text=utterance.text, words=words.words,
@@ -103,10 +107,47 @@ class ConversationAnalytics:
         return events
 
     def summary(self, final):
-        """The ConversationSummary of everything analysed so far."""
+        """The ConversationSummary of everything analysed so far.
+
+        The final one first judges a sentence the last final left unfinished: its moments are
+        counted in the summary (the session's events have already gone out).
+        """
         clock = _Clock(self.cpu_s)
+        if final:
+            pending = self.turn.flush()
+            if pending is not None:
+                for item in self._moments(pending, None, None, None):
+                    self._moment(*item)
         return clock("summary", summary.write, self.context, self.records, self.moments,
                      self.transitions, final)
+
+    def _moments(self, judged, utterance, embedding, words):
+        """[(category, confidence, evidence, utterances)] of one judged text, by phrase and by meaning.
+
+        The embedding and VADER scores of `utterance` (the final just analysed) are reused when
+        the text is that final's alone.
+        """
+        clock = _Clock(self.cpu_s)
+        meaning = None
+        if judged.text:
+            if len(judged.utterances) == 1 and judged.utterances[0] is utterance and embedding is not None:
+                polarity = words.polarity
+            else:
+                embedding = clock("embedding", self.models.encoder.encode, judged.text)
+                polarity = clock("lexical", self.models.vader.polarity_scores, judged.text)
+            meaning = clock("moments", self.models.moment_head.probabilities, head.features(embedding, polarity))
+        found = clock("moments", self.rules.detect, judged, meaning)
+        return [(category, confidence, evidence, judged.utterances) for category, confidence, evidence in found]
+
+    def _moment(self, category, confidence, evidence, utterances):
+        """A Moment over `utterances` (the finals its evidence spans), recorded for the summary."""
+        first, last = utterances[0], utterances[-1]
+        moment = Moment(moment_id=f"m_{len(self.moments) + 1:04d}", category=category, confidence=confidence,
+                        speaker=last.speaker, start_ms=int(round(first.t_start * 1000)),
+                        end_ms=int(round(last.t_end * 1000)), utterance_ids=[u.utterance_id for u in utterances],
+                        evidence=evidence)
+        self.moments.append(moment)
+        return moment
 
 
 def _cues(measured):

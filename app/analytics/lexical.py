@@ -31,6 +31,7 @@ class Lexical:
     vader: float  # VADER compound score as VADER gives it
     positive: float  # VADER's share of positive, negative and neutral tokens
     negative: float
+    neutral: float
     arousal: float
     dominance: float
     exclamations: int
@@ -39,6 +40,11 @@ class Lexical:
     arousal_words: list
     complaints: list  # the objection, escalation or complaint phrases found
     words: int
+
+    @property
+    def polarity(self):
+        """VADER's scores under VADER's own names, as the classifier heads read them."""
+        return {"compound": self.vader, "pos": self.positive, "neg": self.negative, "neu": self.neutral}
 
     def to_dict(self):
         """Rounded values for an event's `features`."""
@@ -68,7 +74,7 @@ def read(text, vader):
                - 0.2 * calm - 0.15)
     dominance = 0.2 * assertions - 0.2 * hedges + 0.1 * exclamations - ("?" in text) * 0.1
     return Lexical(valence=_clip(valence), vader=polarity["compound"], positive=polarity["pos"],
-                   negative=polarity["neg"], arousal=_clip(arousal), dominance=_clip(dominance), exclamations=exclamations,
+                   negative=polarity["neg"], neutral=polarity["neu"], arousal=_clip(arousal), dominance=_clip(dominance), exclamations=exclamations,
                    hedges=hedges, assertions=assertions, arousal_words=hot, complaints=complaints,
                    words=len(tokens))
 

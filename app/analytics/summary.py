@@ -5,6 +5,10 @@ from collections import Counter, defaultdict
 from client.events import SummaryUpdate
 
 ARC_POINTS = 8
+#: Utterances on each side of a point whose mean valence is compared to find where the tone turned.
+TONE_WINDOW = 3
+#: The smallest change of that mean valence that counts as a turn of tone.
+TONE_TURN = 0.3
 #: Words too common to be key phrases.
 STOPWORDS = frozenset("""a about above after again all also am an and any are as at be because been before being
 below between both but by can could did do does doing don't down during each few for from further had has have
@@ -111,8 +115,11 @@ class _Facts:
     def __init__(self, records, moments, dynamics, arc):
         self.records, self.moments, self.dynamics, self.arc = records, moments, dynamics, arc
         self.count = Counter(m.category for m in moments)
+        self.index = {r.utterance_id: i for i, r in enumerate(records)}
         self.unresolved = self._unresolved()
+        self.resolved = self._resolved()
         self.unanswered = self._unanswered_questions()
+        self.tone_turns = self._tone_turns()
 
     def _unresolved(self):
         """Objections and escalations with no resolution after them."""
@@ -123,6 +130,76 @@ class _Facts:
             elif m.category == "resolution":
                 open_items = []
         return open_items
+
+    def _resolved(self):
+        """(issue, resolution, the other side's words just before the resolution) for each resolved issue."""
+        pairs, open_items = [], []
+        for m in self.moments:
+            if m.category in ("objection", "escalation"):
+                open_items.append(m)
+            elif m.category == "resolution" and open_items:
+                answer = self._answer_before(m)
+                pairs += [(issue, m, answer) for issue in open_items]
+                open_items = []
+        return pairs
+
+    def _answer_before(self, moment):
+        """The last utterance before `moment` by someone other than its speaker: how the issue was met."""
+        start = self.index.get(moment.utterance_ids[0], len(self.records))
+        for r in reversed(self.records[:start]):
+            if r.speaker != moment.speaker:
+                return r
+        return None
+
+    def _tone_turns(self):
+        """(record, valence before, valence after) where the mean valence of TONE_WINDOW utterances moved most.
+
+        The utterance at the turn must carry it: its own valence on the new side of zero and at
+        least TONE_TURN past the mean before, or an objection, escalation or resolution of its own. At most two turns, each
+        of at least TONE_TURN, not at neighbouring utterances.
+        """
+        values = [r.valence for r in self.records]
+        issues = {u for m in self.moments if m.category in ("objection", "escalation", "resolution")
+                  for u in m.utterance_ids}
+        candidates = []
+        for i in range(1, len(values)):
+            before = sum(values[max(0, i - TONE_WINDOW):i]) / len(values[max(0, i - TONE_WINDOW):i])
+            after = sum(values[i:i + TONE_WINDOW]) / len(values[i:i + TONE_WINDOW])
+            direction = 1 if after > before else -1
+            carried = ((values[i] - before) * direction >= TONE_TURN and values[i] * direction >= 0.1) \
+                or self.records[i].utterance_id in issues
+            if abs(after - before) >= TONE_TURN and carried:
+                candidates.append((abs(after - before), i, before, after))
+        chosen = []
+        for _, i, before, after in sorted(candidates, reverse=True):
+            if all(abs(i - j) > 1 for j, _, _ in chosen):
+                chosen.append((i, before, after))
+            if len(chosen) == 2:
+                break
+        return [(self.records[i], before, after) for i, before, after in sorted(chosen)]
+
+    def turning_points(self):
+        """Sentences naming what changed the tone and which issues were resolved and how."""
+        points = []
+        for record, before, after in self.tone_turns:
+            moment = next((m for m in self.moments if record.utterance_id in m.utterance_ids
+                           and m.category != "question"), None)
+            what = f" ({_VERBS[moment.category]})" if moment else ""
+            points.append(f"the tone {'rose' if after > before else 'fell'} at [{clock(record.t_start)}] when "
+                          f"{record.speaker} said \"{_short(record.text, 70)}\"{what} (mean valence {before:+.2f} "
+                          f"to {after:+.2f})")
+        by_resolution = {}
+        for issue, resolution, answer in self.resolved:
+            by_resolution.setdefault(resolution.moment_id, (resolution, answer, []))[2].append(issue)
+        for resolution, answer, issues in by_resolution.values():
+            kinds = Counter(i.category for i in issues)
+            what = " and ".join(f"{n} {k}s" if n > 1 else k for k, n in kinds.items())
+            when = ", ".join(f"[{clock(i.start_ms / 1000)}]" for i in issues)
+            first = _short(issues[0].evidence, 60)
+            how = f" after {answer.speaker} said \"{_short(answer.text, 70)}\"" if answer else ""
+            points.append(f"{issues[0].speaker}'s {what} at {when} (\"{first}\") resolved at "
+                          f"[{clock(resolution.start_ms / 1000)}]{how}")
+        return points
 
     def _unanswered_questions(self):
         """Questions that no other speaker spoke after."""
@@ -138,12 +215,14 @@ class _Facts:
         speakers = sorted(self.dynamics, key=lambda s: -self.dynamics[s]["talk_ratio"])
         lead = speakers[0]
         counts = ", ".join(f"{n} {c.replace('_', ' ')}{'s' if n > 1 else ''}" for c, n in sorted(self.count.items()))
-        tone = f"tone moved from {self.arc[0]['label']} to {self.arc[-1]['label']}" if len(self.arc) > 1 \
-            else f"tone {self.arc[0]['label']}"
+        tone = f"tone {_tone(self.arc[0])}" + (f" at the start, {_tone(self.arc[-1])} at the end"
+                                               if len(self.arc) > 1 else "")
+        turns = self.turning_points()
+        turning = f" Turning points: {'; '.join(turns)}." if turns else " No turning point: the tone held."
         focus = f" Goal: {goal}." if goal else ""
         return (f"{clock(duration)} of conversation between {len(speakers)} speaker{'s' if len(speakers) > 1 else ''} "
                 f"over {len(self.records)} utterances; {lead} talked {self.dynamics[lead]['talk_ratio']:.0%} of the time. "
-                f"Moments: {counts or 'none detected'}; {tone}.{focus}")
+                f"Moments: {counts or 'none detected'}; {tone}.{turning}{focus}")
 
     def insights(self):
         order = ("escalation", "objection", "resolution", "cta_commit", "topic_shift", "question")
@@ -181,7 +260,14 @@ class _Facts:
         for m in self.unanswered[:3]:
             found.append(f"Answer the open question at [{clock(m.start_ms / 1000)}]: \"{_short(m.evidence)}\"")
         if self.records and not self.count.get("cta_commit") and len(self.records) >= 8:
-            found.append("No commitment or next step was agreed: close with a concrete action and date.")
+            found.append(f"No commitment or next step in {len(self.records)} utterances: close with a concrete "
+                         "action and date.")
+        for record, before, after in self.tone_turns:
+            if after < before and after < -0.2 and not any(r.start_ms / 1000 >= record.t_start
+                                                           for _, r, _ in self.resolved):
+                found.append(f"Revisit what soured the tone at [{clock(record.t_start)}]: {record.speaker} said "
+                             f"\"{_short(record.text, 70)}\" (mean valence {before:+.2f} to {after:+.2f}) and "
+                             "nothing resolved it later.")
         for speaker, d in self.dynamics.items():
             if len(self.dynamics) > 1 and d["talk_ratio"] >= 0.7:
                 found.append(f"{speaker} held {d['talk_ratio']:.0%} of the talk time: leave more room for the other side.")
@@ -190,6 +276,12 @@ class _Facts:
     def went_well(self):
         found = [f"[{clock(m.start_ms / 1000)}] {_VERBS[m.category]}: \"{_short(m.evidence)}\""
                  for m in self.moments if m.category in ("resolution", "cta_commit")]
+        answered = {}
+        for issue, resolution, answer in self.resolved:
+            answered.setdefault(resolution.moment_id, (issue, answer))
+        found += [f"The {issue.category} at [{clock(issue.start_ms / 1000)}] was resolved"
+                  + (f" by {answer.speaker}'s answer: \"{_short(answer.text, 70)}\"" if answer else "")
+                  for issue, answer in answered.values()]
         if len(self.arc) > 1 and self.arc[-1]["valence"] > max(self.arc[0]["valence"], 0.1):
             found.append(f"The conversation ended more positive than it began (valence {self.arc[0]['valence']:+.2f} to {self.arc[-1]['valence']:+.2f}).")
         engaged = [s for s, d in self.dynamics.items() if d["mean_engagement"] >= 0.6]
@@ -219,6 +311,14 @@ class _Facts:
 
 _VERBS = {"question": "asked", "objection": "objected", "cta_commit": "committed to a next step",
           "topic_shift": "changed the topic", "escalation": "escalated", "resolution": "resolved the issue"}
+
+
+def _tone(point):
+    """'positive (+0.42, joy)' for an emotional-arc point: valence sign, value and its dominant emotion."""
+    v = point["valence"]
+    word = "positive" if v > 0.15 else "negative" if v < -0.15 else "neutral"
+    label = f", mostly {point['label']}" if point["label"] != "neutral" else ""
+    return f"{word} ({v:+.2f}{label})"
 
 
 def _short(text, limit=90):

@@ -1,0 +1,65 @@
+"""Small softmax classifiers over MiniLM sentence embeddings (plus a few VADER scores), loaded from committed JSON.
+
+The weights are fitted by `bench/train_heads.py` on the tuning sets only and committed beside
+this module; each file's SHA-256 is pinned here and checked at load, so a changed or damaged
+file fails loudly instead of silently changing every label.
+"""
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+#: SHA-256 of each committed head; `bench/train_heads.py` prints the new value when it refits one.
+CHECKSUMS = {
+    "emotion_head.json": "e69d900c8072fa29a580e5102f3d173d6cb7269f4d8adec4fc613836ae2edc68",
+    "moment_head.json": "9a1bf2d3ed7e7ceffadbbd1ba26fa57a99f8d6f32e3fe5a94a40f805ae35e544",
+}
+#: The VADER scores appended to the embedding, in order.
+VADER_KEYS = ("compound", "pos", "neg", "neu")
+
+
+class HeadChecksumError(RuntimeError):
+    """A committed head does not match its pinned checksum: a model-load failure, not an API error."""
+
+
+def features(embedding, polarity):
+    """The input vector of a head: the unit-length embedding, then VADER's scores of the same text."""
+    return np.concatenate([np.asarray(embedding, dtype=np.float64),
+                           np.array([polarity[k] for k in VADER_KEYS], dtype=np.float64)])
+
+
+class Head:
+    """A fitted multinomial logistic regression: labels, weights (labels × features), biases, thresholds."""
+
+    def __init__(self, labels, weights, bias, about="", thresholds=None):
+        self.labels = list(labels)
+        self.thresholds = dict(thresholds or {})  # label: the probability at which it counts (moment head)
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.bias = np.asarray(bias, dtype=np.float64)
+        self.about = about
+
+    def probabilities(self, x):
+        """{label: probability} for one feature vector; sums to 1."""
+        logits = self.weights @ x + self.bias
+        p = np.exp(logits - logits.max())
+        p /= p.sum()
+        return dict(zip(self.labels, p.tolist()))
+
+    def to_json(self):
+        """The committed form: rounded so a refit on the same data gives the same bytes."""
+        return json.dumps({"about": self.about, "labels": self.labels, "thresholds": self.thresholds,
+                           "weights": np.round(self.weights, 6).tolist(),
+                           "bias": np.round(self.bias, 6).tolist()}, separators=(",", ":")) + "\n"
+
+
+def load(name):
+    """The head committed as `name` beside this module, after checking its SHA-256."""
+    raw = (HERE / name).read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if digest != CHECKSUMS[name]:
+        raise HeadChecksumError(f"{name} has SHA-256 {digest}, expected {CHECKSUMS[name]}: refit it with "
+                                "bench/train_heads.py and pin the printed checksum in app/analytics/head.py")
+    data = json.loads(raw)
+    return Head(data["labels"], data["weights"], data["bias"], data["about"], data["thresholds"])
