@@ -101,6 +101,18 @@ def transport_server(start_server):
 
 
 @pytest.fixture(scope="session")
+def backpressure_server(start_server):
+    """Analysis always counts as too far behind (HARKEN_MAX_BACKLOG_S=-1): every new chunk gets 429."""
+    return start_server(HARKEN_PIPELINE="none", HARKEN_MAX_BACKLOG_S="-1")
+
+
+@pytest.fixture(scope="session")
+def disabled_server(start_server):
+    """The live API switched off (ENABLE_LIVE_STREAMING=false): its endpoints answer 503."""
+    return start_server(HARKEN_PIPELINE="none", ENABLE_LIVE_STREAMING="false")
+
+
+@pytest.fixture(scope="session")
 def speech_server(start_server):
     """A server with the real speech pipeline and models, shared by every test that needs it."""
     return start_server(HARKEN_PIPELINE="speech", HARKEN_HEARTBEAT_S="2")
