@@ -5,11 +5,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from live import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -44,19 +45,18 @@ class Server:
         self._wait_ready(ready_timeout_s, need_models)
 
     def _wait_ready(self, timeout_s, need_models):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def ready():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 health = requests.get(self.url + "/healthz", timeout=2)
-                if health.status_code == 200 and (health.json().get("ready") or not need_models):
-                    return
             except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server not ready in {timeout_s}s:\n{self.log()}")
+                return False
+            return health.status_code == 200 and (health.json().get("ready") or not need_models)
+
+        if not wait_for(ready, timeout_s):
+            self.stop()
+            raise RuntimeError(f"server not ready in {timeout_s}s:\n{self.log()}")
 
     def log(self):
         """Everything the server printed so far."""
