@@ -36,10 +36,6 @@ class SessionLog(logging.LoggerAdapter):
         return f"[{self.extra['session_id']}] {msg}", kwargs
 
 
-class ChunkReceipt(dict):
-    """The chunk endpoint's answer, built by the session that accepted the chunk."""
-
-
 class LiveSession:
     """A live capture session; see SPEC §2.6 for its states."""
 
@@ -171,9 +167,10 @@ class LiveSession:
         return self._receipt(chunk_seq, len(data), duplicate=True)
 
     def _receipt(self, chunk_seq, size, duplicate):
-        receipt = ChunkReceipt(session_id=self.session_id, chunk_seq=chunk_seq, received_bytes=size,
-                               total_bytes=self.total_bytes, next_chunk_seq=self.next_chunk_seq,
-                               status=self.status, expires_at=self.expires_iso())
+        """The chunk endpoint's JSON answer (the client reads it as `client.ChunkReceipt`)."""
+        receipt = dict(session_id=self.session_id, chunk_seq=chunk_seq, received_bytes=size,
+                       total_bytes=self.total_bytes, next_chunk_seq=self.next_chunk_seq,
+                       status=self.status, expires_at=self.expires_iso())
         if duplicate:
             receipt["duplicate"] = True
         return receipt

@@ -8,6 +8,8 @@ import gevent.monkey
 
 from client import events
 
+from .eventlog import LoggedEvent
+
 _READ = 1  # libev/libuv read-readiness flag
 # Linux reports a peer's FIN as POLLRDHUP even while unread bytes sit in front of it.
 _PEER_GONE = getattr(select, "POLLRDHUP", 0) | select.POLLHUP | select.POLLERR
@@ -81,7 +83,7 @@ def _frames(session, last_seen_id, *, heartbeat_s, retry_ms, shutting_down, hang
         notice = events.Error(code="events_dropped", fatal=False,
                               message=f"events {last_seen_id + 1}-{log.first_kept_id - 1} are no longer kept")
         # Its id is the last dropped one, so a client that reconnects after it resumes correctly.
-        yield f"id: {log.first_kept_id - 1}\nevent: {notice.name}\ndata: {notice.to_json()}\n\n"
+        yield LoggedEvent(log.first_kept_id - 1, notice.name, notice.to_json()).frame()
     while True:
         waiter = log.waiter()
         batch = log.after(last_seen_id)

@@ -23,9 +23,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import machine  # noqa: E402
 import speechgen  # noqa: E402
+from speechgen import RATE_HZ  # noqa: E402
 from speech import RESULTS, build_sets, offline_model, offline_transcripts  # noqa: E402
-
-RATE_HZ = 16000
 
 PAST_S = (15, 25)
 # Audio kept before a window's first sentence and after the sentence being read.

@@ -36,11 +36,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import machine  # noqa: E402
 import speechgen  # noqa: E402
+from speechgen import RATE_HZ  # noqa: E402
 from conftest import Server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 SAMPLE = ROOT / "samples" / "sales-call.ogg"
-RATE_HZ = 16000
 TIMEOUT = (5, 3600)
 TURN = re.compile(r"^\[\s*([\d.]+)-\s*([\d.]+)\] (\w+): (.*)$")
 LIVE_CHUNK_BYTES = 32000

@@ -38,11 +38,11 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import machine  # noqa: E402
 import speechgen  # noqa: E402  (tests/ holds the audio generator shared with the tests)
+from speechgen import RATE_HZ  # noqa: E402
 from conftest import Server  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 CHUNK_S = 0.1
-RATE_HZ = 16000
 TIMEOUT = (5, 120)
 MAX_LAG_S = 2.0
 ENDPOINT_GAP_S = 0.25

@@ -27,6 +27,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import machine  # noqa: E402
 import speechgen  # noqa: E402
+from speechgen import RATE_HZ  # noqa: E402
 from app.audio import open_decoder  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.speech.asr import WhisperRecognizer  # noqa: E402
@@ -35,7 +36,6 @@ from app.speech.models import asr_model_dir  # noqa: E402
 from app.speech.streaming import SessionRecognizer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-RATE_HZ = 16000
 SETS = {
     # The browser test's microphone passage, where a replayed clause was seen under load.
     "browser": ([("A", "Thanks for joining the call today. I wanted to walk you through the new pricing."),

@@ -5,11 +5,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from live import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -44,19 +45,18 @@ class Server:
         self._wait_ready(ready_timeout_s, need_models)
 
     def _wait_ready(self, timeout_s, need_models):
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def ready():
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log()}")
             try:
                 health = requests.get(self.url + "/healthz", timeout=2)
-                if health.status_code == 200 and (health.json().get("ready") or not need_models):
-                    return
             except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server not ready in {timeout_s}s:\n{self.log()}")
+                return False
+            return health.status_code == 200 and (health.json().get("ready") or not need_models)
+
+        if not wait_for(ready, timeout_s):
+            self.stop()
+            raise RuntimeError(f"server not ready in {timeout_s}s:\n{self.log()}")
 
     def log(self):
         """Everything the server printed so far."""
@@ -98,6 +98,18 @@ def start_server(tmp_path_factory):
 def transport_server(start_server):
     """A server with no speech models (HARKEN_PIPELINE=none), fast to start, for API tests."""
     return start_server(HARKEN_PIPELINE="none", HARKEN_HEARTBEAT_S="1")
+
+
+@pytest.fixture(scope="session")
+def backpressure_server(start_server):
+    """Analysis always counts as too far behind (HARKEN_MAX_BACKLOG_S=-1): every new chunk gets 429."""
+    return start_server(HARKEN_PIPELINE="none", HARKEN_MAX_BACKLOG_S="-1")
+
+
+@pytest.fixture(scope="session")
+def disabled_server(start_server):
+    """The live API switched off (ENABLE_LIVE_STREAMING=false): its endpoints answer 503."""
+    return start_server(HARKEN_PIPELINE="none", ENABLE_LIVE_STREAMING="false")
 
 
 @pytest.fixture(scope="session")

@@ -40,6 +40,13 @@ def start(base_url, headers=None, **fields):
     return response.json()
 
 
+def endpoints(session_id):
+    """The endpoints `start` names for `session_id`, for a session that was not started here."""
+    base = f"/analyze/live/{session_id}"
+    return {"session_id": session_id, "chunk_endpoint": base + "/chunk",
+            "events_endpoint": base + "/events", "control_endpoint": base + "/control"}
+
+
 def upload(base_url, session, seq, data, headers=None):
     """POST one raw chunk with its chunk_seq in the query; returns the response."""
     return requests.post(base_url + session["chunk_endpoint"], params={"chunk_seq": seq}, data=data,

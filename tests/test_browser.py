@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from live import wait_for
 from speechgen import dialogue, encode, wer
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -447,11 +448,7 @@ def test_closing_the_tab_cancels_the_session(open_page, transport_server):
     wait_phase(page, "ingesting", 10)
     closed_id = session_id(page)
     page.close(run_before_unload=True)
-    deadline = time.monotonic() + 10
-    while server_session_state(transport_server, closed_id) in ("waiting_media", "ingesting") \
-            and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert server_session_state(transport_server, closed_id) in ("cancelled", 404, 410)
+    assert wait_for(lambda: server_session_state(transport_server, closed_id) in ("cancelled", 404, 410), 10)
 
 
 @pytest.mark.speech

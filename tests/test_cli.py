@@ -20,6 +20,7 @@ import requests
 import live
 import speechgen
 from conftest import ROOT, free_port
+from live import wait_for
 
 HARKEN = Path(sys.executable).with_name("harken")
 FINAL_LINE = re.compile(r"^\[(\d\d):(\d\d\.\d)\] (Speaker_\d+)(?: \((\w+)\))?: (.+)$")
@@ -171,6 +172,8 @@ def test_ctrl_c_clears_the_progress_line_first(transport_server, tmp_path):
             seen += block
     finally:
         proc.kill()
+        proc.wait()
+        proc.stdout.close()
         os.close(leader)
     before, found, _ = seen.partition(b"harken: interrupted; session cancelled")
     assert found and before.endswith(b"\r\x1b[K"), seen[-200:]
@@ -233,18 +236,16 @@ def test_serve_runs_the_installed_service(installed, tmp_path):
                              "--access-logfile", str(access_log)], cwd=tmp_path,
                             env={**os.environ, "PYTHONPATH": str(installed), "HARKEN_PIPELINE": "none"},
                             stdout=log, stderr=subprocess.STDOUT)
+
+    def answered_or_exited():
+        try:
+            return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return proc.poll() is not None
+
     try:
-        health = page = None
-        for _ in range(600):
-            try:
-                health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                page = requests.get(f"http://127.0.0.1:{port}/", timeout=2)
-                break
-            except requests.RequestException:
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        assert health is not None and health.status_code == 200, (tmp_path / "serve.log").read_text()
+        assert wait_for(answered_or_exited, 60) and proc.poll() is None, (tmp_path / "serve.log").read_text()
+        page = requests.get(f"http://127.0.0.1:{port}/", timeout=2)
         assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
         document = requests.get(f"http://127.0.0.1:{port}/openapi.yaml", timeout=5)
         assert document.status_code == 200 and document.text == (ROOT / "openapi.yaml").read_text()

@@ -4,7 +4,7 @@ import string
 
 import requests
 
-from live import TIMEOUT, start, tone_pcm, upload
+from live import TIMEOUT, control, start, tone_pcm, upload
 from rawhttp import exchange
 
 
@@ -44,16 +44,18 @@ def _samples(server):
     return text, dict(line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#"))
 
 
-def test_operations_metrics(start_server):
+def test_operations_metrics(backpressure_server):
     """Build info, process figures, analysis lag and back-pressure answers; no `_created` series."""
-    server = start_server(HARKEN_PIPELINE="none", HARKEN_MAX_BACKLOG_S="-1")
+    server = backpressure_server
+    refused_before = float(_samples(server)[1]["harken_backpressure_total"])
     session = start(server.url, suffix=".pcm")
     refused = upload(server.url, session, 0, tone_pcm(0.1))
+    control(server.url, session, "cancel")
     assert refused.status_code == 429
     text, samples = _samples(server)
     assert float(samples['harken_build_info{version="0.1.0"}']) == 1.0
     assert float(samples["process_resident_memory_bytes"]) > 10e6
-    assert float(samples["harken_backpressure_total"]) == 1.0
+    assert float(samples["harken_backpressure_total"]) == refused_before + 1
     assert float(samples["harken_analysis_lag_seconds"]) == 0.0
     assert "_created" not in text
     assert "harken_http_request_duration_seconds_bucket{" in text

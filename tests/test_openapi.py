@@ -1,7 +1,6 @@
 """openapi.yaml against the real server: every route documented, every documented status answered as described."""
 import json
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,8 @@ from werkzeug.datastructures import Headers
 
 from app import create_app
 from app.config import Settings
+from eventsamples import one_of_each
+from live import control, endpoints, start, upload, wait_for
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 TIMEOUT = (5, 10)
@@ -22,6 +23,7 @@ LIVE = "/analyze/live"
 # 0.1 s of 16 kHz mono s16le silence: raw PCM needs no container, so any bytes of even length decode.
 PCM_CHUNK = bytes(3200)
 KEYS = ("key-one", "key-two")
+UNKNOWN = endpoints("live_000000000000000000000000")
 
 
 @pytest.fixture(scope="module")
@@ -76,27 +78,15 @@ def limits_server(start_server):
                         HARKEN_REAPER_INTERVAL_S="0.1", HARKEN_MAX_SESSION_AUDIO_S="-1")
 
 
-@pytest.fixture(scope="module")
-def backpressure_server(start_server):
-    """Analysis always counts as too far behind, so every new chunk gets 429."""
-    return start_server(HARKEN_PIPELINE="none", HARKEN_MAX_BACKLOG_S="-1")
-
-
-@pytest.fixture(scope="module")
-def disabled_server(start_server):
-    """ENABLE_LIVE_STREAMING=false."""
-    return start_server(HARKEN_PIPELINE="none", ENABLE_LIVE_STREAMING="false")
-
-
-_OPENED = []  # (server, session_id, headers) of sessions these tests started
+_OPENED = []  # (server, session, headers) of sessions these tests started
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _cancel_leftover_sessions():
     """Cancel what these tests left open: the shared transport server has a session limit."""
     yield
-    for server, session_id, headers in _OPENED:
-        _control(server, session_id, "cancel", headers=headers)  # 409 for finished ones: fine
+    for server, session, headers in _OPENED:
+        control(server.url, session, "cancel", headers=headers)  # 409 for finished ones: fine
     _OPENED.clear()
 
 
@@ -137,35 +127,20 @@ def _assert_documented(spec_doc, prepared, status):
         f"{prepared.method} {path} answered {status}, which the spec does not list"
 
 
-def _start(server, **fields):
-    response = requests.post(server.url + LIVE + "/start", json=fields, timeout=TIMEOUT)
-    assert response.status_code == 200, response.text
-    _OPENED.append((server, response.json()["session_id"], None))
-    return response.json()["session_id"]
+def _start(server, headers=None, **fields):
+    """`live.start`, noting the session so that it is cancelled when these tests end."""
+    session = start(server.url, headers, **fields)
+    _OPENED.append((server, session, headers))
+    return session
 
 
 def _pcm_session(server, headers=None):
-    response = requests.post(server.url + LIVE + "/start", json={"suffix": ".pcm"},
-                             headers=headers, timeout=TIMEOUT)
-    assert response.status_code == 200, response.text
-    _OPENED.append((server, response.json()["session_id"], headers))
-    return response.json()["session_id"]
+    return _start(server, headers, suffix=".pcm")
 
 
-def _raw_chunk(server, session_id, seq, data=PCM_CHUNK, headers=None):
-    return requests.post(f"{server.url}{LIVE}/{session_id}/chunk", params={"chunk_seq": seq},
-                         data=data, headers={"Content-Type": "application/octet-stream",
-                                             **(headers or {})}, timeout=TIMEOUT)
-
-
-def _control(server, session_id, action, headers=None, **fields):
-    return requests.post(f"{server.url}{LIVE}/{session_id}/control",
-                         json={"action": action, **fields}, headers=headers, timeout=TIMEOUT)
-
-
-def _read_stream(server, session_id, headers=None, params=None, until=None):
+def _read_stream(server, session, headers=None, params=None, until=None):
     """GET the events; read SSE frames until the server closes or `until(frames)`; keep the body."""
-    response = requests.get(f"{server.url}{LIVE}/{session_id}/events", headers=headers,
+    response = requests.get(server.url + session["events_endpoint"], headers=headers,
                             params=params, stream=True, timeout=TIMEOUT)
     if response.status_code != 200:
         response.content  # an error body: read it whole
@@ -250,36 +225,7 @@ def test_event_catalog_matches_client_events(spec_doc):
 
 def test_catalog_schemas_accept_well_formed_events(event_schemas):
     """Events the pipeline would emit (built from client/events.py) validate against their schemas."""
-    from client import events
-
-    samples = [
-        events.PartialTranscript(partial_id="p_1", utterance_id="utt_0001", text="hello the",
-                                 t_start=0.4),
-        events.FinalTranscript(utterance_id="utt_0001", speaker="Speaker_0", t_start=0.4, t_end=1.9,
-                               text="Hello there.", confidence=0.91,
-                               words=[events.Word("Hello", 0.4, 0.8, 0.95),
-                                      events.Word("there.", 0.9, 1.9, 0.88)]),
-        events.Emotion(utterance_id="utt_0001", speaker="Speaker_0",
-                       emotion={"anger": 0.05, "disgust": 0.02, "fear": 0.03, "joy": 0.5,
-                                "neutral": 0.3, "sadness": 0.05, "surprise": 0.05},
-                       label="joy", scores={"valence": 0.6, "arousal": 0.2, "dominance": 0.1},
-                       confidence=0.7, features={"pitch_hz": 180.0}),
-        events.Cognitive(utterance_id="utt_0001", speaker="Speaker_0", engagement=0.8, focus=0.7,
-                         cognitive_load=0.3, signals={"fillers": 0}, rationale="Fluent and direct."),
-        events.Transition(transition_id="tr_1", at_ms=1900,
-                          from_state={"label": "neutral", "valence": 0.0, "arousal": 0.0},
-                          to_state={"label": "joy", "valence": 0.6, "arousal": 0.2},
-                          speaker="Speaker_0", evidence_utterance_ids=["utt_0001"],
-                          drivers=["lexical valence rose"], confidence=0.6),
-        events.Moment(moment_id="m_1", category="question", confidence=0.9, speaker="Speaker_1",
-                      start_ms=2000, end_ms=3500, utterance_ids=["utt_0002"], evidence="how much"),
-        events.SummaryUpdate(overview="Two speakers agreed on a price.",
-                             key_insights=["[00:02] A price question."], goal="close the deal"),
-        events.Status(phase="ingesting", progress=0.5, audio_seconds=2.0, lag_seconds=1.0,
-                      detail="analysing live audio"),
-        events.Error(code="cancelled", message="user left"),
-        events.Done(conversation_id="liveconv_1", session_id="live_1", metadata={"a": 1}),
-    ]
+    samples = one_of_each()
     assert {s.name for s in samples} == set(event_schemas)
     for sample in samples:
         event_schemas[sample.name].validate(json.loads(sample.to_json()))
@@ -301,7 +247,7 @@ def test_start_json_form_multipart_and_empty(transport_server, check):
                             timeout=TIMEOUT), 200),
         check(requests.post(url, timeout=TIMEOUT), 200),
     ]
-    _OPENED.extend((transport_server, a.json()["session_id"], None) for a in answers)
+    _OPENED.extend((transport_server, a.json(), None) for a in answers)
     body = answers[-1].json()
     assert body["chunk_endpoint"] == f"{LIVE}/{body['session_id']}/chunk"
 
@@ -328,23 +274,23 @@ def test_start_errors(transport_server, check):
 
 def test_start_server_full_has_retry_after(limits_server, check):
     """With HARKEN_MAX_SESSIONS sessions open, start is 503 server_full with Retry-After."""
-    session_id = _pcm_session(limits_server)
+    session = _pcm_session(limits_server)
     try:
         full = check(requests.post(limits_server.url + LIVE + "/start", timeout=TIMEOUT), 503,
                      "server_full")
         assert int(full.headers["Retry-After"]) > 0
         assert full.json()["error"]["max_sessions"] == 1
     finally:
-        _control(limits_server, session_id, "cancel")
+        control(limits_server.url, session, "cancel")
 
 
 # -- chunk ----------------------------------------------------------------------------------
 
 def test_chunk_raw_query_header_multipart_and_duplicate(transport_server, check):
     """A raw body with chunk_seq in the query or X-Chunk-Seq, multipart, and a same-bytes retry: 200."""
-    session_id = _pcm_session(transport_server)
-    url = f"{transport_server.url}{LIVE}/{session_id}/chunk"
-    first = check(_raw_chunk(transport_server, session_id, 0), 200).json()
+    session = _pcm_session(transport_server)
+    url = transport_server.url + session["chunk_endpoint"]
+    first = check(upload(transport_server.url, session, 0, PCM_CHUNK), 200).json()
     assert first["next_chunk_seq"] == 1 and "duplicate" not in first
     check(requests.post(url, data=PCM_CHUNK, timeout=TIMEOUT,
                         headers={"Content-Type": "application/octet-stream", "X-Chunk-Seq": "1"}),
@@ -353,55 +299,55 @@ def test_chunk_raw_query_header_multipart_and_duplicate(transport_server, check)
                         timeout=TIMEOUT), 200)
     check(requests.post(url, params={"chunk_seq": 3}, data=PCM_CHUNK, timeout=TIMEOUT,
                         headers={"Content-Type": "audio/l16"}), 200)
-    again = check(_raw_chunk(transport_server, session_id, 1), 200).json()
+    again = check(upload(transport_server.url, session, 1, PCM_CHUNK), 200).json()
     assert again["duplicate"] is True and again["next_chunk_seq"] == 4
 
 
 def test_chunk_conflicts(transport_server, check):
     """409: chunk_out_of_order (with expected_chunk_seq), chunk_conflict, session_closed."""
-    session_id = _pcm_session(transport_server)
-    check(_raw_chunk(transport_server, session_id, 0), 200)
-    ahead = check(_raw_chunk(transport_server, session_id, 5), 409, "chunk_out_of_order")
+    session = _pcm_session(transport_server)
+    check(upload(transport_server.url, session, 0, PCM_CHUNK), 200)
+    ahead = check(upload(transport_server.url, session, 5, PCM_CHUNK), 409, "chunk_out_of_order")
     assert ahead.json()["error"]["expected_chunk_seq"] == 1
-    check(_raw_chunk(transport_server, session_id, 0, data=bytes([1]) * 3200), 409, "chunk_conflict")
-    check(_control(transport_server, session_id, "finalize"), 200)
-    closed = check(_raw_chunk(transport_server, session_id, 1), 409, "session_closed")
+    check(upload(transport_server.url, session, 0, bytes([1]) * 3200), 409, "chunk_conflict")
+    check(control(transport_server.url, session, "finalize"), 200)
+    closed = check(upload(transport_server.url, session, 1, PCM_CHUNK), 409, "session_closed")
     assert closed.json()["error"]["status"] == "completed"
 
 
 def test_chunk_not_found(transport_server, check):
     """An unknown session id: 404 session_not_found."""
-    check(_raw_chunk(transport_server, "live_000000000000000000000000", 0), 404, "session_not_found")
+    check(upload(transport_server.url, UNKNOWN, 0, PCM_CHUNK), 404, "session_not_found")
 
 
 def test_chunk_too_large(transport_server, check):
     """A chunk over HARKEN_MAX_CHUNK_BYTES: 413 with max_bytes."""
-    session_id = _pcm_session(transport_server)
+    session = _pcm_session(transport_server)
     for size in (1024 * 1024 + 2, 1024 * 1024 + 100 * 1024):
-        big = check(_raw_chunk(transport_server, session_id, 0, data=bytes(size)), 413,
+        big = check(upload(transport_server.url, session, 0, bytes(size)), 413,
                     "payload_too_large", request_ok=False)
         assert big.json()["error"]["max_bytes"] == 1024 * 1024
 
 
 def test_chunk_session_audio_limit(limits_server, check):
     """A session past HARKEN_MAX_SESSION_AUDIO_S: 413 with limit_seconds."""
-    session_id = _pcm_session(limits_server)
+    session = _pcm_session(limits_server)
     try:
-        full = check(_raw_chunk(limits_server, session_id, 0), 413, "payload_too_large")
+        full = check(upload(limits_server.url, session, 0, PCM_CHUNK), 413, "payload_too_large")
         assert "limit_seconds" in full.json()["error"]
     finally:
-        _control(limits_server, session_id, "cancel")
+        control(limits_server.url, session, "cancel")
 
 
 def test_chunk_unprocessable(transport_server, check):
     """422: empty_chunk, invalid_chunk (session still usable), validation_failed for chunk_seq/part."""
-    session_id = _pcm_session(transport_server)
-    url = f"{transport_server.url}{LIVE}/{session_id}/chunk"
-    check(_raw_chunk(transport_server, session_id, 0, data=b""), 422, "empty_chunk", request_ok=False)
+    session = _pcm_session(transport_server)
+    url = transport_server.url + session["chunk_endpoint"]
+    check(upload(transport_server.url, session, 0, b""), 422, "empty_chunk", request_ok=False)
     check(requests.post(url, data={"chunk_seq": "0"}, files={"chunk": ("c.pcm", b"")},
                         timeout=TIMEOUT), 422, "empty_chunk", request_ok=False)
     for bad in ("x", "-1"):
-        error = check(_raw_chunk(transport_server, session_id, bad), 422, "validation_failed",
+        error = check(upload(transport_server.url, session, bad, PCM_CHUNK), 422, "validation_failed",
                       request_ok=False).json()["error"]
         assert error["field"] == "chunk_seq"
     missing = check(requests.post(url, data=PCM_CHUNK, timeout=TIMEOUT), 422, "validation_failed",
@@ -413,15 +359,15 @@ def test_chunk_unprocessable(transport_server, check):
 
     wav_session = _start(transport_server, suffix=".wav")
     junk = bytes(range(256)) * 8
-    invalid = check(_raw_chunk(transport_server, wav_session, 0, data=junk), 422, "invalid_chunk")
+    invalid = check(upload(transport_server.url, wav_session, 0, junk), 422, "invalid_chunk")
     assert invalid.json()["error"]["expected_chunk_seq"] == 0
-    check(_raw_chunk(transport_server, session_id, 0), 200)
+    check(upload(transport_server.url, session, 0, PCM_CHUNK), 200)
 
 
 def test_chunk_backpressure(backpressure_server, check):
     """Analysis too far behind: 429 backpressure with Retry-After and expected_chunk_seq."""
-    session_id = _pcm_session(backpressure_server)
-    busy = check(_raw_chunk(backpressure_server, session_id, 0), 429, "backpressure")
+    session = _pcm_session(backpressure_server)
+    busy = check(upload(backpressure_server.url, session, 0, PCM_CHUNK), 429, "backpressure")
     assert int(busy.headers["Retry-After"]) > 0
     assert busy.json()["error"]["expected_chunk_seq"] == 0
 
@@ -430,10 +376,10 @@ def test_chunk_backpressure(backpressure_server, check):
 
 def test_events_stream_of_a_finished_session(transport_server, check, event_schemas):
     """A finalized session's stream: retry, then status … done with ids from 1, all in the catalog."""
-    session_id = _pcm_session(transport_server)
-    check(_raw_chunk(transport_server, session_id, 0), 200)
-    check(_control(transport_server, session_id, "finalize"), 200)
-    response, frames = _read_stream(transport_server, session_id)
+    session = _pcm_session(transport_server)
+    check(upload(transport_server.url, session, 0, PCM_CHUNK), 200)
+    check(control(transport_server.url, session, "finalize"), 200)
+    response, frames = _read_stream(transport_server, session)
     check(response, 200)
     assert response.headers["Content-Type"].startswith("text/event-stream")
     assert frames[0] == {"retry": "2000"}
@@ -446,11 +392,11 @@ def test_events_stream_of_a_finished_session(transport_server, check, event_sche
 def test_events_resume_with_header_and_query(transport_server, check, event_schemas):
     """Last-Event-ID (header) and last_event_id (query) resume after that id."""
     for how in ("header", "query"):
-        session_id = _pcm_session(transport_server)
-        check(_control(transport_server, session_id, "finalize"), 200)
+        session = _pcm_session(transport_server)
+        check(control(transport_server.url, session, "finalize"), 200)
         options = {"headers": {"Last-Event-ID": "2"}} if how == "header" \
             else {"params": {"last_event_id": 2}}
-        response, frames = _read_stream(transport_server, session_id, **options)
+        response, frames = _read_stream(transport_server, session, **options)
         check(response, 200)
         assert [int(f["id"]) for f in _events(frames)][0] == 3
         _assert_catalog(frames, event_schemas)
@@ -458,14 +404,14 @@ def test_events_resume_with_header_and_query(transport_server, check, event_sche
 
 def test_events_live_cancel_and_second_consumer(transport_server, check, event_schemas):
     """While a consumer reads, a second GET is 409 consumer_attached; cancel ends the stream with error."""
-    session_id = _pcm_session(transport_server)
-    url = f"{transport_server.url}{LIVE}/{session_id}/events"
+    session = _pcm_session(transport_server)
+    url = transport_server.url + session["events_endpoint"]
     first = requests.get(url, stream=True, timeout=TIMEOUT)
     try:
         lines = first.iter_lines(decode_unicode=True)
         assert next(lines) == "retry: 2000"  # the first consumer is attached now
         check(requests.get(url, timeout=TIMEOUT), 409, "consumer_attached")
-        check(_control(transport_server, session_id, "cancel", reason="user left"), 200)
+        check(control(transport_server.url, session, "cancel", reason="user left"), 200)
         body = "retry: 2000\n" + "\n".join(lines) + "\n"
     finally:
         first.close()
@@ -480,10 +426,10 @@ def test_events_live_cancel_and_second_consumer(transport_server, check, event_s
 
 def test_events_errors(transport_server, check):
     """events: 404 for an unknown id, 422 for a bad resume point."""
-    check(requests.get(f"{transport_server.url}{LIVE}/live_000000000000000000000000/events",
+    check(requests.get(transport_server.url + UNKNOWN["events_endpoint"],
                        timeout=TIMEOUT), 404, "session_not_found")
-    session_id = _pcm_session(transport_server)
-    url = f"{transport_server.url}{LIVE}/{session_id}/events"
+    session = _pcm_session(transport_server)
+    url = transport_server.url + session["events_endpoint"]
     error = check(requests.get(url, headers={"Last-Event-ID": "x"}, timeout=TIMEOUT), 422,
                   "validation_failed", request_ok=False).json()["error"]
     assert error["field"] == "last_event_id"
@@ -495,21 +441,21 @@ def test_events_errors(transport_server, check):
 
 def test_control_actions(transport_server, check):
     """keepalive, finalize (twice: idempotent) and cancel answer 200 with the documented body."""
-    session_id = _pcm_session(transport_server)
-    check(_control(transport_server, session_id, "keepalive"), 200)
-    url = f"{transport_server.url}{LIVE}/{session_id}/control"
+    session = _pcm_session(transport_server)
+    check(control(transport_server.url, session, "keepalive"), 200)
+    url = transport_server.url + session["control_endpoint"]
     check(requests.post(url, data={"action": "keepalive"}, timeout=TIMEOUT), 200)
-    check(_control(transport_server, session_id, "finalize", reason="done talking"), 200)
-    again = check(_control(transport_server, session_id, "finalize"), 200).json()
+    check(control(transport_server.url, session, "finalize", reason="done talking"), 200)
+    again = check(control(transport_server.url, session, "finalize"), 200).json()
     assert again["detail"] == "finalize already requested"
     other = _pcm_session(transport_server)
-    assert check(_control(transport_server, other, "cancel"), 200).json()["status"] == "cancelled"
+    assert check(control(transport_server.url, other, "cancel"), 200).json()["status"] == "cancelled"
 
 
 def test_control_errors(transport_server, check):
     """control: 400 bad JSON, 404, 409 session_closed, 413 huge body, 422 unknown or missing action."""
-    session_id = _pcm_session(transport_server)
-    url = f"{transport_server.url}{LIVE}/{session_id}/control"
+    session = _pcm_session(transport_server)
+    url = transport_server.url + session["control_endpoint"]
     check(requests.post(url, data="{", headers={"Content-Type": "application/json"},
                         timeout=TIMEOUT), 400, "invalid_json", request_ok=False)
     check(requests.post(url, json={"action": "keepalive", "reason": "r" * 70000}, timeout=TIMEOUT),
@@ -517,40 +463,39 @@ def test_control_errors(transport_server, check):
     for body in ({"action": "pause"}, {}, {"action": "cancel", "reason": 5}):
         check(requests.post(url, json=body, timeout=TIMEOUT), 422, "validation_failed",
               request_ok=False)
-    check(_control(transport_server, "live_000000000000000000000000", "keepalive"), 404,
+    check(control(transport_server.url, UNKNOWN, "keepalive"), 404,
           "session_not_found")
-    check(_control(transport_server, session_id, "cancel"), 200)
+    check(control(transport_server.url, session, "cancel"), 200)
     for action in ("cancel", "keepalive", "finalize"):
-        check(_control(transport_server, session_id, action), 409, "session_closed")
+        check(control(transport_server.url, session, action), 409, "session_closed")
 
 
 # -- state, gone sessions, ops, routing -----------------------------------------------------
 
 def test_state(transport_server, check):
     """GET /analyze/live/{id}: 200 with the state document; 404 for an unknown id."""
-    session_id = _pcm_session(transport_server)
-    check(_raw_chunk(transport_server, session_id, 0), 200)
-    state = check(requests.get(f"{transport_server.url}{LIVE}/{session_id}", timeout=TIMEOUT),
+    session = _pcm_session(transport_server)
+    check(upload(transport_server.url, session, 0, PCM_CHUNK), 200)
+    state = check(requests.get(f"{transport_server.url}{LIVE}/{session['session_id']}", timeout=TIMEOUT),
                   200).json()
     assert state["next_chunk_seq"] == 1 and state["audio_seconds"] == 0.1
-    check(requests.get(f"{transport_server.url}{LIVE}/live_000000000000000000000000",
+    check(requests.get(f"{transport_server.url}{LIVE}/{UNKNOWN['session_id']}",
                        timeout=TIMEOUT), 404, "session_not_found")
 
 
 def test_removed_session_answers_410_everywhere(limits_server, check):
     """Once a finished session is removed, state, chunk, events and control all answer 410."""
-    session_id = _pcm_session(limits_server)
-    check(_control(limits_server, session_id, "cancel"), 200)
-    url = f"{limits_server.url}{LIVE}/{session_id}"
-    deadline = time.monotonic() + 10
-    while requests.get(url, timeout=TIMEOUT).status_code != 410:  # the reaper runs every 0.1 s
-        assert time.monotonic() < deadline, "the cancelled session was never removed"
-        time.sleep(0.05)
+    session = _pcm_session(limits_server)
+    check(control(limits_server.url, session, "cancel"), 200)
+    url = f"{limits_server.url}{LIVE}/{session['session_id']}"
+    # The reaper runs every 0.1 s.
+    assert wait_for(lambda: requests.get(url, timeout=TIMEOUT).status_code == 410, 10), \
+        "the cancelled session was never removed"
     gone = check(requests.get(url, timeout=TIMEOUT), 410, "session_expired")
     assert gone.json()["error"]["status"] == "cancelled"
-    check(_raw_chunk(limits_server, session_id, 0), 410, "session_expired")
+    check(upload(limits_server.url, session, 0, PCM_CHUNK), 410, "session_expired")
     check(requests.get(url + "/events", timeout=TIMEOUT), 410, "session_expired")
-    check(_control(limits_server, session_id, "keepalive"), 410, "session_expired")
+    check(control(limits_server.url, session, "keepalive"), 410, "session_expired")
 
 
 def test_healthz_metrics_page_and_static(transport_server, check):
@@ -601,33 +546,32 @@ def test_routing_errors_use_the_error_schema(transport_server, spec_doc):
 
 # -- auth and the kill switch ---------------------------------------------------------------
 
-def _every_live_request(server, session_id):
-    base = f"{server.url}{LIVE}"
+def _every_live_request(server, session):
     return [
-        ("post", f"{base}/start", {"json": {}}),
-        ("post", f"{base}/{session_id}/chunk",
+        ("post", f"{server.url}{LIVE}/start", {"json": {}}),
+        ("post", server.url + session["chunk_endpoint"],
          {"params": {"chunk_seq": 0}, "data": PCM_CHUNK,
           "headers": {"Content-Type": "application/octet-stream"}}),
-        ("get", f"{base}/{session_id}/events", {}),
-        ("post", f"{base}/{session_id}/control", {"json": {"action": "keepalive"}}),
-        ("get", f"{base}/{session_id}", {}),
+        ("get", server.url + session["events_endpoint"], {}),
+        ("post", server.url + session["control_endpoint"], {"json": {"action": "keepalive"}}),
+        ("get", f"{server.url}{LIVE}/{session['session_id']}", {}),
     ]
 
 
 def test_auth(auth_server, check):
     """With keys on: 401 without a valid key on every live endpoint, 404 for another key's session."""
     mine = {"X-API-Key": KEYS[0]}
-    session_id = _pcm_session(auth_server, headers=mine)
-    for method, url, kwargs in _every_live_request(auth_server, session_id):
+    session = _pcm_session(auth_server, headers=mine)
+    for method, url, kwargs in _every_live_request(auth_server, session):
         check(requests.request(method, url, timeout=TIMEOUT, **kwargs), 401, "unauthorized")
         wrong = {**kwargs, "headers": {**kwargs.get("headers", {}), "X-API-Key": "nope"}}
         check(requests.request(method, url, timeout=TIMEOUT, **wrong), 401, "unauthorized")
     theirs = {"X-API-Key": KEYS[1]}
-    check(requests.get(f"{auth_server.url}{LIVE}/{session_id}", headers=theirs, timeout=TIMEOUT),
+    check(requests.get(f"{auth_server.url}{LIVE}/{session['session_id']}", headers=theirs, timeout=TIMEOUT),
           404, "session_not_found")
-    check(_raw_chunk(auth_server, session_id, 0, headers=theirs), 404, "session_not_found")
-    check(_raw_chunk(auth_server, session_id, 0, headers=mine), 200)
-    check(requests.get(f"{auth_server.url}{LIVE}/{session_id}", params={"api_key": KEYS[0]},
+    check(upload(auth_server.url, session, 0, PCM_CHUNK, headers=theirs), 404, "session_not_found")
+    check(upload(auth_server.url, session, 0, PCM_CHUNK, headers=mine), 200)
+    check(requests.get(f"{auth_server.url}{LIVE}/{session['session_id']}", params={"api_key": KEYS[0]},
                        timeout=TIMEOUT), 200)
     health = check(requests.get(auth_server.url + "/healthz", timeout=TIMEOUT), 200).json()
     assert health["auth"] is True
@@ -635,7 +579,7 @@ def test_auth(auth_server, check):
 
 def test_live_streaming_disabled(disabled_server, check):
     """ENABLE_LIVE_STREAMING=false: every live endpoint is 503 live_streaming_disabled; ops still work."""
-    for method, url, kwargs in _every_live_request(disabled_server, "live_000000000000000000000000"):
+    for method, url, kwargs in _every_live_request(disabled_server, UNKNOWN):
         check(requests.request(method, url, timeout=TIMEOUT, **kwargs), 503,
               "live_streaming_disabled")
     check(requests.get(disabled_server.url + "/healthz", timeout=TIMEOUT), 200)

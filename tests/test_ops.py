@@ -1,6 +1,5 @@
 """Operations routes through the real server: readiness, the version, and the API's own document and page."""
 import re
-import time
 from importlib import metadata
 from pathlib import Path
 
@@ -9,6 +8,8 @@ import requests
 import yaml
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
+
+from live import wait_for
 
 SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi.yaml"
 TIMEOUT = (5, 10)
@@ -74,8 +75,7 @@ def test_readyz_is_503_until_the_models_are_loaded(start_server, openapi):
     assert loading.json()["error"]["code"] == "pipeline_unavailable"
     assert int(loading.headers["Retry-After"]) >= 0
     assert health.status_code == 200 and health.json()["ready"] is False
-    deadline = time.monotonic() + 300
-    while (ready := requests.get(server.url + "/readyz", timeout=TIMEOUT)).status_code == 503:
-        assert time.monotonic() < deadline, "models not loaded in 300 s"
-        time.sleep(0.2)
+    assert wait_for(lambda: requests.get(server.url + "/readyz", timeout=TIMEOUT).status_code != 503,
+                    300), "models not loaded in 300 s"
+    ready = requests.get(server.url + "/readyz", timeout=TIMEOUT)
     assert documented(openapi, ready).status_code == 200 and ready.json()["pipeline"]["ready"] is True

@@ -80,9 +80,9 @@ def test_server_full_is_503_with_retry_after(short_ttl_server):
                          timeout=TIMEOUT).status_code == 200
 
 
-def test_live_streaming_can_be_turned_off(start_server):
+def test_live_streaming_can_be_turned_off(disabled_server):
     """ENABLE_LIVE_STREAMING=false makes the live endpoints answer 503 live_streaming_disabled."""
-    server = start_server(HARKEN_PIPELINE="none", ENABLE_LIVE_STREAMING="false")
+    server = disabled_server
     response = requests.post(server.url + "/analyze/live/start", json={}, timeout=TIMEOUT)
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "live_streaming_disabled"
