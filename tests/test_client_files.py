@@ -40,7 +40,11 @@ def parsed(body):
     environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": body.headers["Content-Type"],
                "CONTENT_LENGTH": str(len(data)), "wsgi.input": io.BytesIO(data)}
     _, form, files = parse_form_data(environ)
-    return form.to_dict(), files["file"].filename, files["file"].read()
+    part = files["file"]
+    try:
+        return form.to_dict(), part.filename, part.read()
+    finally:
+        part.close()
 
 
 def test_the_body_carries_the_fields_and_the_file_and_is_sent_again_from_the_start(wav_path):
@@ -56,15 +60,14 @@ def test_the_body_carries_the_fields_and_the_file_and_is_sent_again_from_the_sta
         audio.read(10)
         upload = FileUpload(audio, {})
         assert [parsed(upload.body())[2] for _ in range(2)] == [wav_path.read_bytes()[10:]] * 2
-    cat = pipe_of(wav_path)
-    upload = FileUpload(cat.stdout, {})
-    body = upload.body()
-    assert body.length is None and "Content-Length" not in body.headers
-    assert parsed(body)[1:] == ("recording", wav_path.read_bytes())
-    assert not upload.retry_on
-    with pytest.raises(RuntimeError):
-        upload.body()
-    cat.wait()
+    with pipe_of(wav_path) as cat:
+        upload = FileUpload(cat.stdout, {})
+        body = upload.body()
+        assert body.length is None and "Content-Length" not in body.headers
+        assert parsed(body)[1:] == ("recording", wav_path.read_bytes())
+        assert not upload.retry_on
+        with pytest.raises(RuntimeError):
+            upload.body()
     with pytest.raises(TypeError):
         FileUpload(["not", "a", "file"], {})
 
@@ -79,6 +82,7 @@ def test_a_readable_upload_reaches_the_models_check_and_503_is_not_retried(trans
             assert "HARKEN_PIPELINE" in refused.value.message
             assert refused.value.retry_after_s is None and not refused.value.retryable
         cat.wait()
+        cat.stdout.close()
         with pytest.raises(PipelineUnavailable):
             next(client.stream_file_analysis(wav_path))
 
@@ -117,6 +121,7 @@ def test_an_oversized_file_is_413_before_it_is_all_sent(small_files_server, tmp_
             assert refused.value.code == "payload_too_large" and not refused.value.retryable
         cat.kill()
         cat.wait()
+        cat.stdout.close()
 
 
 def test_async_client_maps_the_same_refusals(transport_server, small_files_server, tmp_path, wav_path):
