@@ -140,6 +140,11 @@ def test_a_two_speaker_call_is_read_whole_with_speakers_and_moments(files_server
     assert doc["insights"]["conversation_dynamics"]["speaker_changes"] == 5
     for item in doc["timeline"]:
         assert item["words"] and item["emotion"]["label"] and 0 <= item["cognitive"]["engagement"] <= 1
+        assert item["commitment_level"] in ("low", "medium", "high") and item["prosody_desc"]
+    price = next(u for u in doc["timeline"] if "price is too high" in u["text"])
+    assert price["polarity"] < 0 and price["sentiment"] == "negative"
+    commitment = next(u for u in doc["timeline"] if "schedule a demo" in u["text"])
+    assert commitment["commitment_score"] > price["commitment_score"]
 
 
 @pytest.mark.parametrize("extension", sorted(CONTAINERS))

@@ -137,3 +137,13 @@ def test_sentiment_trend_is_the_least_squares_slope_per_minute():
                                             "slope_per_min": 0.3}
     flat = [{"t_start": 10.0 * i, "emotion": {"scores": {"valence": 0.1}}} for i in range(4)]
     assert document._sentiment(flat)["trend"] == "steady"
+
+
+def test_prosody_is_described_against_the_speakers_own_baseline():
+    """Cues one standard deviation or more from the speaker's baseline are named; no baseline, no comparison."""
+    assert "first utterance" in document.prosody_desc({"baseline_utterances": 0, "prosody_z": {}})
+    louder_faster = {"baseline_utterances": 4,
+                     "prosody_z": {"loudness_db": 1.4, "pitch_st": 0.3, "pitch_range_st": -0.2, "speech_rate": 1.1}}
+    assert document.prosody_desc(louder_faster) == "louder, faster than the speaker's usual"
+    usual = {"baseline_utterances": 4, "prosody_z": {"loudness_db": 0.2, "pitch_st": None, "speech_rate": -0.9}}
+    assert document.prosody_desc(usual) == "within the speaker's usual loudness, pitch and pace"

@@ -2,7 +2,7 @@
 
 Everything here is arithmetic over measured events (finals, emotion, cognitive, moments,
 transitions, the summary): nothing is invented, and a field that cannot be computed honestly
-is left out (README lists which).
+is left out (docs/files.md lists which).
 """
 import statistics
 from collections import Counter, defaultdict
@@ -14,6 +14,12 @@ from ..timefmt import mmss
 # A valence slope smaller than this per minute is "steady".
 STEADY_SLOPE_PER_MIN = 0.05
 KEY_MOMENTS_MAX = 10
+# A prosodic cue this many of the speaker's own standard deviations from their baseline is
+# named in `prosody_desc`: (feature, word above, word below).
+DESCRIBED_Z = 1.0
+PROSODY_WORDS = (("loudness_db", "louder", "quieter"), ("pitch_st", "higher", "lower"),
+                 ("pitch_range_st", "more varied in pitch", "flatter"),
+                 ("speech_rate", "faster", "slower"))
 # Which phase a moment opens; an utterance with several moments takes the first listed here.
 PHASE_OF_MOMENT = (("escalation", "objection_handling"), ("objection", "objection_handling"),
                    ("cta_commit", "close"), ("resolution", "resolution"), ("question", "discovery"),
@@ -60,11 +66,39 @@ def _timeline_item(final, analysed):
         item["emotion"] = {"label": feeling.label, "distribution": feeling.emotion,
                            "scores": feeling.scores, "confidence": feeling.confidence,
                            "features": feeling.features}
+        item.update(_text_scores(feeling.features.get("text_scores")))
+        if "prosody" in feeling.features:
+            item["prosody"] = feeling.features["prosody"]
+            item["prosody_desc"] = prosody_desc(feeling.features)
     if mind is not None:
         item["cognitive"] = {"engagement": mind.engagement, "focus": mind.focus,
                              "cognitive_load": mind.cognitive_load, "signals": mind.signals,
                              "rationale": mind.rationale}
     return item
+
+
+def _text_scores(scores):
+    """The reference's per-utterance text fields, from the analytics' measured text scores."""
+    if not scores:
+        return {}
+    return {"sentiment": scores["polarity_label"], "polarity": scores["polarity"],
+            "subjectivity": scores["subjectivity"],
+            "commitment_score": scores["commitment"], "commitment_level": scores["commitment_level"],
+            "passion_score": scores["passion"], "passion_level": scores["passion_level"],
+            "conviction_score": scores["conviction"], "conviction_level": scores["conviction_level"],
+            "lexical_markers": scores["markers"]}
+
+
+def prosody_desc(features):
+    """How the voice differed from the speaker's own baseline, in words, from the measured z-scores."""
+    if not features.get("baseline_utterances"):
+        return "the speaker's first utterance: no baseline to compare the voice with yet"
+    z = features.get("prosody_z") or {}
+    said = [above if z[name] > 0 else below for name, above, below in PROSODY_WORDS
+            if z.get(name) is not None and abs(z[name]) >= DESCRIBED_Z]
+    if not said:
+        return "within the speaker's usual loudness, pitch and pace"
+    return ", ".join(said) + " than the speaker's usual"
 
 
 def insights(timeline, moments, summary):
