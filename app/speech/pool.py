@@ -18,7 +18,7 @@ from gevent.queue import Queue
 
 from .protocol import FrameBuffer, pack
 
-log = logging.getLogger("harken.speech.pool")
+log = logging.getLogger(__name__)
 
 # Threads every worker may use per library: one, so N workers on N cores never oversubscribe.
 _THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",

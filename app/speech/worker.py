@@ -18,7 +18,7 @@ from client.events import FinalTranscript
 from ..pipeline.base import Utterance
 from .protocol import BlockingChannel
 
-log = logging.getLogger("harken.speech.worker")
+log = logging.getLogger(__name__)
 
 
 class LoadedModels:
