@@ -116,6 +116,7 @@ class SessionRun:
         self.http = requests.Session()
         self.session = self._start()
         self.received = []  # event ids in the order the consumer got them
+        self.names = Counter()  # event names the consumer got (finals, emotion… with --speech)
         self.retries = Counter()
         self.errors = []
         self.reconnects = 0
@@ -188,6 +189,7 @@ class SessionRun:
             try:
                 for event in iter_events(response):
                     self.received.append(event.id)
+                    self.names[event.name] += 1
                     last_id = event.id
                     if event.name == "done" or (event.name == "error" and event.data.get("fatal")):
                         return
@@ -292,6 +294,7 @@ def main():
                "events_repeated", "events_out_of_order", "reconnects", "client_hangups")}
     errors = [e for v in verdicts for e in v["errors"]]
     retries = sum((Counter(v["retries"]) for v in verdicts), Counter())
+    names = sum((run.names for run in runs), Counter())
     result = {"pipeline": "speech" if args.speech else "none", "sessions": args.sessions,
               "audio_s_per_session": args.audio_s, "chunk_s": args.chunk_s,
               "chunks_per_session": chunks, "fault_rate": args.fault_rate,
@@ -299,7 +302,7 @@ def main():
               "soak_wall_s": round(soak_s, 1),
               "audio_x_real_time": round(args.sessions * args.audio_s / soak_s, 1), **totals,
               "all_completed": all(v["status"] == "completed" for v in verdicts),
-              "retries": dict(retries), "errors": errors[:20],
+              "event_names": dict(names), "retries": dict(retries), "errors": errors[:20],
               "rss_start_mb": round(rss_start_mb, 1), "rss_before_mb": round(rss_before_mb, 1),
               "rss_after_mb": round(rss_after_mb, 1),
               "rss_change_pct": round(100 * (rss_after_mb - rss_before_mb) / rss_before_mb, 1),
