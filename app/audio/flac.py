@@ -105,7 +105,7 @@ class FlacFramer:
         self._metadata_bytes = 0
         self._streaminfo = None
         self._in_frames = False
-        self._scanned = 0  # bytes of the pending frame already fed to the running CRC
+        self._crc_fed = 0  # bytes of the pending frame already fed to the running CRC
         self._crc = 0
 
     @property
@@ -174,7 +174,7 @@ class FlacFramer:
             return None
         header_len, max_len = header
         limit = start + max_len  # the latest a successor can start
-        pos, crc = start + self._scanned, self._crc  # crc is the CRC-16 of buf[start:pos]
+        pos, crc = start + self._crc_fed, self._crc  # crc is the CRC-16 of buf[start:pos]
         search = max(pos, start + header_len + 3)
         while True:
             stop = min(len(buf), limit + 1)
@@ -185,23 +185,23 @@ class FlacFramer:
                     return self._found(len(buf))
                 if len(buf) > limit:
                     raise UndecodableAudio(f"a FLAC frame runs past the {max_len} bytes its header allows")
-                self._scanned, self._crc = pos - start, crc
+                self._crc_fed, self._crc = pos - start, crc
                 return None
             crc, pos = crc16(buf[pos:candidate], crc), candidate
             if crc == 0 and candidate + 1 < len(buf) and buf[candidate + 1] & 0xFE == 0xF8:
                 successor = frame_header(buf, candidate, self._streaminfo_bits())
                 if successor is None and not at_end:
-                    self._scanned, self._crc = pos - start, crc
+                    self._crc_fed, self._crc = pos - start, crc
                     return None
                 if successor not in (None, _INVALID):
                     return self._found(candidate)
             elif candidate + 1 == len(buf) and not at_end:
-                self._scanned, self._crc = pos - start, crc  # its second byte is still to come
+                self._crc_fed, self._crc = pos - start, crc  # its second byte is still to come
                 return None
             search = candidate + 1
 
     def _found(self, end):
-        self._scanned, self._crc = 0, 0
+        self._crc_fed, self._crc = 0, 0
         return end
 
     def finish(self, rest, budget):
