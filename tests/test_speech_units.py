@@ -259,3 +259,22 @@ def test_a_short_first_turn_founds_no_speaker_until_it_is_heard_whole():
     assert not speakers._centroids
     speakers.learn("Speaker_0", joe)
     assert [speakers.assign(other), speakers.assign(joe_again)] == ["Speaker_1", "Speaker_0"]
+
+
+@pytest.mark.speech
+def test_the_speaker_encoder_embeds_as_resemblyzer_does():
+    """Our mel spectrogram and network over resemblyzer's weights give resemblyzer's own embedding
+    (which needs librosa and a numba JIT a worker no longer loads), for short and long turns."""
+    import librosa
+    from resemblyzer import VoiceEncoder
+
+    from app.speech.diarization import SpeakerEncoder, mel_filters, mel_frames
+    ours, theirs = SpeakerEncoder(), VoiceEncoder("cpu", verbose=False)
+    assert np.abs(mel_filters() - librosa.filters.mel(sr=16000, n_fft=400, n_mels=40)).max() < 1e-6
+    audio = soundfile.read(speechgen.speak("Good morning, I am calling about the invoice you sent last week."),
+                           dtype="float32")[0]
+    for length in (int(0.4 * 16000), int(1.7 * 16000), len(audio)):
+        clip = audio[:length]
+        reference = librosa.feature.melspectrogram(y=clip, sr=16000, n_fft=400, hop_length=160, n_mels=40).T
+        assert np.abs(mel_frames(clip, ours._mel_basis, ours._window) - reference).max() <= 1e-5 * reference.max()
+        assert np.abs(ours.embed(clip) - theirs.embed_utterance(clip)).max() < 1e-5

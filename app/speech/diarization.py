@@ -11,19 +11,108 @@ MAX_SPEAKERS = 8
 
 
 class SpeakerEncoder:
-    """The resemblyzer voice encoder, loaded once per worker process (CPU torch, one thread)."""
+    """Resemblyzer's voice encoder (its pretrained weights, from its wheel) run by our own code.
+
+    The network is resemblyzer's (a 3-layer LSTM over 40-band mel frames, a linear layer, ReLU,
+    L2 norm; embeddings of 1.6 s partials averaged), on CPU torch with one thread. Importing
+    the `resemblyzer` package itself pulls in librosa, numba, SciPy and webrtcvad for its mel
+    spectrogram and file preprocessing, and the first embedding JIT-compiles librosa's kernels:
+    tens of MiB per worker for a spectrogram numpy computes alike (`mel_frames`, checked
+    against librosa's in tests/test_speech_parts.py).
+    """
 
     def __init__(self):
         import torch
-        from resemblyzer import VoiceEncoder
         torch.set_num_threads(1)
-        self._encoder = VoiceEncoder("cpu", verbose=False)
-        # The first call compiles librosa's kernels; pay that at load time, not on a live turn.
+        state = torch.load(_weights_path(), map_location="cpu")["model_state"]
+        self._lstm = torch.nn.LSTM(_MEL_BANDS, _HIDDEN, _LAYERS, batch_first=True)
+        self._linear = torch.nn.Linear(_HIDDEN, _HIDDEN)
+        self._lstm.load_state_dict({k[len("lstm."):]: v for k, v in state.items() if k.startswith("lstm.")})
+        self._linear.load_state_dict({k[len("linear."):]: v for k, v in state.items() if k.startswith("linear.")})
+        self._lstm.eval()
+        self._mel_basis = mel_filters()
+        self._window = np.hanning(_FFT + 1)[:-1]  # periodic Hann, as librosa's stft uses
+        # The first LSTM call sets up torch's kernels: pay that at load time, not on a live turn.
         self.embed(np.zeros(RATE_HZ, np.float32))
 
     def embed(self, audio):
-        """A unit-length 256-d embedding of `audio` (16 kHz mono float32)."""
-        return self._encoder.embed_utterance(audio.astype(np.float32, copy=False))
+        """A unit-length 256-d embedding of `audio` (16 kHz mono float32), as resemblyzer's
+        `embed_utterance(audio)` computes it."""
+        import torch
+        slices = _partial_slices(len(audio))
+        end = slices[-1].stop * _HOP
+        audio = audio.astype(np.float32, copy=False)
+        if end >= len(audio):
+            audio = np.pad(audio, (0, end - len(audio)))
+        mel = mel_frames(audio, self._mel_basis, self._window)
+        with torch.inference_mode():
+            _, (hidden, _) = self._lstm(torch.from_numpy(np.array([mel[s] for s in slices])))
+            raw = torch.relu(self._linear(hidden[-1]))
+            partials = (raw / torch.norm(raw, dim=1, keepdim=True)).numpy()
+        mean = partials.mean(axis=0)
+        return mean / np.linalg.norm(mean, 2)
+
+
+# Resemblyzer's hyperparameters: 25 ms windows every 10 ms, 40 mel bands, 1.6 s partials,
+# 1.3 partials a second, a last partial kept when three quarters of it is audio.
+_FFT = 400
+_HOP = 160
+_MEL_BANDS = 40
+_HIDDEN = 256
+_LAYERS = 3
+_PARTIAL_FRAMES = 160
+_PARTIALS_PER_S = 1.3
+_MIN_COVERAGE = 0.75
+
+
+def _weights_path():
+    """resemblyzer's pretrained.pt, found without importing the package (which imports librosa)."""
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        from .models import ModelUnavailable
+        raise ModelUnavailable("the speaker encoder needs the Python package 'resemblyzer': "
+                               "install the `speech` extra (scripts/bootstrap does)")
+    return Path(next(iter(spec.submodule_search_locations))) / "pretrained.pt"
+
+
+def _partial_slices(samples):
+    """The mel-frame slices of the 1.6 s partials covering `samples` (resemblyzer's `compute_partial_slices`)."""
+    frames = int(np.ceil((samples + 1) / _HOP))
+    step = int(np.round((RATE_HZ / _PARTIALS_PER_S) / _HOP))
+    slices = [slice(i, i + _PARTIAL_FRAMES) for i in range(0, max(1, frames - _PARTIAL_FRAMES + step + 1), step)]
+    last = slices[-1]
+    if (samples - last.start * _HOP) / (_PARTIAL_FRAMES * _HOP) < _MIN_COVERAGE and len(slices) > 1:
+        slices = slices[:-1]
+    return slices
+
+
+def mel_frames(audio, basis, window):
+    """The power mel spectrogram of `audio`, (frames, bands) float32, as librosa's
+    `melspectrogram(y=audio, sr=16000, n_fft=400, hop_length=160, n_mels=40)` computes it:
+    centred frames over zero padding, a periodic Hann window, |STFT|², Slaney mel filters."""
+    padded = np.pad(audio, (_FFT // 2, _FFT // 2))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, _FFT)[::_HOP]
+    power = np.abs(np.fft.rfft(frames * window, axis=-1).astype(np.complex64)) ** 2
+    return (power @ basis.T).astype(np.float32)
+
+
+def mel_filters(bands=_MEL_BANDS, n_fft=_FFT, rate=RATE_HZ):
+    """Slaney-style mel filters with Slaney area normalisation (librosa's `filters.mel` defaults)."""
+    def hz_to_mel(hz):
+        hz = np.asanyarray(hz, dtype=np.float64)
+        return np.where(hz >= 1000.0, 15.0 + np.log(np.maximum(hz, 1e-10) / 1000.0) / (np.log(6.4) / 27.0),
+                        hz * 3.0 / 200.0)
+
+    def mel_to_hz(mel):
+        return np.where(mel >= 15.0, 1000.0 * np.exp(np.log(6.4) / 27.0 * (mel - 15.0)), mel * 200.0 / 3.0)
+
+    edges = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(rate / 2), bands + 2))
+    ramps = np.subtract.outer(edges, np.fft.rfftfreq(n_fft, 1.0 / rate))
+    widths = np.diff(edges)
+    weights = np.maximum(0, np.minimum(-ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]))
+    return (weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]).astype(np.float32)
 
 
 class OnlineSpeakers:
