@@ -1,0 +1,184 @@
+"""Where the time between an utterance's end and its final goes, on real speech, one worker core.
+
+    .venv/bin/python bench/final_latency.py                      # tuning split (the default)
+    .venv/bin/python bench/final_latency.py --set sentence_end_silence_s=0.1 --set end_silence_s=0.3
+
+The real recordings of bench/data/real (the sessions of bench/real_speech.py) go through one
+in-process `SessionRecognizer` as a worker would serve them, on a virtual clock: a 100 ms
+chunk arrives every 100 ms of audio (as bench/speech.py's LiveRun sends them), the worker feeds
+every chunk that has arrived before it decodes a partial, and each call takes the CPU time it
+really took (process time, so a loaded machine slows the run but not the figures much;
+--slowdown N makes every call N times longer, as on a core shared with other work). For
+each final that closes an utterance (as bench/speech.py counts them: a gap of at least
+ENDPOINT_GAP_S follows) the delay from the arrival of the chunk holding its last word is cut
+into:
+- vad: until the audio that decided it had arrived (the pause that starts the sentence-end
+  decode, or the endpoint silence); of which voice_after_word is how long the VAD still
+  heard voice after the final's last word ended (Whisper's word time);
+- wait: until the worker was free to start the decode that made the final (a partial decode
+  of the same session was under way);
+- decode: the call that emitted the final (0 when the endpoint took a reading decoded during
+  the pause).
+Also word -> first partial and word -> final, and the WER of the finals. This is one session
+alone on a core: the live bench (bench/real_speech.py) adds the other sessions and the load.
+Writes bench/results/final_latency.json.
+"""
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
+
+import machine  # noqa: E402
+import speechgen  # noqa: E402
+from real_speech import SESSIONS, manifest, session_audio  # noqa: E402
+from speech import CHUNK_S, ENDPOINT_GAP_S, RESULTS, pct  # noqa: E402
+
+CHUNK = int(CHUNK_S * 16000)
+
+
+def simulate(recognizer, audio, slowdown=1.0):
+    """Feed `audio` on the virtual clock, each call taking `slowdown` times its CPU time;
+    (finals with their timing, partial arrival times)."""
+    arrivals = [k * CHUNK_S for k in range(-(-len(audio) // CHUNK))]  # LiveRun posts chunk k at k * CHUNK_S
+    now, fed, finals, partials = 0.0, 0, [], []
+    pause_known = None  # when the audio that made the current pause a sentence-end pause had arrived
+
+    def call(kind, fn):
+        nonlocal now
+        started, cpu = now, time.process_time()
+        events = fn()
+        now += (time.process_time() - cpu) * slowdown
+        for event in events:
+            name = type(event).__name__
+            if name == "FinalTranscript":
+                finals.append({"final": event, "kind": kind, "call_start": started, "emitted": now,
+                               "pause_known": pause_known, "chunk_fed": arrivals[fed - 1],
+                               "voice_end": recognizer._vad.speech_end / 16000})
+            elif name == "PartialTranscript":
+                partials.append((now, event))
+        return events
+
+    while fed < len(arrivals) or recognizer.wants_partial():
+        if fed < len(arrivals) and arrivals[fed] <= now:
+            while fed < len(arrivals) and arrivals[fed] <= now:
+                fed += 1
+                call("feed", lambda: recognizer.feed(audio[(fed - 1) * CHUNK:fed * CHUNK]))
+                # Private state read for this diagnosis only: when the sentence-end pause began.
+                pausing = recognizer._vad.in_speech and recognizer._vad.pausing()
+                if pausing and pause_known is None:
+                    pause_known = arrivals[fed - 1]
+                elif not pausing:
+                    pause_known = None
+        elif recognizer.wants_partial():
+            call("partial", recognizer.partial)
+        elif fed < len(arrivals):
+            now = arrivals[fed]
+    call("finish", recognizer.finish)
+    return finals, partials
+
+
+def breakdown(finals):
+    """Per utterance-closing final: total, vad, wait and decode delays."""
+    out = []
+    for i, entry in enumerate(finals):
+        final = entry["final"]
+        following = finals[i + 1]["final"].t_start if i + 1 < len(finals) else float("inf")
+        if following - final.t_end < ENDPOINT_GAP_S or entry["kind"] == "finish":
+            continue
+        last_chunk = int(final.t_end / CHUNK_S) * CHUNK_S
+        if entry["kind"] == "partial":  # a sentence-end reading in a pause
+            decided = entry["pause_known"] if entry["pause_known"] is not None else entry["call_start"]
+        else:  # the endpoint (or the maximum length), found while feeding a chunk
+            decided = entry["chunk_fed"]
+        decided = max(decided, last_chunk)
+        out.append({"total": entry["emitted"] - last_chunk, "vad": decided - last_chunk,
+                    "voice_after_word": entry["voice_end"] - final.t_end,
+                    "wait": max(0.0, entry["call_start"] - decided), "decode": entry["emitted"] - entry["call_start"],
+                    "kind": "sentence end in a pause" if entry["kind"] == "partial" else "endpoint"})
+    return out
+
+
+def word_latencies(finals, partials):
+    """(word -> first partial or None, word -> final) per final word, on the virtual clock."""
+    seen = {}
+    for at, partial in partials:
+        seen.setdefault(partial.utterance_id, []).append((at, speechgen.normalise(partial.text).split()))
+    out = []
+    for entry in finals:
+        final = entry["final"]
+        for k, word in enumerate(final.words):
+            first = next((at for at, words in seen.get(final.utterance_id, [])
+                          if k < len(words) and words[k] == speechgen.normalise(word.word)), None)
+            out.append((None if first is None else first - word.end, entry["emitted"] - word.end))
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=("tuning", "heldout"), default="tuning")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="an EndpointSettings field to change")
+    parser.add_argument("--slowdown", type=float, default=1.0,
+                        help="every call takes this many times its CPU time (a loaded or slower core)")
+    parser.add_argument("--out", default="final_latency.json")
+    args = parser.parse_args()
+
+    from app.config import Settings
+    from app.speech.asr import WhisperRecognizer
+    from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
+    from app.speech.models import asr_model_dir
+    from app.speech.streaming import EndpointSettings, SessionRecognizer
+    fields = {f.name: f.type for f in dataclasses.fields(EndpointSettings)}
+    changes = {}
+    for item in args.set:
+        name, value = item.split("=", 1)
+        changes[name] = (int if fields[name] in (int, "int") else float)(value)
+    settings = dataclasses.replace(EndpointSettings(), **changes)
+    config = Settings.from_env()
+    whisper = WhisperRecognizer(asr_model_dir(config.asr_model, config.model_cache_dir))
+    encoder = SpeakerEncoder()
+    utterances = manifest()
+    rows, words, errors, ref_words = [], [], 0.0, 0
+    for name, split, ids in SESSIONS:
+        if split != args.split:
+            continue
+        audio = session_audio(ids, utterances)
+        finals, partials = simulate(SessionRecognizer(whisper, OnlineSpeakers(encoder), settings=settings), audio,
+                                    args.slowdown)
+        rows += breakdown(finals)
+        words += word_latencies(finals, partials)
+        reference = " ".join(utterances[u]["reference"] for u in ids)
+        n = len(speechgen.normalise(reference).split())
+        session_wer = speechgen.wer(reference, " ".join(e["final"].text for e in finals))
+        errors, ref_words = errors + session_wer * n, ref_words + n
+        print(f"{name}: WER {session_wer:.3f}, {len(finals)} finals, {len(partials)} partials", flush=True)
+
+    def stats(values):
+        return {"p50": pct(values, 50), "p95": pct(values, 95), "mean": round(float(np.mean(values)), 3),
+                "n": len(values)} if values else None
+
+    report = {"machine": machine.describe(), "split": args.split, "slowdown": args.slowdown,
+              "settings": dataclasses.asdict(settings),
+              "wer": round(errors / ref_words, 4), "words": ref_words,
+              "utterance_end_to_final_s": {part: stats([r[part] for r in rows])
+                                           for part in ("total", "vad", "voice_after_word", "wait", "decode")},
+              "by_kind": {kind: {"n": sum(1 for r in rows if r["kind"] == kind),
+                                 "total_p50": pct([r["total"] for r in rows if r["kind"] == kind], 50)}
+                          for kind in ("sentence end in a pause", "endpoint")},
+              "word_to_first_partial_s": stats([p for p, _ in words if p is not None]),
+              "words_first_seen_in_final": sum(1 for p, _ in words if p is None),
+              "word_to_final_s": stats([f for _, f in words])}
+    print(json.dumps({k: v for k, v in report.items() if k not in ("machine", "settings")}, indent=1))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / args.out).write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
