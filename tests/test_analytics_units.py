@@ -10,7 +10,7 @@ from app.analytics.baseline import Norm
 from app.analytics.cognitive import questions
 from app.analytics.moments import Judged, MomentRules, TurnText
 from app.analytics.states import StateTracker, classify
-from app.pipeline.base import Utterance
+from app.speech.analysis import Utterance
 from client.events import Cognitive, Emotion, Word
 
 RATE = 16000
