@@ -3,6 +3,7 @@ import hashlib
 import os
 import pickle
 import struct
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import speechgen
 from app.config import Settings
 from app.speech import models, protocol
 from app.speech.models import ModelUnavailable, PackagedModel
-from app.speech.settings import WorkerSettings
+from app.speech.settings import WorkerSettings, endpoint_settings
 from client.events import Word
 
 # The settings' defaults, as a server started without HARKEN_* variables has them.
@@ -155,7 +156,7 @@ def test_a_beam_reading_in_a_final_decode_window_covers_a_cut_sentence(whisper, 
 def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(whisper):
     """20 s of speech with only short gaps, no partials (a loaded worker): finals every <= 12 s, all words kept."""
     from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
-    from app.speech.streaming import EndpointSettings, SessionRecognizer
+    from app.speech.streaming import SessionRecognizer
     sentences = ["The first milestone was delivered on time and the customer was very happy with it.",
                  "We still need to agree on the budget for the second phase before the end of the month.",
                  "Could you send me the updated schedule so that I can share it with the team?",
@@ -163,8 +164,8 @@ def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(whisper
     path, _ = speechgen.dialogue([(str(i), s) for i, s in enumerate(sentences)],
                                  voices={str(i): {"voice": "joe"} for i in range(4)}, gap_s=0.15)
     audio = soundfile.read(path, dtype="float32")[0]
-    recognizer = SessionRecognizer(whisper, OnlineSpeakers(SpeakerEncoder()),
-                                   settings=EndpointSettings(max_utterance_s=8.0))
+    recognizer = SessionRecognizer(whisper, OnlineSpeakers(SpeakerEncoder(), DEFAULTS.speaker_similarity),
+                                   settings=endpoint_settings(replace(DEFAULTS, max_utterance_s=8.0)))
     finals = []
     for start in range(0, len(audio), 1600):
         finals += recognizer.feed(audio[start:start + 1600])
@@ -179,7 +180,7 @@ def test_a_sentence_is_final_before_the_endpoint_silence(whisper):
     """A sentence followed by a pause shorter than the endpoint's is final during that pause, and
     the speech after it goes on in the next utterance: every word once, in order."""
     from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
-    from app.speech.streaming import EndpointSettings, SessionRecognizer
+    from app.speech.streaming import SessionRecognizer
     first, second = "Thank you for joining the call today.", "I would like to review the project plan."
     path, _ = speechgen.dialogue([("A", first), ("A", second)], voices={"A": {"voice": "joe"}}, gap_s=0.3)
     audio = soundfile.read(path, dtype="float32")[0]
@@ -187,7 +188,8 @@ def test_a_sentence_is_final_before_the_endpoint_silence(whisper):
 
     def finals_with(settings):
         """(audio fed in seconds when each final came out, final), decoding whenever one is due."""
-        recognizer = SessionRecognizer(whisper, OnlineSpeakers(encoder), settings=settings)
+        recognizer = SessionRecognizer(whisper, OnlineSpeakers(encoder, DEFAULTS.speaker_similarity),
+                                       settings=settings)
         out = []
         for start in range(0, len(audio), 1600):
             events = recognizer.feed(audio[start:start + 1600])
@@ -203,8 +205,9 @@ def test_a_sentence_is_final_before_the_endpoint_silence(whisper):
         return closing[0]
 
     # No early commits of agreed words: only the sentence's end can close the utterance early.
-    finals = finals_with(EndpointSettings(commit_min_words=1000))
-    at_endpoint = finals_with(EndpointSettings(commit_min_words=1000, sentence_end_silence_s=0.4))
+    finals = finals_with(endpoint_settings(DEFAULTS, commit_min_words=1000))
+    at_endpoint = finals_with(endpoint_settings(replace(DEFAULTS, vad_sentence_end_silence_s=0.4),
+                                                commit_min_words=1000))
     assert sentence_delay(finals) < sentence_delay(at_endpoint) - 0.15
     assert speechgen.wer(f"{first} {second}", " ".join(f.text for _, f in finals)) <= 0.1
     assert len({f.utterance_id for _, f in finals}) == len(finals)
@@ -301,7 +304,7 @@ def test_a_short_first_turn_founds_no_speaker_until_it_is_heard_whole():
                                dtype="float32")[0]
     other = soundfile.read(speechgen.speak("Thank you for calling. Can you tell me the account name please?",
                                            voice="espeak"), dtype="float32")[0]
-    speakers = OnlineSpeakers(SpeakerEncoder())
+    speakers = OnlineSpeakers(SpeakerEncoder(), DEFAULTS.speaker_similarity)
     assert speakers.assign(joe[:int(0.8 * 16000)]) == "Speaker_0"
     assert not speakers._centroids
     speakers.learn("Speaker_0", joe)

@@ -2,9 +2,6 @@
 import numpy as np
 
 RATE_HZ = 16000
-# Cosine similarity of resemblyzer d-vectors: one voice scores about 0.8-0.95 against itself,
-# different voices about 0.4-0.7, so a turn joins the nearest speaker above this bar.
-SAME_SPEAKER_SIMILARITY = 0.72
 # Shorter speech gives an embedding too noisy to found a new speaker on.
 MIN_NEW_SPEAKER_S = 1.0
 MAX_SPEAKERS = 8
@@ -29,7 +26,8 @@ class SpeakerEncoder:
 class OnlineSpeakers:
     """One session's speakers: running-mean centroids, labels in order of first appearance."""
 
-    def __init__(self, encoder, threshold=SAME_SPEAKER_SIMILARITY):
+    def __init__(self, encoder, threshold):
+        """`threshold`: HARKEN_SPEAKER_SIMILARITY, the cosine similarity above which a turn joins a speaker."""
         self._encoder = encoder
         self._threshold = threshold
         self._centroids = []
