@@ -10,11 +10,10 @@ from app.analytics.baseline import Norm
 from app.analytics.cognitive import questions
 from app.analytics.moments import Judged, MomentRules, TurnText
 from app.analytics.states import StateTracker, classify
+from app.audio import TARGET_RATE_HZ as RATE
 from app.speech.analysis import Utterance
 from app.timefmt import mmss
 from client.events import Cognitive, Emotion, Word
-
-RATE = 16000
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from client import (ChunkConflict, ChunkOutOfOrder, Done, Error, LiveClient, Liv
                     ReconnectFailed, RetryPolicy, SessionClosed, SessionNotFound, Status,
                     Unauthorized, UploadFailed, ValidationFailed, InvalidChunk, is_terminal)
 from proxy import Fault, FaultyProxy
+from speechgen import RATE_HZ
 
-RATE_HZ = 16000
 BYTES_PER_S = RATE_HZ * 2  # 16-bit mono
 RETRY_MS = 200
 

@@ -14,9 +14,9 @@ import soundfile
 
 import speechgen
 from app.speech import models
+from speechgen import RATE_HZ
 
 REAL = Path(__file__).resolve().parent.parent / "bench" / "data" / "real"
-RATE_HZ = 16000
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,12 @@ import numpy as np
 
 from client.events import FinalTranscript, Status
 
+from ..audio import TARGET_RATE_HZ
 from ..audio.recording import RecordingReader
 
 from .analysis import FinalAnalysis
 from .diarization import MAX_SPEAKERS, MIN_NEW_SPEAKER_S, OnlineSpeakers
 from .streaming import SessionRecognizer
-from .vad import RATE_HZ
 
 # Audio fed to the recognizer per step: a step then holds at most a couple of final decodes.
 STEP_S = 2.0
@@ -51,7 +51,7 @@ class Segment:
 
     @property
     def duration_s(self):
-        return (self.end - self.start) / RATE_HZ
+        return (self.end - self.start) / TARGET_RATE_HZ
 
 
 class FileJob:
@@ -73,7 +73,7 @@ class FileJob:
             self._models.asr, OnlineSpeakers(self._models.speakers, self._settings.speaker_similarity),
             self.context.language or "en", settings=self._settings.endpointing)
         heard = []  # (final, its audio)
-        step = int(STEP_S * RATE_HZ)
+        step = int(STEP_S * TARGET_RATE_HZ)
         for block in reader.blocks():
             for start in range(0, len(block), step):
                 self._take(recognizer, recognizer.feed(block[start:start + step]), heard)
@@ -104,8 +104,8 @@ class FileJob:
         """The finals with their speakers clustered over the whole file."""
         segments = []
         for final, audio in heard:
-            segment = Segment(int(final.t_start * RATE_HZ), int(final.t_end * RATE_HZ))
-            if len(audio) >= MIN_VOICE_PRINT_S * RATE_HZ:
+            segment = Segment(int(final.t_start * TARGET_RATE_HZ), int(final.t_end * TARGET_RATE_HZ))
+            if len(audio) >= MIN_VOICE_PRINT_S * TARGET_RATE_HZ:
                 segment.embedding = self._models.speakers.embed(audio)
             segments.append(segment)
         assign_speakers(segments, self._settings.speaker_similarity)

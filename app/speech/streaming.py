@@ -22,8 +22,9 @@ import numpy as np
 
 from client.events import FinalTranscript, PartialTranscript, Word
 
+from ..audio import TARGET_RATE_HZ as RATE_HZ
 from .asr import MIN_WINDOW_S
-from .vad import RATE_HZ, SileroFrames
+from .vad import SileroFrames
 
 # Words a decode reads again from what the session already emitted are a replay candidate:
 # leading words that continue into the emitted tail (3 or more), or a leading or trailing run
