@@ -11,7 +11,7 @@ import av
 import numpy as np
 
 from .errors import UndecodableAudio
-from .resample import TARGET_RATE_HZ
+from .resample import TARGET_RATE_HZ, mono_resampler
 
 # Decoded audio handed out per block: big enough to amortise the calls, small enough that
 # one block is a short step of work.
@@ -77,7 +77,7 @@ class RecordingReader:
 
     def blocks(self):
         """Every BLOCK_S of audio in order, then the rest."""
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=TARGET_RATE_HZ)
+        resampler = mono_resampler()
         limit_n = int(self.max_audio_s * TARGET_RATE_HZ)
         pending, decoded_n, block_start_n = [], 0, 0
 
