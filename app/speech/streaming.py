@@ -23,12 +23,13 @@ import numpy as np
 
 from client.events import PartialTranscript
 
+from ..audio import TARGET_RATE_HZ as RATE_HZ
 from .asr import MIN_WINDOW_S
 from .endpointing import DecodeSchedule, EndpointSettings, Endpointer, Frame
 from .open_audio import OpenAudio
 from .replays import drop_echo, drop_replays
 from .transcript import Transcript
-from .vad import RATE_HZ, SileroFrames
+from .vad import SileroFrames
 from .words import agreement, before, ends_sentence, heard_words, join, unhyphened
 
 __all__ = ["EndpointSettings", "SessionRecognizer"]
@@ -48,7 +49,7 @@ _RETRY_WINDOW_S = 10
 class SessionRecognizer:
     """Streaming recognition of one session; synchronous, runs in a worker process."""
 
-    def __init__(self, recognizer, speakers, language="en", settings=EndpointSettings()):
+    def __init__(self, recognizer, speakers, language="en", *, settings):
         self._asr = recognizer
         self._speakers = speakers
         self._language = language
