@@ -7,8 +7,8 @@ import numpy as np
 from app.config import Settings
 from app.speech.endpointing import DecodeSchedule, Endpointer, Frame
 from app.speech.open_audio import OpenAudio
-from app.speech.settings import endpoint_settings
 from app.speech.replays import VoiceLog
+from app.speech.settings import endpoint_settings
 from app.speech.transcript import CARRY_GAP_S, Transcript
 from client.events import Word
 
