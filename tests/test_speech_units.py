@@ -220,11 +220,11 @@ def words_of(text):
 def test_a_replayed_sentence_is_not_emitted_twice():
     """Words a decode reads again from what was emitted, with no voice under them, are dropped,
     however they sit; new words stay."""
-    from app.speech.streaming import _drop_replays
+    from app.speech.replays import drop_replays
     said = "thanks for joining i wanted to walk you through the new pricing".split()
 
     def kept(text, history=said):
-        return " ".join(w.word for w in _drop_replays(history, words_of(text), lambda run: False))
+        return " ".join(w.word for w in drop_replays(history, words_of(text), lambda run: False))
 
     # Leading words continuing into the emitted tail, spelled a little differently.
     assert kept("I wanted to walk you thru the new pricing. Honestly, the price is too high.") == \
@@ -245,7 +245,7 @@ def test_a_replayed_sentence_is_not_emitted_twice():
 def test_words_said_again_with_voice_under_them_are_kept():
     """A run that repeats emitted words is kept when the audio under it was voiced: the speaker
     said it again ("can you hear me now" twice) or went on with words of the last sentence."""
-    from app.speech.streaming import _drop_echo, _drop_replays
+    from app.speech.replays import drop_echo, drop_replays
     said = "can you hear me now".split()
     voiced_from = 1.0  # only the words starting at or after 1.0 s have voice under them
 
@@ -253,43 +253,43 @@ def test_words_said_again_with_voice_under_them_are_kept():
         return run[0].start >= voiced_from
 
     # The whole decode repeats the emitted sentence, over voiced audio: kept.
-    assert [w.word for w in _drop_replays(said, words_of("x x x x can you hear me now")[4:], spoken)] == \
+    assert [w.word for w in drop_replays(said, words_of("x x x x can you hear me now")[4:], spoken)] == \
         "can you hear me now".split()
     # The same run over unvoiced audio (squeezed against the cut): dropped.
-    assert _drop_replays(said, words_of("can you hear me now"), spoken) == []
+    assert drop_replays(said, words_of("can you hear me now"), spoken) == []
     # "he might have been made ..." then "he might even have been made amiable himself".
     said = "had he married a more amiable woman he might have been made still more respectable".split()
     words = words_of("x x x x he might even have been made amiable himself")[4:]
-    assert " ".join(w.word for w in _drop_replays(said, words, spoken)) == "he might even have been made amiable himself"
+    assert " ".join(w.word for w in drop_replays(said, words, spoken)) == "he might even have been made amiable himself"
     # An echo of the hypothesis's own first words: kept when voiced, dropped when not.
     echo = words_of("x x x x hello there hello there")[4:]
-    assert len(_drop_echo(echo, spoken)) == 4
-    assert len(_drop_echo(echo, lambda run: False)) == 2
+    assert len(drop_echo(echo, spoken)) == 4
+    assert len(drop_echo(echo, lambda run: False)) == 2
 
 
 def test_hyphenated_words_stay_whole():
     """Whisper's alignment splits "ill-disposed" into "ill" and "-disposed": joined again; a decode
     starting with a hyphen (it continues a committed word) loses the hyphen."""
     from app.speech.asr import WordHyp, join_hyphenated
-    from app.speech.streaming import _unhyphened
+    from app.speech.words import unhyphened
     joined = join_hyphenated((WordHyp(" an", 0.0, 0.2, 0.9), WordHyp(" ill", 0.2, 0.4, 0.9),
                               WordHyp("-disposed", 0.4, 0.9, 0.8), WordHyp(" man", 0.9, 1.2, 0.9)))
     assert [(w.text, w.start, w.end, w.probability) for w in joined] == [
         (" an", 0.0, 0.2, 0.9), (" ill-disposed", 0.2, 0.9, 0.8), (" man", 0.9, 1.2, 0.9)]
-    assert [w.word for w in _unhyphened(words_of("-hearted and rather selfish"))] == \
+    assert [w.word for w in unhyphened(words_of("-hearted and rather selfish"))] == \
         ["hearted", "and", "rather", "selfish"]
 
 
 def test_a_decode_keeps_only_words_heard_in_the_open_audio():
     """Words read again inside the committed context, or invented after the voice stopped, are dropped."""
     from app.speech.asr import WordHyp
-    from app.speech.streaming import _heard_words
+    from app.speech.words import heard_words
     # Decoded audio starts at session 10.0 s; 1.5 s of committed context, so the open audio starts at 11.5 s.
     decoded = [WordHyp(" by", 0.2, 0.5, 0.9), WordHyp(" Wednesday.", 0.5, 1.2, 0.9),
                WordHyp(" Wednesday,", 1.2, 1.5, 0.6), WordHyp(" our", 1.4, 1.7, 0.9),
                WordHyp(" website", 1.7, 2.3, 0.9), WordHyp(" ...", 2.3, 2.4, 0.5),
                WordHyp(" Thanks.", 3.1, 3.4, 0.4)]
-    heard = _heard_words(decoded, offset_s=10.0, cut_s=11.5, speech_end_s=12.5)
+    heard = heard_words(decoded, offset_s=10.0, cut_s=11.5, speech_end_s=12.5)
     assert [(w.word, w.start, w.end) for w in heard] == [("our", 11.5, 11.7), ("website", 11.7, 12.3)]
 
 
