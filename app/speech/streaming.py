@@ -25,12 +25,13 @@ import numpy as np
 
 from client.events import PartialTranscript
 
+from ..audio import TARGET_RATE_HZ as RATE_HZ
 from .asr import MIN_WINDOW_S
 from .endpointing import DecodeSchedule, EndpointSettings, Endpointer, Frame
 from .open_audio import OpenAudio
 from .replays import drop_echo, drop_replays
 from .transcript import Transcript
-from .vad import RATE_HZ, SileroFrames
+from .vad import SileroFrames
 from .words import agreement, before, ends_sentence, heard_words, join, unhyphened
 
 __all__ = ["EndpointSettings", "ResumePoint", "SessionRecognizer"]
@@ -59,7 +60,7 @@ class ResumePoint:
 class SessionRecognizer:
     """Streaming recognition of one session; synchronous, runs in a worker process."""
 
-    def __init__(self, recognizer, speakers, language="en", settings=EndpointSettings(), resume=None):
+    def __init__(self, recognizer, speakers, language="en", *, settings, resume=None):
         """`resume`: a `resume_point()` of this session taken elsewhere; recognition carries on from it."""
         resume = resume or ResumePoint()
         self._asr = recognizer

@@ -14,7 +14,7 @@ import numpy as np
 from client.events import FinalTranscript, Word
 
 from .replays import HISTORY_WORDS
-from .vad import RATE_HZ
+from ..audio import TARGET_RATE_HZ as RATE_HZ
 from .words import join, norm, shifted
 
 # The session's last words (the forced prefix aside) are the prompt of every decode, as
