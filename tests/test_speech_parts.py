@@ -1,10 +1,14 @@
 """The streaming recognizer's parts, each alone and without models: endpointing, decode
 scheduling, the open utterance's audio, the transcript's bookkeeping, the voice log."""
+import dataclasses
+
 import numpy as np
 
-from app.speech.endpointing import DecodeSchedule, EndpointSettings, Endpointer, Frame
+from app.config import Settings
+from app.speech.endpointing import DecodeSchedule, Endpointer, Frame
 from app.speech.open_audio import OpenAudio
 from app.speech.replays import VoiceLog
+from app.speech.settings import endpoint_settings
 from app.speech.transcript import CARRY_GAP_S, Transcript
 from client.events import Word
 
@@ -17,7 +21,7 @@ def frames(n, value=0.0):
 
 
 def test_the_endpointer_opens_on_speech_with_its_pre_roll_and_ends_after_the_silence():
-    settings = EndpointSettings(pre_roll_s=0.1, end_silence_s=0.2)
+    settings = dataclasses.replace(endpoint_settings(Settings(), pre_roll_s=0.1), end_silence_s=0.2)
     vad = Endpointer(settings, start_sample=RATE_HZ)  # resumed one second into the session
     kinds = [vad.take(f, 0.1)[0] for f in frames(5)]
     assert kinds == [Frame.IDLE] * 5

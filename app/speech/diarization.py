@@ -1,10 +1,8 @@
 """Live speaker labels: resemblyzer d-vectors clustered online into Speaker_0, Speaker_1, … per session."""
 import numpy as np
 
-RATE_HZ = 16000
-# Cosine similarity of resemblyzer d-vectors: one voice scores about 0.8-0.95 against itself,
-# different voices about 0.4-0.7, so a turn joins the nearest speaker above this bar.
-SAME_SPEAKER_SIMILARITY = 0.72
+from ..audio import TARGET_RATE_HZ
+
 # Shorter speech gives an embedding too noisy to found a new speaker on.
 MIN_NEW_SPEAKER_S = 1.0
 MAX_SPEAKERS = 8
@@ -18,7 +16,7 @@ class SpeakerEncoder:
     the `resemblyzer` package itself pulls in librosa, numba, SciPy and webrtcvad for its mel
     spectrogram and file preprocessing, and the first embedding JIT-compiles librosa's kernels:
     tens of MiB per worker for a spectrogram numpy computes alike (`mel_frames`, checked
-    against librosa's in tests/test_speech_parts.py).
+    against librosa's in tests/test_speech_units.py).
     """
 
     def __init__(self):
@@ -33,7 +31,7 @@ class SpeakerEncoder:
         self._mel_basis = mel_filters()
         self._window = np.hanning(_FFT + 1)[:-1]  # periodic Hann, as librosa's stft uses
         # The first LSTM call sets up torch's kernels: pay that at load time, not on a live turn.
-        self.embed(np.zeros(RATE_HZ, np.float32))
+        self.embed(np.zeros(TARGET_RATE_HZ, np.float32))
 
     def embed(self, audio):
         """A unit-length 256-d embedding of `audio` (16 kHz mono float32), as resemblyzer's
@@ -80,7 +78,7 @@ def _weights_path():
 def _partial_slices(samples):
     """The mel-frame slices of the 1.6 s partials covering `samples` (resemblyzer's `compute_partial_slices`)."""
     frames = int(np.ceil((samples + 1) / _HOP))
-    step = int(np.round((RATE_HZ / _PARTIALS_PER_S) / _HOP))
+    step = int(np.round((TARGET_RATE_HZ / _PARTIALS_PER_S) / _HOP))
     slices = [slice(i, i + _PARTIAL_FRAMES) for i in range(0, max(1, frames - _PARTIAL_FRAMES + step + 1), step)]
     last = slices[-1]
     if (samples - last.start * _HOP) / (_PARTIAL_FRAMES * _HOP) < _MIN_COVERAGE and len(slices) > 1:
@@ -98,7 +96,7 @@ def mel_frames(audio, basis, window):
     return (power @ basis.T).astype(np.float32)
 
 
-def mel_filters(bands=_MEL_BANDS, n_fft=_FFT, rate=RATE_HZ):
+def mel_filters(bands=_MEL_BANDS, n_fft=_FFT, rate=TARGET_RATE_HZ):
     """Slaney-style mel filters with Slaney area normalisation (librosa's `filters.mel` defaults)."""
     def hz_to_mel(hz):
         hz = np.asanyarray(hz, dtype=np.float64)
@@ -118,7 +116,8 @@ def mel_filters(bands=_MEL_BANDS, n_fft=_FFT, rate=RATE_HZ):
 class OnlineSpeakers:
     """One session's speakers: running-mean centroids, labels in order of first appearance."""
 
-    def __init__(self, encoder, threshold=SAME_SPEAKER_SIMILARITY):
+    def __init__(self, encoder, threshold):
+        """`threshold`: HARKEN_SPEAKER_SIMILARITY, the cosine similarity above which a turn joins a speaker."""
         self._encoder = encoder
         self._threshold = threshold
         self._centroids = []
@@ -126,7 +125,7 @@ class OnlineSpeakers:
 
     def assign(self, audio):
         """The label of the speaker of `audio`, creating a new speaker when nobody matches."""
-        duration_s = len(audio) / RATE_HZ
+        duration_s = len(audio) / TARGET_RATE_HZ
         if duration_s < 0.3:
             return self._label(self._last)
         if not self._centroids and duration_s < MIN_NEW_SPEAKER_S:
@@ -149,7 +148,7 @@ class OnlineSpeakers:
         whole turn gives a steadier voice print for the turns to come.
         """
         index = int(label.rsplit("_", 1)[1])
-        duration_s = len(audio) / RATE_HZ
+        duration_s = len(audio) / TARGET_RATE_HZ
         if duration_s < MIN_NEW_SPEAKER_S or index > len(self._centroids):
             return
         self._fold(index, self._encoder.embed(audio), duration_s)

@@ -13,18 +13,21 @@ from collections import deque
 from dataclasses import dataclass
 
 from .replays import VoiceLog
-from .vad import RATE_HZ
+from ..audio import TARGET_RATE_HZ as RATE_HZ
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class EndpointSettings:
-    """How speech is cut into utterances, how often and how it is decoded, when words are committed."""
+    """How speech is cut into utterances, how often and how it is decoded, when words are committed.
 
-    vad_threshold: float = 0.5
-    end_silence_s: float = 0.4
-    min_speech_s: float = 0.25
-    max_utterance_s: float = 12.0
-    partial_interval_s: float = 0.6
+    Fields without a default are settings: app.speech.settings builds them from app.config.
+    """
+
+    vad_threshold: float
+    end_silence_s: float
+    min_speech_s: float
+    max_utterance_s: float
+    partial_interval_s: float
     pre_roll_s: float = 0.2
     commit_min_words: int = 2
     # Even agreed words stay open while they end this close to the end of the decoded audio:
@@ -42,16 +45,16 @@ class EndpointSettings:
     # After this much silence the open utterance is decoded ahead of its endpoint. A reading
     # that ends a sentence (. ? !) is final at once; any other is kept for the endpoint, so
     # its final goes out as soon as the endpoint is confirmed instead of a decode later.
-    sentence_end_silence_s: float = 0.15
+    sentence_end_silence_s: float
     # Decodes whose words become finals at once (in a pause, at the endpoint, at the maximum
     # length) use a beam this wide; partials, whose agreed words are held to a second reading,
     # stay greedy.
-    final_beam_size: int = 5
+    final_beam_size: int
     # Those decodes also see up to this much of the turn's committed audio (partials: 1 s) in a
     # window of at least this long (partials: 3 s): Whisper reads the end of a sentence better
     # with its start in view, and in a short window a beam search often ends the text early.
-    final_context_s: float = 12.0
-    final_window_s: int = 10
+    final_context_s: float
+    final_window_s: int
 
 
 # Once speech has started, a frame a little under the threshold still counts as speech,
@@ -129,6 +132,11 @@ class Endpointer:
 
     def close(self):
         self.in_speech = False
+
+    def first_unheld(self):
+        """The session sample from which no utterance holds the audio yet: the open one's pre-roll
+        start while idle, the whole stream consumed otherwise (the open utterance says where it starts)."""
+        return self.position - self._preroll_samples
 
 
 class DecodeSchedule:

@@ -10,7 +10,7 @@ from collections import deque
 
 import numpy as np
 
-from .vad import RATE_HZ
+from ..audio import TARGET_RATE_HZ as RATE_HZ
 
 # Speaker embeddings use at most this much of the segment's latest speech.
 SPEAKER_AUDIO_S = 10.0

@@ -14,7 +14,7 @@ import functools
 from collections import deque
 from difflib import SequenceMatcher
 
-from .vad import RATE_HZ
+from ..audio import TARGET_RATE_HZ as RATE_HZ
 from .words import norm
 
 # How many of the session's last emitted words a decode is compared with.
