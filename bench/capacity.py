@@ -12,7 +12,13 @@ largest `lag_seconds`, the worker CPU per audio second, and the WER of the final
 is the largest count at which word -> final P50 <= 1.5 s and P95 <= 3 s both hold (issue 16);
 the run stops at the first count that misses it. All timings depend on what else the machine
 runs: the load average at the start of each count is in the JSON.
-Writes bench/results/capacity.json.
+With --simulate, the same sessions are served instead by one in-process worker on a virtual
+clock, as bench/final_latency.py does for one session: chunks arrive at real time, the worker
+feeds every arrived chunk before it decodes a partial (round robin over the sessions that want
+one), and each call lasts the CPU time it took. That gives the number of sessions one worker
+keeps within the promises on a core of its own, whatever else the machine runs; a server has
+one worker per core.
+Writes bench/results/capacity.json (capacity-sim.json with --simulate).
 """
 import argparse
 import json
@@ -31,7 +37,7 @@ import machine  # noqa: E402
 import speechgen  # noqa: E402
 from conftest import Server  # noqa: E402
 from real_speech import SESSIONS, manifest, session_audio  # noqa: E402
-from speech import RATE_HZ, RESULTS, LiveRun, pct, worker_cpu_s  # noqa: E402
+from speech import CHUNK_S, RATE_HZ, RESULTS, LiveRun, pct, worker_cpu_s  # noqa: E402
 
 WORD_TO_FINAL_P50_S = 1.5
 WORD_TO_FINAL_P95_S = 3.0
@@ -84,13 +90,93 @@ def trial(url, material, count):
             "errors": sum(1 for run in runs if run.error or not run.of("done"))}
 
 
+def simulate_worker(count, material, slowdown=1.0):
+    """`count` sessions on one in-process worker, on the virtual clock; the trial's figures."""
+    import heapq
+
+    from app.config import Settings
+    from app.speech.asr import WhisperRecognizer
+    from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
+    from app.speech.models import asr_model_dir
+    from app.speech.settings import endpoint_settings
+    from app.speech.streaming import SessionRecognizer
+
+    global _MODELS
+    config = Settings.from_env()
+    if _MODELS is None:
+        _MODELS = (WhisperRecognizer(asr_model_dir(config.asr_model, config.model_cache_dir)), SpeakerEncoder())
+    whisper, encoder = _MODELS
+    chunk = int(CHUNK_S * RATE_HZ)
+    audios = [np.frombuffer(material[i % len(material)][0], np.int16).astype(np.float32) / 32767
+              for i in range(count)]
+    recognizers = [SessionRecognizer(whisper, OnlineSpeakers(encoder, config.speaker_similarity),
+                                     settings=endpoint_settings(config))
+                   for _ in range(count)]
+    offsets = [0.37 * i for i in range(count)]
+    arrivals = [(offsets[i] + k * CHUNK_S, i, k) for i in range(count) for k in range(-(-len(audios[i]) // chunk))]
+    heapq.heapify(arrivals)
+    finals, partials, order = [[] for _ in range(count)], [[] for _ in range(count)], list(range(count))
+    now = 0.0
+
+    def call(i, fn):
+        nonlocal now
+        cpu = time.process_time()
+        events = fn()
+        now += (time.process_time() - cpu) * slowdown
+        for event in events:
+            (finals if type(event).__name__ == "FinalTranscript" else partials)[i].append((now, event))
+
+    while arrivals:
+        if arrivals[0][0] <= now:
+            _, i, k = heapq.heappop(arrivals)
+            call(i, lambda: recognizers[i].feed(audios[i][k * chunk:(k + 1) * chunk]))
+            continue
+        due = next((i for i in order if recognizers[i].wants_partial()), None)
+        if due is None:
+            now = arrivals[0][0]
+            continue
+        call(due, recognizers[due].partial)
+        order.remove(due)
+        order.append(due)
+    for i in range(count):
+        call(i, recognizers[i].finish)
+    word_final, first = [], []
+    for i in range(count):
+        seen = {}
+        for at, partial in partials[i]:
+            seen.setdefault(partial.utterance_id, []).append((at, speechgen.normalise(partial.text).split()))
+        for at, final in finals[i]:
+            for k, word in enumerate(final.words):
+                spoken = offsets[i] + word.end
+                word_final.append(at - spoken)
+                hit = next((t for t, words in seen.get(final.utterance_id, [])
+                            if k < len(words) and words[k] == speechgen.normalise(word.word)), None)
+                if hit is not None:
+                    first.append(hit - spoken)
+    return {"sessions_per_worker": count, "slowdown": slowdown,
+            "word_to_final_s": {"p50": pct(word_final, 50), "p95": pct(word_final, 95), "n": len(word_final)},
+            "word_to_first_partial_s": {"p50": pct(first, 50), "p95": pct(first, 95)},
+            "words_first_seen_in_final": round(1 - len(first) / len(word_final), 3) if word_final else None,
+            "partials_per_session_minute": round(
+                sum(len(p) for p in partials) * 60 / sum(len(a) / RATE_HZ for a in audios), 1),
+            "errors": 0}
+
+
+_MODELS = None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="2,4,6,8,10,12")
     parser.add_argument("--audio-s", type=float, default=60.0, help="each session's audio is cut to this")
-    parser.add_argument("--out", default="capacity.json")
+    parser.add_argument("--simulate", action="store_true",
+                        help="sessions per worker on a virtual clock in-process, instead of a live server")
+    parser.add_argument("--slowdown", type=float, default=1.0, help="with --simulate: calls last N times their CPU time")
+    parser.add_argument("--out", default=None)
     args = parser.parse_args()
     material = sessions(args.audio_s)
+    if args.simulate:
+        return simulated(args, material)
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, RESULTS / "capacity-server.log")
     report = {"machine": machine.describe(), "audio_s": args.audio_s, "trials": []}
@@ -110,7 +196,25 @@ def main():
     report["ceiling_sessions"] = max(kept, default=0)
     print(f"ceiling: {report['ceiling_sessions']} sessions (word -> final P50 <= {WORD_TO_FINAL_P50_S} s, "
           f"P95 <= {WORD_TO_FINAL_P95_S} s)")
-    (RESULTS / args.out).write_text(json.dumps(report, indent=1))
+    (RESULTS / (args.out or "capacity.json")).write_text(json.dumps(report, indent=1))
+
+
+def simulated(args, material):
+    """The ceiling of one worker on a core of its own (--simulate)."""
+    report = {"machine": machine.describe(), "audio_s": args.audio_s, "simulated": True, "trials": []}
+    for count in [int(c) for c in args.counts.split(",")]:
+        row = simulate_worker(count, material, args.slowdown)
+        report["trials"].append(row)
+        print(json.dumps(row), flush=True)
+        final = row["word_to_final_s"]
+        if final["p50"] > WORD_TO_FINAL_P50_S or final["p95"] > WORD_TO_FINAL_P95_S:
+            break
+    kept = [r["sessions_per_worker"] for r in report["trials"]
+            if r["word_to_final_s"]["p50"] <= WORD_TO_FINAL_P50_S and r["word_to_final_s"]["p95"] <= WORD_TO_FINAL_P95_S]
+    report["ceiling_sessions_per_worker"] = max(kept, default=0)
+    print(f"ceiling: {report['ceiling_sessions_per_worker']} sessions per worker on its own core")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / (args.out or "capacity-sim.json")).write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

@@ -134,14 +134,16 @@ def main():
     from app.speech.asr import WhisperRecognizer
     from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
     from app.speech.models import asr_model_dir
-    from app.speech.streaming import EndpointSettings, SessionRecognizer
+    from app.speech.endpointing import EndpointSettings
+    from app.speech.settings import endpoint_settings
+    from app.speech.streaming import SessionRecognizer
     fields = {f.name: f.type for f in dataclasses.fields(EndpointSettings)}
     changes = {}
     for item in args.set:
         name, value = item.split("=", 1)
         changes[name] = (int if fields[name] in (int, "int") else float)(value)
-    settings = dataclasses.replace(EndpointSettings(), **changes)
     config = Settings.from_env()
+    settings = dataclasses.replace(endpoint_settings(config), **changes)
     whisper = WhisperRecognizer(asr_model_dir(config.asr_model, config.model_cache_dir))
     encoder = SpeakerEncoder()
     utterances = manifest()
@@ -150,8 +152,8 @@ def main():
         if split != args.split:
             continue
         audio = session_audio(ids, utterances)
-        finals, partials = simulate(SessionRecognizer(whisper, OnlineSpeakers(encoder), settings=settings), audio,
-                                    args.slowdown)
+        recognizer = SessionRecognizer(whisper, OnlineSpeakers(encoder, config.speaker_similarity), settings=settings)
+        finals, partials = simulate(recognizer, audio, args.slowdown)
         rows += breakdown(finals)
         words += word_latencies(finals, partials)
         reference = " ".join(utterances[u]["reference"] for u in ids)

@@ -73,9 +73,8 @@ def child_steps():
     from app.speech import worker
     record("import app.speech.worker", began)
     from app.config import Settings
-    settings = Settings.from_env()
-    config = {"asr_model": settings.asr_model, "model_cache_dir": settings.model_cache_dir,
-              "asr_threads": settings.asr_threads}
+    from app.speech.settings import WorkerSettings
+    settings = WorkerSettings.from_settings(Settings.from_env())
     # worker.LoadedModels, one step at a time.
     began = time.monotonic()
     import torch
@@ -85,9 +84,9 @@ def child_steps():
     began = time.monotonic()
     from app.speech.asr import WhisperRecognizer
     from app.speech.models import asr_model_dir
-    asr = WhisperRecognizer(asr_model_dir(config["asr_model"], config["model_cache_dir"]),
-                            cpu_threads=config["asr_threads"])
-    record(f"load Whisper ({config['asr_model']})", began)
+    asr = WhisperRecognizer(asr_model_dir(settings.asr_model, settings.model_cache_dir),
+                            cpu_threads=settings.asr_threads)
+    record(f"load Whisper ({settings.asr_model})", began)
     began = time.monotonic()
     from app.speech.diarization import SpeakerEncoder
     speakers = SpeakerEncoder()
@@ -97,9 +96,8 @@ def child_steps():
     record("load the analytics models", began)
     models = types.SimpleNamespace(asr=asr, speakers=speakers, analytics=analytics)
     began = time.monotonic()
-    from app.pipeline.base import SessionContext
-    from app.speech.streaming import EndpointSettings
-    session = worker.WorkerSession(models, SessionContext("memory", "memory"), EndpointSettings(), 0.72)
+    from app.speech.protocol import SessionContext
+    session = worker.WorkerSession(models, SessionContext("memory", "memory"), settings)
     record("open a session (Silero VAD)", began)
     began = time.monotonic()
     audio_s = stream_real_speech(session)
