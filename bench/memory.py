@@ -152,6 +152,7 @@ def server_figures():
     import numpy as np
     import soundfile
     from conftest import Server
+    from files import worker_memory
     from speech import LiveRun
 
     data = ROOT / "bench" / "data" / "real"
@@ -161,24 +162,12 @@ def server_figures():
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = Server({"HARKEN_PIPELINE": "speech"}, RESULTS / "memory-server.log")
     try:
-        idle = worker_status(server.url)
+        idle = worker_memory(server.url)
         LiveRun(server.url, pcm).run()
-        after = worker_status(server.url)
+        after = worker_memory(server.url)
     finally:
         server.stop()
     return {"idle": idle, "after_session": after, "session_audio_s": round(len(audio) / 16000, 1)}
-
-
-def worker_status(url):
-    import requests
-    health = requests.get(url + "/healthz", timeout=30).json()
-    out = []
-    for worker in health["pipeline"]["workers"]:
-        status = Path(f"/proc/{worker['pid']}/status").read_text()
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        out.append({"pid": worker["pid"], "rss_mib": int(fields["VmRSS"].split()[0]) // 1024,
-                    "peak_mib": int(fields["VmHWM"].split()[0]) // 1024})
-    return out
 
 
 def main():
