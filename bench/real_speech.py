@@ -1,6 +1,6 @@
 """Real human speech through the live API: WER against offline Whisper, lost and broken words, latency.
 
-    .venv/bin/python bench/real_speech.py            # about 12 minutes with cached offline readings
+    .venv/bin/python bench/real_speech.py            # about 15 minutes with cached offline readings
     .venv/bin/python bench/real_speech.py --conditions clean --split tuning --kind conversational
 
 The recordings are `bench/data/real/` (manifest.json: reference text, speaker, licence, kind
