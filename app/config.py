@@ -72,6 +72,11 @@ class Settings:
     max_utterance_s: float = field(default=12.0, metadata={"env": "HARKEN_MAX_UTTERANCE_S"})
     partial_interval_s: float = field(default=0.6, metadata={"env": "HARKEN_PARTIAL_INTERVAL_S"})
     speaker_similarity: float = field(default=0.72, metadata={"env": "HARKEN_SPEAKER_SIMILARITY"})
+    # Scale-out (docs/scaleout.md): unset, sessions live in the one worker's memory.
+    redis_url: str = field(default="", metadata={"env": "HARKEN_REDIS_URL"})
+    redis_timeout_s: float = field(default=2.0, metadata={"env": "HARKEN_REDIS_TIMEOUT_S"})
+    lease_ttl_s: float = field(default=5.0, metadata={"env": "HARKEN_LEASE_TTL_S"})
+    forward_timeout_s: float = field(default=60.0, metadata={"env": "HARKEN_FORWARD_TIMEOUT_S"})
     log_level: str = field(default="INFO", metadata={"env": "HARKEN_LOG_LEVEL"})
     log_format: str = field(default="text", metadata={"env": "HARKEN_LOG_FORMAT"})
 

@@ -72,6 +72,10 @@ class SessionRegistry:
         """Sessions that still hold resources (everything not yet finished)."""
         return sum(1 for s in self._sessions.values() if not s.finished)
 
+    def store_health(self):
+        """Where sessions live: this worker's memory, always reachable."""
+        return {"kind": "memory", "reachable": True}
+
     def count_by_state(self):
         counts = dict.fromkeys(ALL_STATES, 0)
         for session in self._sessions.values():
