@@ -35,6 +35,10 @@ class RedisServer:
         except redis.RedisError:
             return False
 
+    def db_url(self, db):
+        """The URL of logical database `db` (each deployment of a test run gets its own)."""
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
     def client(self):
         """A fresh redis-py client on this server (for tests' own checks)."""
         return redis.Redis.from_url(self.url, socket_timeout=2)

@@ -1,0 +1,73 @@
+"""The live suite against a scale-out deployment: two hosts × two workers on one Redis, events from a third port.
+
+The tests are the live suite's own functions, imported unchanged; only their fixtures
+change: `transport_server` and `keyed_server` are here a `Deployment` whose balancer sends
+every request to a random host and every event stream to the events host.
+"""
+import pytest
+import requests
+
+import test_auth_and_ops
+import test_events_stream
+import test_live_api
+from deployment import Deployment
+from live import TIMEOUT, collect, control, start, tone_pcm, upload
+
+globals().update({name: test for name, test in vars(test_live_api).items() if name.startswith("test_")})
+for _module, _names in ((test_events_stream, (
+        "test_stream_frames_retry_ids_names_and_one_line_json",
+        "test_resume_with_last_event_id_loses_and_repeats_nothing", "test_bad_last_event_id_is_422",
+        "test_second_consumer_gets_409_until_the_first_leaves", "test_keepalive_comments_arrive_on_an_idle_stream",
+        "test_late_reconnect_after_done_replays_the_log", "test_live_events_arrive_while_chunks_flow")),
+                        (test_auth_and_ops, ("test_every_live_route_needs_a_valid_key",
+                                             "test_key_in_header_or_query_and_sessions_isolated_per_key"))):
+    globals().update({name: getattr(_module, name) for name in _names})
+KEY_A, KEY_B = test_auth_and_ops.KEY_A, test_auth_and_ops.KEY_B
+
+
+@pytest.fixture(scope="module")
+def transport_server(redis_server, tmp_path_factory):
+    """Two hosts × two workers and an events host on Redis db 1, no speech models."""
+    deployment = Deployment(redis_server.db_url(1), tmp_path_factory.mktemp("scaleout"), HARKEN_HEARTBEAT_S="1")
+    yield deployment
+    deployment.stop()
+
+
+@pytest.fixture(scope="module")
+def keyed_server(redis_server, tmp_path_factory):
+    """The same shape with two API keys (Redis db 2), for per-key isolation across hosts."""
+    deployment = Deployment(redis_server.db_url(2), tmp_path_factory.mktemp("scaleout-keyed"), workers=1,
+                            HARKEN_API_KEYS=f"{KEY_A},{KEY_B}")
+    yield deployment
+    deployment.stop()
+
+
+def test_requests_of_one_session_reach_every_worker(transport_server):
+    """The balancer spread one session's chunks over both hosts and more than two worker processes."""
+    session = start(transport_server.url, suffix=".pcm")
+    workers = set()
+    for seq in range(24):
+        response = upload(transport_server.url, session, seq, tone_pcm(0.1))
+        assert response.status_code == 200, response.text
+        workers.add(requests.get(transport_server.url + "/healthz", timeout=TIMEOUT).json()["store"]["worker"])
+    assert len({port for _, port in transport_server.proxy.routed}) == 3
+    assert len(workers) >= 3
+    control(transport_server.url, session, "finalize")
+    seen = collect(transport_server.url, session)
+    assert seen[-1].name == "done" and [e.id for e in seen] == list(range(1, len(seen) + 1))
+    assert seen[-2].data["audio_seconds"] == pytest.approx(2.4)
+
+
+def test_concurrent_uploads_of_one_chunk_ingest_it_once(transport_server):
+    """The same chunk posted to many workers at once: one acceptance, the rest duplicates, audio counted once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    session = start(transport_server.url, suffix=".pcm")
+    data = tone_pcm(0.5)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: upload(transport_server.url, session, 0, data), range(8)))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
+    assert sum(1 for a in answers if not a.json().get("duplicate")) == 1
+    state = requests.get(transport_server.url + "/analyze/live/" + session["session_id"], timeout=TIMEOUT).json()
+    assert state["next_chunk_seq"] == 1 and state["audio_seconds"] == pytest.approx(0.5)
+    control(transport_server.url, session, "cancel")
