@@ -197,8 +197,10 @@ class Store:
     BLOCK_S = 1.0  # longest server-side block of a BLPOP/XREAD; callers loop over such slices
 
     def __init__(self, url, timeout_s):
+        # One immediate retry on a fresh connection: after Redis restarts, every pooled
+        # connection is dead, and the first call on each must not become a 503.
         common = dict(socket_connect_timeout=timeout_s, health_check_interval=0,
-                      retry=Retry(NoBackoff(), 0), decode_responses=False)
+                      retry=Retry(NoBackoff(), 1), decode_responses=False)
         self.redis = redis.Redis.from_url(url, socket_timeout=timeout_s, **common)
         self.blocking = redis.Redis.from_url(url, socket_timeout=timeout_s + self.BLOCK_S, **common)
         register = self.redis.register_script
