@@ -31,6 +31,7 @@ ALLOWED = {
 FORBIDDEN = {
     "app.session": ("app.speech", "app.analytics", "app.routes", "app.files"),
     "app.registry": ("app.speech", "app.analytics", "app.routes", "app.files"),
+    "app.shared": ("app.speech", "app.analytics", "app.routes", "app.files"),
 }
 
 # Imports that break a rule above today, each to be deleted once the import is gone.
