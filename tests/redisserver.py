@@ -39,9 +39,9 @@ class RedisServer:
         """The URL of logical database `db` (each deployment of a test run gets its own)."""
         return f"redis://127.0.0.1:{self.port}/{db}"
 
-    def client(self):
-        """A fresh redis-py client on this server (for tests' own checks)."""
-        return redis.Redis.from_url(self.url, socket_timeout=2)
+    def client(self, db=0):
+        """A fresh redis-py client on database `db` of this server (for tests' own checks)."""
+        return redis.Redis.from_url(self.db_url(db), socket_timeout=2)
 
     def stop(self, save=False):
         """Stop the server (writing its data to dump.rdb first if `save`, so a restart keeps it)."""

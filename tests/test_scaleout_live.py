@@ -71,3 +71,15 @@ def test_concurrent_uploads_of_one_chunk_ingest_it_once(transport_server):
     state = requests.get(transport_server.url + "/analyze/live/" + session["session_id"], timeout=TIMEOUT).json()
     assert state["next_chunk_seq"] == 1 and state["audio_seconds"] == pytest.approx(0.5)
     control(transport_server.url, session, "cancel")
+
+
+def test_new_sessions_spread_over_the_workers(transport_server, redis_server):
+    """Sessions started through one host are analysed on several workers (the least loaded takes each)."""
+    sessions = [start(transport_server.hosts[0].url, suffix=".pcm") for _ in range(8)]
+    store = redis_server.client(db=1)
+    holders = {store.get(f"harken:{{{s['session_id']}}}:lease") for s in sessions}
+    store.close()
+    pids = {holder.decode().split(":")[1] for holder in holders if holder}
+    assert len(pids) >= 3, holders
+    for session in sessions:
+        control(transport_server.url, session, "cancel")

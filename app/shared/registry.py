@@ -23,6 +23,7 @@ from ..audio.offload import DecodePool
 from ..inputs import StartOptions
 from ..session import ALL_STATES
 from .holder import Holder
+from .placement import Placement
 from .session import ACTIVE, SharedSession
 from .store import INDEX_KEY, OUTAGES, Store, now_ms, reply_key, session_keys
 
@@ -44,6 +45,9 @@ class SharedRegistry:
         self.consumer_ms = int(max(settings.lease_ttl_s, 2 * 0.5) * 1000)
         self._local_consumers = {}
         self._reaper = None
+        model_processes = settings.pool_size if pipeline.name == "speech" else 1
+        self.placement = Placement(self.store, self.worker_id, model_processes,
+                                   alive_ms=int(max(3.0, 3 * settings.reaper_interval_s) * 1000))
 
     # -- settings as the scripts take them -----------------------------------------------------
     def active_ttls_ms(self):
@@ -95,8 +99,15 @@ class SharedRegistry:
             tomb_ms, self.settings.event_log_max, *self.flatten([first])])
         self.metrics.events.labels(first.name).inc()
         log.info("[%s] session started (suffix %s, ttl %ss)", session_id, options.suffix, options.ttl_seconds)
-        self.adopt(session_id)
+        self._place(session_id)
         return self.get(session_id, owner)
+
+    def _place(self, session_id):
+        """The session's analysis goes to the least loaded live worker; to this one if it does not answer."""
+        target = self.placement.least_loaded()
+        if target != self.worker_id and self.placement.place_elsewhere(target, session_id):
+            return
+        self.adopt(session_id)
 
     def get(self, session_id, owner):
         """The owner's session; 404 for unknown ids and other owners' sessions, 410 once removed."""
@@ -177,11 +188,22 @@ class SharedRegistry:
                 holder.stop()
                 raise
         log.info("[%s] analysis held by %s", session_id, self.worker_id)
+        self._advertise()
         return holder
 
     def forget(self, holder):
         if self.holders.get(holder.session_id) is holder:
             del self.holders[holder.session_id]
+            self._advertise()
+
+    def _advertise(self):
+        """This worker's load as of now, so the next placement sees it."""
+        if self.shutting_down.is_set():
+            return
+        try:
+            self.placement.advertise(len(self.holders))
+        except OUTAGES:
+            pass  # the next reaper pass advertises again
 
     def forward_chunk(self, session_id, chunk_seq, data, digest):
         """Have the lease holder decode and commit the chunk: here, or through the session's inbox."""
@@ -241,7 +263,8 @@ class SharedRegistry:
 
     # -- the reaper ----------------------------------------------------------------------------
     def reap(self):
-        """Expire idle sessions past their expiry, tidy the index, adopt one orphaned session."""
+        """Advertise this worker's load, expire idle sessions, tidy the index, adopt one orphaned session."""
+        self._advertise()
         now = now_ms()
         for raw in self.store.redis.zrangebyscore(INDEX_KEY, "-inf", now, start=0, num=200):
             session_id = raw.decode()
@@ -262,23 +285,26 @@ class SharedRegistry:
         self._adopt_one_orphan()
 
     def _adopt_one_orphan(self):
-        """At most one adoption per pass and worker, so orphans spread over the workers that look."""
+        """One adoption per pass, by the least loaded worker, so a dead worker's sessions spread out."""
         ids = [raw.decode() for raw in self.store.redis.zrange(INDEX_KEY, 0, -1)]
         with self.store.redis.pipeline(transaction=False) as pipe:
             for session_id in ids:
                 pipe.exists(session_keys(session_id)[5])
             leased = pipe.execute()
-        for session_id, has_lease in zip(ids, leased):
-            if not has_lease and session_id not in self.holders and self.adopt(session_id):
-                return
+        orphans = [sid for sid, has_lease in zip(ids, leased) if not has_lease and sid not in self.holders]
+        if orphans and self.placement.least_loaded() == self.worker_id:
+            for session_id in orphans:
+                if self.adopt(session_id):
+                    return
 
     def _ensure_reaper(self):
         if self._reaper is None or self._reaper.dead:
             self._reaper = gevent.spawn(self._reap_forever)
 
     def start(self):
-        """Begin reaping and watching for orphaned sessions (every worker does)."""
+        """Begin reaping, watching for orphaned sessions and taking placed ones (every worker does)."""
         self._ensure_reaper()
+        gevent.spawn(self.placement.serve, self.adopt, self.shutting_down)
 
     def _reap_forever(self):
         while not self.shutting_down.is_set():
@@ -294,15 +320,17 @@ class SharedRegistry:
         """SIGTERM: consumers here get `server_shutdown`; leases are released for other workers."""
         if self.shutting_down.is_set():
             return
-        self.shutting_down.set()
+        self.placement.withdraw()
         notice = events.Error(code="server_shutdown", fatal=False,
                               message="The server is shutting down; reconnect to resume.")
-        for session_id in list(self._local_consumers):
+        for session_id in list(self._local_consumers):  # before the streams see shutting_down
             try:
                 self.store.append(session_keys(session_id), ["", "", 0, self.settings.event_log_max,
                                                              *self.flatten([notice])])
             except OUTAGES:
                 break
-        for holder in list(self.holders.values()):
+        self.shutting_down.set()
+        held = list(self.holders.values())
+        for holder in held:
             holder.stop()
-        log.info("shutdown: %d leases released", len(self.holders))
+        log.info("shutdown: %d analysis leases released", len(held))
