@@ -21,6 +21,7 @@ from client import events
 from .. import errors
 from ..audio.offload import DecodePool
 from ..inputs import StartOptions
+from ..registry import reap_forever, refuse_unless_ready, server_full
 from ..session import ALL_STATES
 from .holder import Holder
 from .placement import Placement
@@ -76,21 +77,14 @@ class SharedRegistry:
     # -- sessions ------------------------------------------------------------------------------
     def create(self, owner, options):
         """A new session for `owner`; the deployment-wide limit is one script on the index."""
-        if self.shutting_down.is_set():
-            raise errors.ServiceUnavailable("The server is shutting down.",
-                                            headers={"Retry-After": str(self.settings.retry_after_s)})
-        if not self.pipeline.health().get("ready"):
-            raise errors.PipelineUnavailable(
-                "The speech models are not loaded (yet): see /healthz.",
-                headers={"Retry-After": str(self.settings.retry_after_s)})
+        refuse_unless_ready(self)
         session_id = "live_" + secrets.token_hex(12)
         now = now_ms()
         ttl_ms = options.ttl_seconds * 1000
         keep_ms, tomb_ms = self.active_ttls_ms()
         if not self.store.admit(keys=[INDEX_KEY], args=[session_id, now + ttl_ms, self.settings.max_sessions,
                                                         keep_ms]):
-            raise errors.ServerFull(headers={"Retry-After": str(self.settings.retry_after_s)},
-                                    max_sessions=self.settings.max_sessions)
+            raise server_full(self.settings)
         self._ensure_reaper()
         conversation_id = "liveconv_" + secrets.token_hex(12)
         first = events.Status(phase="waiting_media", detail="session started; waiting for audio")
@@ -264,6 +258,12 @@ class SharedRegistry:
     # -- the reaper ----------------------------------------------------------------------------
     def reap(self):
         """Advertise this worker's load, expire idle sessions, tidy the index, adopt one orphaned session."""
+        try:
+            self._reap()
+        except OUTAGES as exc:
+            log.warning("reaper pass skipped, store unreachable: %s", exc)
+
+    def _reap(self):
         self._advertise()
         now = now_ms()
         for raw in self.store.redis.zrangebyscore(INDEX_KEY, "-inf", now, start=0, num=200):
@@ -299,22 +299,12 @@ class SharedRegistry:
 
     def _ensure_reaper(self):
         if self._reaper is None or self._reaper.dead:
-            self._reaper = gevent.spawn(self._reap_forever)
+            self._reaper = gevent.spawn(reap_forever, self)
 
     def start(self):
         """Begin reaping, watching for orphaned sessions and taking placed ones (every worker does)."""
         self._ensure_reaper()
         gevent.spawn(self.placement.serve, self.adopt, self.shutting_down)
-
-    def _reap_forever(self):
-        while not self.shutting_down.is_set():
-            try:
-                self.reap()
-            except OUTAGES as exc:
-                log.warning("reaper pass skipped, store unreachable: %s", exc)
-            except Exception:  # the reaper must outlive any one session's failure
-                log.exception("reaper pass failed")
-            self.shutting_down.wait(self.settings.reaper_interval_s)
 
     def shutdown(self):
         """SIGTERM: consumers here get `server_shutdown`; leases are released for other workers."""
