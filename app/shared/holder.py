@@ -117,6 +117,7 @@ class Holder:
             receipt = chunk_verdict(self.session_id, chunk_seq, len(data),
                                     self._store.check(self.keys, [chunk_seq, digest]))
             if receipt is not None:
+                self.registry.metrics.chunks.labels("duplicate").inc()
                 return receipt
             self._refuse_if_behind(chunk_seq)
             samples = self._decoder.decode(chunk_seq, data, self.samples / TARGET_RATE_HZ)
@@ -189,12 +190,11 @@ class Holder:
 
     def analysed(self, audio_seconds):
         self.analysed_s = max(self.analysed_s, audio_seconds)
-        self._record_analysed()
-        if self.status == "ingesting":
-            self._publish_status("analysing live audio")
+        if not (self.status == "ingesting" and self._publish_status("analysing live audio")):
+            self._record_analysed()
 
     def _record_analysed(self):
-        """The state endpoint's lag, on any worker, is the store's samples minus this."""
+        """The state endpoint's lag, on any worker, is the store's samples minus this (a status carries it too)."""
         try:
             self._store.redis.hset(self.keys[0], "analysed_s", self.analysed_s)
         except OUTAGES:
@@ -226,13 +226,13 @@ class Holder:
         self.stop()
 
     def _append(self, logged, checkpoint=None, samples_added=0):
-        """Append events to the stream, fenced by the lease; an outage drops them (logged), never the hub."""
+        """Append events (and the analysis progress) to the stream, fenced by the lease; an outage drops them."""
         if self.stopped.is_set():
             return
         try:
             verdict = self._store.append(self.keys, [
                 self.token, json.dumps(checkpoint) if checkpoint is not None else "", samples_added,
-                self._settings.event_log_max, *self.registry.flatten(logged)])
+                self.analysed_s, self._settings.event_log_max, *self.registry.flatten(logged)])
         except OUTAGES as exc:
             log.error("[%s] %d events lost to a store outage: %s", self.session_id, len(logged), exc)
             return
@@ -249,11 +249,13 @@ class Holder:
                              lag_seconds=round(self.lag_seconds, 3), detail=detail)
 
     def _publish_status(self, detail, force=False):
+        """Publish a `status` unless one went out less than HARKEN_STATUS_EVERY_S ago; whether it did."""
         now = time.monotonic()
         if not force and now - self._last_status_at < self._settings.status_every_s:
-            return
+            return False
         self._last_status_at = now
         self._append([self._status_event(detail)])
+        return True
 
     @property
     def lag_seconds(self):

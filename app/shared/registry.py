@@ -207,13 +207,21 @@ class SharedRegistry:
         keys = session_keys(session_id)
         reply = reply_key(session_id, secrets.token_hex(8))
         head = json.dumps({"kind": "chunk", "chunk_seq": chunk_seq, "digest": digest, "reply": reply})
-        self._post(keys, head.encode() + b"\n" + data)
+        message = head.encode() + b"\n" + data
+        lease = self.store.redis.get(keys[5])
+        self._post(keys, message)
         deadline = time.monotonic() + self.settings.forward_timeout_s
         while time.monotonic() < deadline:
             answer = self.store.blocking.blpop([reply], timeout=self.store.BLOCK_S)
             if answer is not None:
                 return self._reply(json.loads(answer[1]))
             self._adopt_if_orphaned(session_id)  # the holder died: whoever takes over answers the inbox
+            now_held_by = self.store.redis.get(keys[5])
+            if now_held_by is not None and now_held_by != lease:
+                # A new holder: the old one may have taken the message and died with it. Posting it
+                # again is safe: a chunk committed already is answered as a duplicate.
+                lease = now_held_by
+                self._post(keys, message)
         raise errors.ServiceUnavailable(
             "The session's analysis did not answer in time; retry this chunk (a retry is safe).",
             headers={"Retry-After": str(self.settings.retry_after_s)})
@@ -315,7 +323,7 @@ class SharedRegistry:
                               message="The server is shutting down; reconnect to resume.")
         for session_id in list(self._local_consumers):  # before the streams see shutting_down
             try:
-                self.store.append(session_keys(session_id), ["", "", 0, self.settings.event_log_max,
+                self.store.append(session_keys(session_id), ["", "", 0, "", self.settings.event_log_max,
                                                              *self.flatten([notice])])
             except OUTAGES:
                 break

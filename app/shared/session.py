@@ -6,6 +6,7 @@ needs the decoder or the analysis is done by the lease holder (app/shared/holder
 """
 import hashlib
 import secrets
+import time
 
 from client import events
 
@@ -32,6 +33,7 @@ class SharedSession:
         self._meta = meta
         self._expires_ms = int(meta[b"expires"])
         self._consumer = None
+        self._renewed_at = 0.0
         self.events = StreamLog(registry.store, self.keys, self._renew_consumer)
 
     def expires_iso(self):
@@ -58,6 +60,9 @@ class SharedSession:
     def ingest(self, chunk_seq, data):
         """Duplicates and misordered chunks are answered here; a new chunk goes to the lease holder."""
         digest = hashlib.sha256(data).hexdigest()
+        holder = self.registry.holders.get(self.session_id)
+        if holder is not None and not holder.stopped.is_set():
+            return holder.ingest(chunk_seq, data, digest)  # it runs the same CHECK first
         receipt = chunk_verdict(self.session_id, chunk_seq, len(data),
                                 self.registry.store.check(self.keys, [chunk_seq, digest]))
         if receipt is not None:
@@ -101,7 +106,7 @@ class SharedSession:
         token = secrets.token_hex(8)
         if not self.registry.store.redis.set(self.keys[6], token, nx=True, px=self.registry.consumer_ms):
             raise errors.ConsumerAttached()
-        self._consumer = token
+        self._consumer, self._renewed_at = token, time.monotonic()
         self.registry.consumer_attached(self.session_id, +1)
         return token
 
@@ -116,5 +121,8 @@ class SharedSession:
             pass  # the slot's PX frees it
 
     def _renew_consumer(self):
-        if self._consumer is not None:
+        """Renew the consumer slot, at most every third of its life (the stream calls this every slice)."""
+        now = time.monotonic()
+        if self._consumer is not None and now - self._renewed_at >= self.registry.consumer_ms / 3000:
+            self._renewed_at = now
             self.registry.store.renew(keys=[self.keys[6]], args=[self._consumer, self.registry.consumer_ms])

@@ -110,14 +110,16 @@ keep(tonumber(ARGV[6]), tonumber(ARGV[7]))
 return {'ok', status, nxt, bytes, expires, samples}
 """
 
-# ARGV: lease token ('' = unfenced), checkpoint json ('' = none), samples to add, maxlen, name, data…
+# ARGV: lease token ('' = unfenced), checkpoint json ('' = none), samples to add, analysed seconds
+#       ('' = unchanged), maxlen, name, data…
 APPEND = _COMMON + r"""
 if redis.call('EXISTS', meta) == 0 then return {'gone'} end
 if redis.call('HGET', meta, 'closed') == '1' then return {'closed'} end
 if fenced(ARGV[1]) then return {'fenced'} end
 if ARGV[2] ~= '' then redis.call('HSET', meta, 'checkpoint', ARGV[2]) end
 if ARGV[3] ~= '0' then redis.call('HINCRBY', meta, 'samples', ARGV[3]) end
-return {'ok', append_events(ARGV[4], 5)}
+if ARGV[4] ~= '' then redis.call('HSET', meta, 'analysed_s', ARGV[4]) end
+return {'ok', append_events(ARGV[5], 6)}
 """
 
 # ARGV: from statuses (csv), to status, close ('1'/'0'), now, keep_ms, tomb_ms, lease token,
