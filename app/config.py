@@ -71,6 +71,8 @@ class Settings:
     vad_min_speech_s: float = field(default=0.25, metadata={"env": "HARKEN_VAD_MIN_SPEECH_S"})
     max_utterance_s: float = field(default=12.0, metadata={"env": "HARKEN_MAX_UTTERANCE_S"})
     partial_interval_s: float = field(default=0.6, metadata={"env": "HARKEN_PARTIAL_INTERVAL_S"})
+    # Cosine similarity of resemblyzer d-vectors: one voice scores about 0.8-0.95 against itself,
+    # different voices about 0.4-0.7, so a turn joins the nearest speaker above this bar.
     speaker_similarity: float = field(default=0.72, metadata={"env": "HARKEN_SPEAKER_SIMILARITY"})
     # Scale-out (docs/scaleout.md): unset, sessions live in the one worker's memory.
     redis_url: str = field(default="", metadata={"env": "HARKEN_REDIS_URL"})

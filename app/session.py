@@ -37,7 +37,7 @@ class SessionLog(logging.LoggerAdapter):
         return f"[{self.extra['session_id']}] {msg}", kwargs
 
 
-class LiveSession:
+class Session:
     """A live capture session; see SPEC §2.6 for its states."""
 
     def __init__(self, *, session_id, conversation_id, owner, options, settings, pipeline, metrics, decoding):

@@ -5,7 +5,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import parselmouth
 
-RATE_HZ = 16000
+from ..audio import TARGET_RATE_HZ
+
 #: A gap between consecutive words longer than this is a pause (hesitations run 0.25–1 s).
 PAUSE_S = 0.25
 #: Pitch search range wide enough for low male and high female voices. Praat's usual 75 Hz floor
@@ -85,19 +86,19 @@ def _loudness(audio):
 
 def _pitch(audio, active):
     """Median voiced pitch, its 10–90 % range in semitones, and the voiced share of active frames."""
-    if active is None or len(audio) < RATE_HZ // 10:
+    if active is None or len(audio) < TARGET_RATE_HZ // 10:
         return None, None, None
     # Track only from the first to the last active frame: the silence the endpointer leaves
     # around an utterance has no pitch and costs as much CPU as speech.
     frames = np.flatnonzero(active)
     first, last = frames[0] * _HOP, min(len(audio), frames[-1] * _HOP + _FRAME)
-    if last - first >= RATE_HZ // 10:
+    if last - first >= TARGET_RATE_HZ // 10:
         audio = audio[first:last]
-    pitch = parselmouth.Sound(audio, RATE_HZ).to_pitch_ac(
+    pitch = parselmouth.Sound(audio, TARGET_RATE_HZ).to_pitch_ac(
         time_step=PITCH_STEP_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
     f0 = pitch.selected_array["frequency"]
     voiced = f0[f0 > 0]
-    voiced_ratio = min(1.0, len(voiced) / max(int(active.sum() * _HOP / RATE_HZ / PITCH_STEP_S), 1))
+    voiced_ratio = min(1.0, len(voiced) / max(int(active.sum() * _HOP / TARGET_RATE_HZ / PITCH_STEP_S), 1))
     if len(voiced) < 5:
         return None, None, voiced_ratio
     median = np.median(voiced)

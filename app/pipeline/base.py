@@ -14,20 +14,6 @@ class SessionContext:
     metadata: dict = field(default_factory=dict)
 
 
-@dataclass
-class Utterance:
-    """One final stretch of speech, as the speech stages hand it to the analytics stages."""
-
-    utterance_id: str
-    speaker: str
-    t_start: float
-    t_end: float
-    text: str
-    confidence: float
-    words: list  # client.events.Word, times in seconds from the session's start
-    audio: object  # numpy float32, 16 kHz mono, the samples of [t_start, t_end]
-
-
 class AnalysisSink(Protocol):
     """The session's side: every method is called from the gevent hub, never from another thread."""
 

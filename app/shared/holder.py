@@ -293,7 +293,7 @@ class Holder:
             return
         try:
             answer = {"receipt": self.ingest(request["chunk_seq"], data, request["digest"])}
-        except errors.HarkenError as exc:
+        except errors.APIError as exc:
             answer = {"error": {"status": exc.status, "code": exc.code, "message": exc.message,
                                 "extra": exc.extra, "headers": exc.headers}}
         pipe = self._store.redis.pipeline(transaction=True)

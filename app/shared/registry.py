@@ -249,7 +249,7 @@ class SharedRegistry:
         if "receipt" in answer:
             return answer["receipt"]
         error = answer["error"]
-        raised = errors.HarkenError(error["message"], headers=error["headers"], **error["extra"])
+        raised = errors.APIError(error["message"], headers=error["headers"], **error["extra"])
         raised.status, raised.code = error["status"], error["code"]
         raise raised
 

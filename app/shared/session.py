@@ -1,4 +1,4 @@
-"""A live session as any worker sees it in the shared store: the API's side of app.session.LiveSession.
+"""A live session as any worker sees it in the shared store: the API's side of app.session.Session.
 
 Each request builds one of these from the session's hash; every change goes through a
 Lua script (app/shared/store.py), so two workers never act on a stale read. Work that
