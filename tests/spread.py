@@ -11,7 +11,10 @@ import threading
 
 
 class SpreadingProxy:
-    """Listens on a free loopback port (`url`, `port`); forwards each connection as described above."""
+    """Listens on a free loopback port (`url`, `port`); forwards each connection as described above.
+
+    With `events_port` None, event streams go to a random host too.
+    """
 
     def __init__(self, host_ports, events_port):
         self.host_ports = list(host_ports)
@@ -44,8 +47,8 @@ class SpreadingProxy:
     def _forward(self, client, head):
         line = head.split(b"\r\n", 1)[0]
         path = line.split(b" ")[1] if line.count(b" ") >= 2 else b""
-        port = self.events_port if path.split(b"?")[0].endswith(b"/events") \
-            else random.choice(self.host_ports)
+        wants_events = self.events_port is not None and path.split(b"?")[0].endswith(b"/events")
+        port = self.events_port if wants_events else random.choice(self.host_ports)
         self.routed.append((line.decode(errors="replace"), port))
         try:
             upstream = socket.create_connection(("127.0.0.1", port), timeout=10)
