@@ -104,3 +104,29 @@ def test_killed_lease_holder_is_replaced_and_nothing_is_lost(own_redis, tmp_path
         assert took_over_s < 15
     finally:
         deployment.stop()
+
+
+def test_sigterm_of_the_events_host_sends_its_reader_elsewhere(redis_server, tmp_path):
+    """SIGTERM: the stream gets a non-fatal server_shutdown; resumed on another host, the session goes on."""
+    deployment = Deployment(redis_server.db_url(4), tmp_path, HARKEN_HEARTBEAT_S="1")
+    try:
+        session = start(deployment.url, suffix=".pcm")
+        assert upload(deployment.url, session, 0, tone_pcm(0.5)).status_code == 200
+        response = open_events(deployment.url, session)
+        stream = iter_events(response)
+        seen = [next(stream), next(stream)]
+        deployment.events_host.proc.send_signal(signal.SIGTERM)
+        seen += list(stream)
+        response.close()
+        assert seen[-1].name == "error"
+        assert seen[-1].data["code"] == "server_shutdown" and seen[-1].data["fatal"] is False
+        assert deployment.events_host.proc.wait(30) == 0
+        other = deployment.hosts[0].url
+        assert upload(other, session, 1, tone_pcm(0.5)).status_code == 200
+        assert control(other, session, "finalize").status_code == 200
+        rest = collect(other, session, last_event_id=seen[-1].id)
+        ids = [e.id for e in seen + rest]
+        assert ids == list(range(1, len(ids) + 1))
+        assert rest[-1].name == "done" and rest[-2].data["audio_seconds"] == pytest.approx(1.0)
+    finally:
+        deployment.stop()

@@ -293,7 +293,12 @@ class Holder:
             return
         try:
             answer = {"receipt": self.ingest(request["chunk_seq"], data, request["digest"])}
-        except errors.APIError as exc:
+        except OUTAGES:
+            raise
+        except Exception as exc:  # the sender answers its client with this, never a 500 of ours
+            if not isinstance(exc, errors.APIError):
+                log.exception("[%s] chunk %s failed", self.session_id, request["chunk_seq"])
+                exc = errors.APIError()
             answer = {"error": {"status": exc.status, "code": exc.code, "message": exc.message,
                                 "extra": exc.extra, "headers": exc.headers}}
         pipe = self._store.redis.pipeline(transaction=True)

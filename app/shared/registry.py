@@ -178,9 +178,13 @@ class SharedRegistry:
             self.holders[session_id] = holder
             try:
                 holder.start(meta)
-            except BaseException:
+            except OUTAGES:
                 holder.stop()
                 raise
+            except Exception as exc:  # a session that cannot be rebuilt ends, rather than fail every pass
+                log.exception("[%s] analysis could not be rebuilt here", session_id)
+                holder.failed(f"The session's analysis could not be rebuilt after its worker stopped: {exc}")
+                return None
         log.info("[%s] analysis held by %s", session_id, self.worker_id)
         self._advertise()
         return holder
