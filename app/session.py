@@ -40,6 +40,8 @@ class SessionLog(logging.LoggerAdapter):
 class Session:
     """A live capture session; see SPEC §2.6 for its states."""
 
+    keeps_checkpoints = False  # AnalysisSink: in memory, nothing outlives this process to resume
+
     def __init__(self, *, session_id, conversation_id, owner, options, settings, pipeline, metrics, decoding):
         self.session_id = session_id
         self.conversation_id = conversation_id

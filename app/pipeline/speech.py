@@ -21,8 +21,10 @@ class SpeechPipeline:
     def start(self):
         self._pool.start()
 
-    def open(self, context, sink):
-        return SpeechStream(context, sink, lambda stream: self._pool.open(context.session_id, context, stream))
+    def open(self, context, sink, resume=None):
+        checkpoints = getattr(sink, "keeps_checkpoints", False)
+        return SpeechStream(context, sink, lambda stream: self._pool.open(
+            context.session_id, context, stream, checkpoints, resume), resume)
 
     def analyze_file(self, context, path, sink):
         """A recorded file's offline job; the sink receives its events like a session's."""
@@ -42,10 +44,12 @@ class SpeechPipeline:
 class SpeechStream:
     """One session's (or file job's) handle on its worker; every method runs in the hub and returns at once."""
 
-    def __init__(self, context, sink, connect):
-        """`connect(stream)` opens the session in a worker and returns its PinnedSession."""
+    def __init__(self, context, sink, connect, resume=None):
+        """`connect(stream)` opens the session in a worker and returns its PinnedSession; with
+        `resume` (a checkpoint), the stream wants the session's audio from `resume_samples` on."""
         self._sink = sink
-        self._fed_samples = 0
+        self.resume_samples = resume["samples"] if resume else 0
+        self._fed_samples = self.resume_samples
         self._analysed_s = 0.0
         self._closed = False
         self._pinned = connect(self)
@@ -70,12 +74,16 @@ class SpeechStream:
 
     # -- replies from the worker, dispatched in the hub by the pool's reader greenlet ---------
 
-    def on_events(self, events, analysed_s):
-        """Publish `events`; then the progress, unless `analysed_s` is None (a final's analytics follow)."""
+    def on_events(self, events, analysed_s, checkpoint=None):
+        """Publish `events` (with their `checkpoint`, in one step, when there is one); then the
+        progress, unless `analysed_s` is None (a final's analytics follow)."""
         if self._closed:
             return
-        for event in events:
-            self._sink.publish(event)
+        if checkpoint is not None:
+            self._sink.commit(events, checkpoint)
+        else:
+            for event in events:
+                self._sink.publish(event)
         if analysed_s is not None:
             self._progress(analysed_s)
 

@@ -60,6 +60,8 @@ def closed_error(status, message=None):
 class Holder:
     """This worker's hold on one session: lease heartbeat, decoder, analysis stream, inbox; the stream's sink."""
 
+    keeps_checkpoints = True  # AnalysisSink: finals come with a checkpoint, written with them by APPEND
+
     def __init__(self, registry, session_id, token):
         self.registry = registry
         self.session_id = session_id
@@ -87,9 +89,8 @@ class Holder:
         context = SessionContext(self.session_id, meta[b"conversation_id"].decode(), options.language,
                                  options.goal, options.metadata)
         checkpoint = json.loads(meta[b"checkpoint"]) if meta.get(b"checkpoint") else None
-        pipeline = self.registry.pipeline
-        self._stream = pipeline.open(context, self, resume=checkpoint) if checkpoint else pipeline.open(context, self)
-        self._replay(getattr(self._stream, "resume_samples", 0))
+        self._stream = self.registry.pipeline.open(context, self, resume=checkpoint)
+        self._replay(self._stream.resume_samples)
         self._greenlets = [gevent.spawn(self._heartbeat), gevent.spawn(self._serve_inbox)]
         if self.status == "processing":  # finalize was asked of a holder that is gone
             self._finish()

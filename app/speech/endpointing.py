@@ -133,6 +133,11 @@ class Endpointer:
     def close(self):
         self.in_speech = False
 
+    def first_unheld(self):
+        """The session sample from which no utterance holds the audio yet: the open one's pre-roll
+        start while idle, the whole stream consumed otherwise (the open utterance says where it starts)."""
+        return self.position - self._preroll_samples
+
 
 class DecodeSchedule:
     """When the open utterance is decoded next, and the pause reading kept for its endpoint.

@@ -51,16 +51,17 @@ class WorkerPool:
         return [{"pid": w.pid, "ready": w.info is not None, "sessions": len(w.sessions) - len(w.jobs),
                  "jobs": len(w.jobs), "error": w.error, **(w.info or {})} for w in self._workers]
 
-    def open(self, session_id, context, handler):
+    def open(self, session_id, context, handler, checkpoints=False, resume=None):
         """Pin a session to a worker and open it there; `handler` receives its replies.
 
-        The handler's `on_events(events, analysed_s)`, `on_completed(events, analysed_s)` and
-        `on_failed(message)` are called in the hub; `analysed_s` is None where a final's
-        analytics follow in the next call. Returns the session's `PinnedSession`.
+        The handler's `on_events(events, analysed_s, checkpoint)`, `on_completed(events,
+        analysed_s)` and `on_failed(message)` are called in the hub; `analysed_s` is None where
+        a final's analytics follow in the next call. `checkpoints` and `resume`: see
+        `OpenSession`. Returns the session's `PinnedSession`.
         """
         worker = min(self._workers, key=lambda w: (w.info is None, w.load))
         worker.sessions[session_id] = handler
-        worker.send(OpenSession(session_id, context))
+        worker.send(OpenSession(session_id, context, checkpoints, resume))
         return PinnedSession(worker, session_id)
 
     def open_job(self, job_id, context, path, handler):
@@ -195,7 +196,7 @@ class _Worker:
                 self.error = message.error
                 log.error("speech worker %d could not load its models: %s", self.index, message.error)
             case Events() if message.session_id in self.sessions:
-                self.sessions[message.session_id].on_events(message.events, message.analysed_s)
+                self.sessions[message.session_id].on_events(message.events, message.analysed_s, message.checkpoint)
             case Completed() if message.session_id in self.sessions:
                 handler = self.sessions[message.session_id]
                 self.forget(message.session_id)

@@ -24,10 +24,17 @@ MAX_FRAME_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class OpenSession:
-    """Start a live session's recognizer and analytics; `context` is its app.pipeline SessionContext."""
+    """Start a live session's recognizer and analytics; `context` is its app.pipeline SessionContext.
+
+    `checkpoints`: send each final with its analytics and a checkpoint in one `Events` (a shared
+    store keeps them); `resume`: such a checkpoint, to carry the session on after it
+    (app.speech.checkpoint).
+    """
 
     session_id: str
     context: Any
+    checkpoints: bool = False
+    resume: Optional[dict] = None
 
 
 @dataclass(frozen=True)
@@ -87,12 +94,15 @@ class Events:
     """Events of a session or job, in order, and how far its audio is analysed.
 
     `analysed_s` is None when a final's analytics are still to come in the next message: the
-    server reports no progress between a final and its analytics (the catalog's order).
+    server reports no progress between a final and its analytics (the catalog's order). A
+    `checkpoint` (sessions opened with `checkpoints`) says the batch holds finals with all their
+    analytics, to be published with it in one step.
     """
 
     session_id: str
     events: list
     analysed_s: Optional[float]
+    checkpoint: Optional[dict] = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ the committed audio before it), `Transcript` (transcript.py: ids, finals, the wo
 decodes lean on), the replay filter (replays.py) and word-list helpers (words.py). How each
 rule and setting was chosen is in docs/speech.md.
 """
+from dataclasses import dataclass
+
 import numpy as np
 
 from client.events import PartialTranscript
@@ -32,7 +34,7 @@ from .transcript import Transcript
 from .vad import SileroFrames
 from .words import agreement, before, ends_sentence, heard_words, join, unhyphened
 
-__all__ = ["EndpointSettings", "SessionRecognizer"]
+__all__ = ["EndpointSettings", "ResumePoint", "SessionRecognizer"]
 
 # Words ending this close to the end of a too-long utterance are left for the next piece.
 _LONG_UTTERANCE_TAIL_S = 1.0
@@ -46,19 +48,30 @@ _RETRY_AFTER_S = 1.0
 _RETRY_WINDOW_S = 10
 
 
+@dataclass(frozen=True)
+class ResumePoint:
+    """Enough to carry a session's recognition on elsewhere (see `SessionRecognizer.resume_point`)."""
+
+    samples: int = 0  # session sample where the resumed stream's audio starts
+    utterances: int = 0  # the number of the last utterance that has a final
+    said: tuple = ()  # the session's last emitted words
+
+
 class SessionRecognizer:
     """Streaming recognition of one session; synchronous, runs in a worker process."""
 
-    def __init__(self, recognizer, speakers, language="en", *, settings):
+    def __init__(self, recognizer, speakers, language="en", *, settings, resume=None):
+        """`resume`: a `resume_point()` of this session taken elsewhere; recognition carries on from it."""
+        resume = resume or ResumePoint()
         self._asr = recognizer
         self._speakers = speakers
         self._language = language
         self._cfg = settings
         self._frames = SileroFrames()
-        self._vad = Endpointer(settings)
+        self._vad = Endpointer(settings, resume.samples)
         self._schedule = DecodeSchedule(settings.partial_interval_s)
         self._audio = OpenAudio(max(_CONTEXT_S, settings.final_context_s))
-        self._text = Transcript()
+        self._text = Transcript(resume.utterances, resume.said)
         self._previous = []  # the last partial's uncommitted words, session times
         self._speaker = None  # the open turn's speaker, once its first final chose it
         self._unlearned = None  # (speaker, audio) of the last finished turn, for `learn_speaker`
@@ -74,6 +87,17 @@ class SessionRecognizer:
         for frame, probability in self._frames.push(samples):
             events += self._on_frame(frame, probability)
         return events
+
+    def resume_point(self):
+        """Where a recognizer started elsewhere carries this session on after its last final.
+
+        It starts at the first sample no final holds (the open utterance's start, or the pre-roll
+        of the next one), numbers utterances on and prompts with the last words said. What it
+        does not get: the last final's second of carried context and the voice log behind the
+        replay filter, so its first decode reads without them.
+        """
+        first = self._audio.start if self._vad.in_speech else self._vad.first_unheld()
+        return ResumePoint(first, self._text.finals_numbered, tuple(self._text.said()))
 
     def learn_speaker(self):
         """Fold the last finished turn into its speaker's voice print; called once its final is out."""

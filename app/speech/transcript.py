@@ -28,13 +28,18 @@ CARRY_GAP_S = 0.3
 
 
 class Transcript:
-    """One session's emitted words and ids; `utterances` counts the utterances already numbered."""
+    """One session's emitted words and ids; `utterances` counts the utterances already numbered.
 
-    def __init__(self, utterances=0):
+    A transcript resumed after a checkpoint (`said`: the session's last words) numbers on from
+    the last final and prompts with the words said before it.
+    """
+
+    def __init__(self, utterances=0, said=()):
         self._utterances = utterances
+        self.finals_numbered = utterances  # the number of the last utterance that has a final
         self.utterance_id = None
         self._partials = 0
-        self._said = deque(maxlen=HISTORY_WORDS)  # the session's last emitted words
+        self._said = deque(said, maxlen=HISTORY_WORDS)  # the session's last emitted words
         self.committed = []  # words the current VAD segment committed (and the carried ones)
         self._carry = None  # (audio, words) of the last final's last second
         self._final_audio = {}
@@ -68,6 +73,7 @@ class Transcript:
     def final(self, words, speaker, audio):
         """`words` as the current utterance's final; `audio` is what they were heard in."""
         start, end = words[0].start, words[-1].end
+        self.finals_numbered = self._utterances
         self._said.extend(w.word for w in words)
         self.committed += words
         self._final_audio[self.utterance_id] = audio
@@ -91,6 +97,10 @@ class Transcript:
         """The session's last words before the `prefix_words` forced after them."""
         said = list(self._said)[-PROMPT_WORDS:]
         return said[:max(0, len(said) - prefix_words)]
+
+    def said(self):
+        """The session's last emitted words, as said (a checkpoint carries them)."""
+        return list(self._said)
 
     def history(self):
         """The session's last emitted words, normalised, for the replay filter."""

@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 from client.events import FinalTranscript
 
+from . import checkpoint
 from .analysis import FinalAnalysis
 from .protocol import (BlockingChannel, Cancel, Completed, Events, Failed, Feed, Finish, LoadFailed, OpenJob,
                        OpenSession, Ready, Stop)
@@ -54,20 +55,35 @@ def _load_analytics():
 
 
 class WorkerSession:
-    """One session's recognizer plus its analytics, living in this worker."""
+    """One session's recognizer plus its analytics, living in this worker.
 
-    def __init__(self, models, context, settings):
+    With `checkpoints`, every batch holding finals goes out whole, each final with its
+    analytics, and a checkpoint of the session after them; with `resume` (such a checkpoint,
+    taken by another worker) the session carries on from it (app.speech.checkpoint).
+    """
+
+    def __init__(self, models, context, settings, checkpoints=False, resume=None):
         from .diarization import OnlineSpeakers
         from .streaming import SessionRecognizer
         self.context = context
-        self.analysis = FinalAnalysis(models.analytics, context, settings.summary_every_s)
-        self.recognizer = SessionRecognizer(
-            models.asr, OnlineSpeakers(models.speakers, settings.speaker_similarity), context.language or "en",
-            settings=settings.endpointing)
+        self._models = models
+        self._checkpoints = checkpoints
+        state = checkpoint.load(resume, models) if resume else {}
+        self._speakers = state.get("speakers") or OnlineSpeakers(models.speakers, settings.speaker_similarity)
+        self.analysis = state.get("analysis") or FinalAnalysis(models.analytics, context, settings.summary_every_s)
+        self.recognizer = SessionRecognizer(models.asr, self._speakers, context.language or "en",
+                                            settings=settings.endpointing, resume=state.get("recognizer"))
 
     def publish(self, channel, session_id, events):
-        """Send `events`. Each final goes out at once, alone and without progress; its analytics
-        follow in the next message, so nothing comes between a final and its analytics."""
+        """Send `events`, each final followed by its analytics with nothing between them."""
+        if self._checkpoints:
+            self._publish_committed(channel, session_id, events)
+        else:
+            self._publish_at_once(channel, session_id, events)
+
+    def _publish_at_once(self, channel, session_id, events):
+        """Each final goes out the moment it is decoded, alone and without progress; its
+        analytics follow in the next message."""
         batch = []
         for event in events:
             batch.append(event)
@@ -75,6 +91,22 @@ class WorkerSession:
                 channel.send(Events(session_id, batch, None))
                 batch = self.analysis.after(event, self.recognizer.take_audio(event.utterance_id))
         channel.send(Events(session_id, batch, self.recognizer.analysed_s))
+
+    def _publish_committed(self, channel, session_id, events):
+        """One message: the finals with their analytics and, when there are finals, the checkpoint after them."""
+        batch, finals = [], False
+        for event in events:
+            batch.append(event)
+            if isinstance(event, FinalTranscript):
+                finals = True
+                batch += self.analysis.after(event, self.recognizer.take_audio(event.utterance_id))
+        channel.send(Events(session_id, batch, self.recognizer.analysed_s, self._checkpoint() if finals else None))
+
+    def _checkpoint(self):
+        """The session as another worker needs it to carry on after the finals just sent."""
+        resume = self.recognizer.resume_point()
+        return checkpoint.dump(resume.samples, {"recognizer": resume, "speakers": self._speakers,
+                                                "analysis": self.analysis}, self._models)
 
 
 class _Sessions:
@@ -107,7 +139,8 @@ class _Sessions:
         self.channel.send(Failed(session_id, reason))
 
     def _open(self, message):
-        self.live[message.session_id] = WorkerSession(self.models, message.context, self.settings)
+        self.live[message.session_id] = WorkerSession(self.models, message.context, self.settings,
+                                                      message.checkpoints, message.resume)
 
     def _open_job(self, message):
         from .offline import FileJob
