@@ -18,8 +18,15 @@ Parts (each with HARKEN_PIPELINE=none, so the figures are the transport's and th
 - `failover`: 2 hosts × 2 workers, one session uploading 0.25 s chunks in real time;
   kill -9 of its lease holder: seconds from the kill to the next accepted chunk (the client
   retries 503s after Retry-After), chunks lost (must be 0).
+- `failover-speech`: the speech pipeline on 2 hosts × 1 worker (HARKEN_WORKERS=1), the
+  test's two-voice dialogue streamed at real time by the plain client; kill -9 of the
+  analysing worker after the first final: seconds to the next final, audio analysed again,
+  finals repeated (must be 0).
 
-Results are printed and written to bench/results/scale.json. The machine this ran on is
+Results are merged into bench/results/scale.json part by part (a run of some parts keeps
+the others' last figures).
+
+Results are printed. The machine this ran on is
 shared (2 cores, other jobs): read the CPU figures as upper bounds.
 """
 import argparse
@@ -35,8 +42,7 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # before bench/: bench/client.py must not shadow the client
 from conftest import Server, free_port  # noqa: E402  (the tests' runners: the Procfile's command)
 from machine import describe  # noqa: E402
 from redisserver import RedisServer  # noqa: E402
@@ -196,10 +202,56 @@ def failover_part(args, redis_server):
     return result
 
 
+def failover_speech_part(args, redis_server):
+    """The speech pipeline on 2 hosts × 1 worker: kill -9 of the analysing worker after the first final.
+
+    Seconds from the kill to the next final the client reads, and how much audio the new
+    holder analysed again (from the last checkpoint to what had been received at the kill).
+    """
+    from client import LiveClient
+    from deployment import Deployment
+    from test_scaleout_failover import DIALOGUE, VOICES
+    import speechgen
+
+    store = redis_server.client()
+    store.flushdb()
+    wav, _ = speechgen.dialogue(DIALOGUE, voices=VOICES)
+    deployment = Deployment(redis_server.db_url(0), Path(tempfile.mkdtemp(prefix="scale-speech-")), hosts=2,
+                            workers=1, events_workers=0, HARKEN_PIPELINE="speech", HARKEN_WORKERS="1")
+    marks, finals = {}, []
+    try:
+        with LiveClient(deployment.url) as client:
+            stream = client.stream(str(wav), chunk_bytes=8000, realtime=True)
+            for event in stream:
+                if event.name != "final_transcript":
+                    continue
+                finals.append((time.monotonic(), event.utterance_id))
+                if not marks:
+                    keys = f"harken:{{{stream.session.session_id}}}"
+                    holder = store.get(keys + ":lease").decode()
+                    checkpoint, received = store.hmget(keys + ":meta", "checkpoint", "samples")
+                    marks.update(received=int(received), checkpoint=json.loads(checkpoint)["samples"])
+                    os.kill(int(holder.split(":")[1]), signal.SIGKILL)
+                    marks["killed"] = time.monotonic()
+    finally:
+        deployment.stop()
+        store.close()
+    after = [at for at, _ in finals if at > marks["killed"]]
+    ids = [utterance for _, utterance in finals]
+    result = {"lease_ttl_s": 5.0, "finals": len(finals), "finals_repeated": len(ids) - len(set(ids)),
+              "kill_to_next_final_s": round(after[0] - marks["killed"], 2) if after else None,
+              "reanalysed_audio_s": round((marks["received"] - marks["checkpoint"]) / RATE_HZ, 2)}
+    print(f"failover (speech): {result['kill_to_next_final_s']} s from kill -9 to the next final; "
+          f"{result['reanalysed_audio_s']} s of audio analysed again; {result['finals_repeated']} finals repeated",
+          flush=True)
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--parts", nargs="+",
-                        default=["memory", "redis-1x1", "redis-1x2", "memory-per-minute", "failover"])
+                        default=["memory", "redis-1x1", "redis-1x2", "memory-per-minute", "failover",
+                                 "failover-speech"])
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds of each transport run")
     args = parser.parse_args(argv)
@@ -217,6 +269,8 @@ def main(argv=None):
                 results[part] = memory_part(args, redis_server)
             elif part == "failover":
                 results[part] = failover_part(args, redis_server)
+            elif part == "failover-speech":
+                results[part] = failover_speech_part(args, redis_server)
     finally:
         redis_server.stop()
     if "memory" in results and "redis-1x1" in results:
@@ -225,7 +279,9 @@ def main(argv=None):
         print(f"Redis overhead: {results['redis_overhead_cpu_ms_per_audio_s']} CPU-ms per audio second "
               "(one worker, workers + redis-server)")
     path = RESULTS / "scale.json"
-    path.write_text(json.dumps(results, indent=2) + "\n")
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    merged.update(results)
+    path.write_text(json.dumps(merged, indent=2) + "\n")
     print(f"written to {path.relative_to(ROOT)}", file=sys.stderr)
     return 0
 

@@ -166,8 +166,9 @@ class SharedRegistry:
         """Take the session's lease if nobody holds it, and rebuild its analysis here; the Holder or None."""
         keys = session_keys(session_id)
         token = f"{self.worker_id}:{secrets.token_hex(8)}"
-        if self.shutting_down.is_set() or not self.store.redis.set(
-                keys[5], token, nx=True, px=int(self.settings.lease_ttl_s * 1000)):
+        if self.shutting_down.is_set() or not self.pipeline.health().get("ready"):
+            return None  # a worker still loading its models leaves the session to one that has them
+        if not self.store.redis.set(keys[5], token, nx=True, px=int(self.settings.lease_ttl_s * 1000)):
             return None
         meta = self.store.redis.hgetall(keys[0])
         if not meta or meta[b"closed"] == b"1":
@@ -195,8 +196,8 @@ class SharedRegistry:
             self._advertise()
 
     def _advertise(self):
-        """This worker's load as of now, so the next placement sees it."""
-        if self.shutting_down.is_set():
+        """This worker's load as of now, so the next placement sees it (once its models are loaded)."""
+        if self.shutting_down.is_set() or not self.pipeline.health().get("ready"):
             return
         try:
             self.placement.advertise(len(self.holders))
