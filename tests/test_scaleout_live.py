@@ -83,3 +83,12 @@ def test_new_sessions_spread_over_the_workers(transport_server, redis_server):
     assert len(pids) >= 3, holders
     for session in sessions:
         control(transport_server.url, session, "cancel")
+
+
+def test_every_key_in_the_store_has_a_ttl(transport_server, redis_server):
+    """After this module's sessions (fed, finished, cancelled, left open), no key lacks a TTL: nothing leaks."""
+    store = redis_server.client(db=1)
+    keys = list(store.scan_iter(count=1000))
+    lacking = [key for key in keys if store.pttl(key) < 0]
+    store.close()
+    assert keys and lacking == []

@@ -196,10 +196,7 @@ class Holder:
 
     def _record_analysed(self):
         """The state endpoint's lag, on any worker, is the store's samples minus this (a status carries it too)."""
-        try:
-            self._store.redis.hset(self.keys[0], "analysed_s", self.analysed_s)
-        except OUTAGES:
-            pass
+        self._append([])
 
     def completed(self):
         if self.status != "processing":
@@ -235,7 +232,8 @@ class Holder:
                 self.token, json.dumps(checkpoint) if checkpoint is not None else "", samples_added,
                 self.analysed_s, self._settings.event_log_max, *self.registry.flatten(logged)])
         except OUTAGES as exc:
-            log.error("[%s] %d events lost to a store outage: %s", self.session_id, len(logged), exc)
+            if logged:
+                log.error("[%s] %d events lost to a store outage: %s", self.session_id, len(logged), exc)
             return
         if verdict[0] == b"fenced":
             self.stop(lost=True)

@@ -107,7 +107,7 @@ class SharedRegistry:
         """The owner's session; 404 for unknown ids and other owners' sessions, 410 once removed."""
         keys = session_keys(session_id)
         meta = self.store.redis.hgetall(keys[0])
-        if meta and meta[b"owner"].decode() == (owner or ""):
+        if meta and meta.get(b"owner", b"").decode() == (owner or "") and b"status" in meta:
             return SharedSession(self, session_id, meta)
         tomb_owner, status = self.store.redis.hmget(keys[4], "owner", "status")
         if not meta and tomb_owner is not None and tomb_owner.decode() == (owner or ""):
