@@ -1,15 +1,18 @@
 """The live suite against a scale-out deployment: two hosts × two workers on one Redis, events from a third port.
 
-The tests are the live suite's own functions, imported unchanged; only their fixtures
-change: `transport_server` and `keyed_server` are here a `Deployment` whose balancer sends
+The tests are the live suite's own functions (and openapi.yaml's checks), imported
+unchanged; only their fixtures change: `transport_server` and `keyed_server` are here a `Deployment` whose balancer sends
 every request to a random host and every event stream to the events host.
 """
+import inspect
+
 import pytest
 import requests
 
 import test_auth_and_ops
 import test_events_stream
 import test_live_api
+import test_openapi
 from deployment import Deployment
 from live import TIMEOUT, collect, control, start, tone_pcm, upload
 
@@ -22,6 +25,13 @@ for _module, _names in ((test_events_stream, (
                         (test_auth_and_ops, ("test_every_live_route_needs_a_valid_key",
                                              "test_key_in_header_or_query_and_sessions_isolated_per_key"))):
     globals().update({name: getattr(_module, name) for name in _names})
+# openapi.yaml against the deployment: every test of that module that needs only the transport server.
+_SPEC_FIXTURES = {"transport_server", "check", "event_schemas", "spec_doc", "openapi"}
+globals().update({name: test for name, test in vars(test_openapi).items() if name.startswith("test_")
+                  and set(inspect.signature(test).parameters) <= _SPEC_FIXTURES
+                  and set(inspect.signature(test).parameters) & {"transport_server"}})
+check, spec_doc, openapi, event_schemas = (test_openapi.check, test_openapi.spec_doc, test_openapi.openapi,
+                                           test_openapi.event_schemas)
 KEY_A, KEY_B = test_auth_and_ops.KEY_A, test_auth_and_ops.KEY_B
 
 
@@ -89,6 +99,6 @@ def test_every_key_in_the_store_has_a_ttl(transport_server, redis_server):
     """After this module's sessions (fed, finished, cancelled, left open), no key lacks a TTL: nothing leaks."""
     store = redis_server.client(db=1)
     keys = list(store.scan_iter(count=1000))
-    lacking = [key for key in keys if store.pttl(key) < 0]
+    lacking = [key for key in keys if store.pttl(key) == -1]  # -2: it expired meanwhile
     store.close()
     assert keys and lacking == []
