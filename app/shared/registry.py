@@ -23,6 +23,7 @@ from ..audio.offload import DecodePool
 from ..inputs import StartOptions
 from ..registry import reap_forever, refuse_unless_ready, server_full
 from ..session import ALL_STATES
+from .events import SLICE_S
 from .holder import Holder
 from .placement import Placement
 from .session import ACTIVE, SharedSession
@@ -43,7 +44,8 @@ class SharedRegistry:
         self.shutting_down = gevent.event.Event()
         self.holders = {}
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self.consumer_ms = int(max(settings.lease_ttl_s, 2 * 0.5) * 1000)
+        # The consumer slot's life: renewed every third of it, between XREAD slices.
+        self.consumer_ms = int(max(settings.lease_ttl_s, 3 * SLICE_S) * 1000)
         self._local_consumers = {}
         self._reaper = None
         model_processes = settings.pool_size if pipeline.name == "speech" else 1
