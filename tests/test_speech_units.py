@@ -3,6 +3,8 @@ import hashlib
 import os
 import pickle
 import struct
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -13,6 +15,7 @@ import speechgen
 from app.config import Settings
 from app.speech import models, protocol
 from app.speech.models import ModelUnavailable, PackagedModel
+from app.speech.protocol import SessionContext
 from app.speech.settings import WorkerSettings, endpoint_settings
 from client.events import Word
 
@@ -94,6 +97,18 @@ def test_a_worker_survives_unreadable_and_unknown_messages(caplog):
     assert "could not be read" in caplog.text and "does not know" in caplog.text
     for fd in (inbox_r, inbox_w, outbox_r):
         os.close(fd)
+
+
+def test_a_worker_loads_nothing_of_the_hub():
+    """A fresh interpreter that imports the worker and unpickles the messages carrying a
+    session's context and the settings, as a worker does, loads no Flask, app.errors or app.pipeline."""
+    context = SessionContext("live_1", "conv_1", goal="close the deal", metadata={"crm": 1})
+    frames = pickle.dumps([WorkerSettings.from_settings(DEFAULTS), protocol.OpenSession("live_1", context),
+                           protocol.OpenJob("file_1", context, "/tmp/call.wav")])
+    probe = ("import pickle, sys; import app.speech.worker; pickle.loads(sys.stdin.buffer.read()); "
+             "print(sorted(m for m in sys.modules if m in ('flask', 'app.errors', 'app.pipeline')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], input=frames, capture_output=True, check=True)
+    assert loaded.stdout.decode().strip() == "[]"
 
 
 def test_the_worker_settings_come_from_the_server_settings_alone():

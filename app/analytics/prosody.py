@@ -1,11 +1,12 @@
 """Acoustic and timing cues of one utterance: pitch, loudness, speech rate, pauses, voicing."""
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import parselmouth
 
 from ..audio import TARGET_RATE_HZ
+from .features import RoundedFeatures
 
 #: A gap between consecutive words longer than this is a pause (hesitations run 0.25–1 s).
 PAUSE_S = 0.25
@@ -21,7 +22,7 @@ _VOWEL_GROUPS = re.compile(r"[aeiouy]+")
 
 
 @dataclass
-class Prosody:
+class Prosody(RoundedFeatures):
     """What was measured; None where the utterance gave nothing to measure (e.g. no voiced frame)."""
 
     duration_s: float
@@ -36,10 +37,6 @@ class Prosody:
     pauses: int  # gaps between words longer than PAUSE_S
     pause_total_s: float
     longest_pause_s: float
-
-    def to_dict(self):
-        """Rounded values for an event's `features`."""
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 def syllables(word):

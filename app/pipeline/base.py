@@ -1,17 +1,13 @@
-"""Interfaces between a live session (in the gevent hub) and the analysis that runs off it."""
-from dataclasses import dataclass, field
-from typing import Optional, Protocol
+"""Interfaces between a live session (in the gevent hub) and the analysis that runs off it.
 
+`SessionContext`, what analysis may know of a session, is declared with the speech workers'
+messages, which carry it, and handed on from here to the sessions and file jobs.
+"""
+from typing import Protocol
 
-@dataclass(frozen=True)
-class SessionContext:
-    """What analysis may know about the session it serves."""
+from ..speech.protocol import SessionContext
 
-    session_id: str
-    conversation_id: str
-    language: str = "en"
-    goal: Optional[str] = None
-    metadata: dict = field(default_factory=dict)
+__all__ = ["SessionContext", "AnalysisSink", "AnalysisStream", "Pipeline"]
 
 
 class AnalysisSink(Protocol):

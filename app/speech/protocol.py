@@ -11,7 +11,7 @@ import os
 import pickle
 import select
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 log = logging.getLogger(__name__)
@@ -20,11 +20,26 @@ _HEADER = struct.Struct(">I")
 MAX_FRAME_BYTES = 64 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class SessionContext:
+    """What analysis may know about the session (or file job) it serves.
+
+    Declared here, beside the messages that carry it, so that a worker unpickling one loads
+    nothing of the hub (app.pipeline hands it on to sessions and files).
+    """
+
+    session_id: str
+    conversation_id: str
+    language: str = "en"
+    goal: Optional[str] = None
+    metadata: dict = field(default_factory=dict)
+
+
 # -- the server to a worker (its first frame is the worker's app.speech.settings.WorkerSettings) ---
 
 @dataclass(frozen=True)
 class OpenSession:
-    """Start a live session's recognizer and analytics; `context` is its app.pipeline SessionContext.
+    """Start a live session's recognizer and analytics.
 
     `checkpoints`: send each final with its analytics and a checkpoint in one `Events` (a shared
     store keeps them); `resume`: such a checkpoint, to carry the session on after it
@@ -32,7 +47,7 @@ class OpenSession:
     """
 
     session_id: str
-    context: Any
+    context: SessionContext
     checkpoints: bool = False
     resume: Optional[dict] = None
 
@@ -42,7 +57,7 @@ class OpenJob:
     """Analyse the recorded file at `path` (on this machine) as one offline job, known by `session_id`."""
 
     session_id: str
-    context: Any
+    context: SessionContext
     path: str
 
 

@@ -5,7 +5,7 @@ worker gets it as the first frame on its stdin.
 """
 from dataclasses import dataclass
 
-from .streaming import EndpointSettings
+from .endpointing import EndpointSettings
 
 
 @dataclass(frozen=True)

@@ -130,13 +130,14 @@ class _Sessions:
         try:
             action(message)
         except Exception as exc:  # one session's failure must not take the others down
-            log.exception("speech session %s failed", message.session_id)
-            self.fail(message.session_id, f"speech analysis failed: {type(exc).__name__}: {exc}")
+            self.fail(message.session_id, "speech analysis", exc)
 
-    def fail(self, session_id, reason):
+    def fail(self, session_id, what, exc):
+        """Log `exc` and end that one session or job with a `Failed` that names it."""
+        log.exception("%s of %s failed", what, session_id)
         self.live.pop(session_id, None)
         self.jobs.pop(session_id, None)
-        self.channel.send(Failed(session_id, reason))
+        self.channel.send(Failed(session_id, f"{what} failed: {type(exc).__name__}: {exc}"))
 
     def _open(self, message):
         self.live[message.session_id] = WorkerSession(self.models, message.context, self.settings,
@@ -173,8 +174,7 @@ class _Sessions:
             try:
                 session.publish(self.channel, session_id, session.recognizer.partial())
             except Exception as exc:
-                log.exception("speech session %s failed", session_id)
-                self.fail(session_id, f"speech analysis failed: {type(exc).__name__}: {exc}")
+                self.fail(session_id, "speech analysis", exc)
                 continue
             self.live.move_to_end(session_id)  # round robin: the next turn goes to the others
             if self.channel.pending():
@@ -186,8 +186,7 @@ class _Sessions:
         try:
             events = next(steps, None)
         except Exception as exc:
-            log.exception("file analysis %s failed", job_id)
-            self.fail(job_id, f"file analysis failed: {type(exc).__name__}: {exc}")
+            self.fail(job_id, "file analysis", exc)
             return
         if events is None:
             self.jobs.pop(job_id, None)
