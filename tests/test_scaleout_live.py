@@ -5,6 +5,7 @@ unchanged; only their fixtures change: `transport_server` and `keyed_server` are
 every request to a random host and every event stream to the events host.
 """
 import inspect
+from pathlib import Path
 
 import pytest
 import requests
@@ -14,7 +15,7 @@ import test_events_stream
 import test_live_api
 import test_openapi
 from deployment import Deployment
-from live import TIMEOUT, collect, control, start, tone_pcm, upload
+from live import TIMEOUT, collect, control, start, tone_pcm, tone_wav, upload
 
 globals().update({name: test for name, test in vars(test_live_api).items() if name.startswith("test_")})
 for _module, _names in ((test_events_stream, (
@@ -102,3 +103,26 @@ def test_every_key_in_the_store_has_a_ttl(transport_server, redis_server):
     lacking = [key for key in keys if store.pttl(key) == -1]  # -2: it expired meanwhile
     store.close()
     assert keys and lacking == []
+
+
+def _worker_pids(server):
+    pid = server.proc.pid
+    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def test_a_bad_chunk_forwarded_to_the_holder_is_refused_at_once_with_nothing_stored(transport_server, redis_server):
+    """Posted to a host that does not hold the session: 422 invalid_chunk from the holder's decoder, nothing kept."""
+    session = start(transport_server.url, suffix=".wav")
+    store = redis_server.client(db=1)
+    tag = f"harken:{{{session['session_id']}}}"
+    holder_pid = int(store.get(tag + ":lease").decode().split(":")[1])
+    elsewhere = next(s for s in transport_server.servers() if holder_pid not in _worker_pids(s))
+    bad = upload(elsewhere.url, session, 0, b"RIFF\x00\x00\x00\x00JUNKJUNKJUNK" * 4)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_chunk"
+    assert bad.json()["error"]["expected_chunk_seq"] == 0
+    assert store.hget(tag + ":meta", "next") == b"0" and not store.exists(tag + ":ledger", tag + ":audio")
+    good = upload(elsewhere.url, session, 0, tone_wav(0.5))
+    assert good.status_code == 200 and good.json()["next_chunk_seq"] == 1
+    assert store.llen(tag + ":audio") == 1
+    store.close()
+    control(transport_server.url, session, "cancel")
