@@ -25,6 +25,17 @@ class SileroFrames:
             frames.append((frame, self._vad.process(memoryview(frame.data))))
         return frames
 
+    def forget(self):
+        """Start the model's recurrent state afresh, as before an unrelated recording.
+
+        Called once an utterance has ended. Carried on across a pause, the state could go
+        where Silero scores the next turn's voice low for many seconds: the MFA recordings
+        of bench/data/real, one monologue, 0.8 s of digital silence, then another, scored
+        the second's frames >= 0.5 in none of them (72 % alone, or with a reset anywhere in
+        the pause), and the live path lost 16 s of speech.
+        """
+        self._vad.reset()
+
     def drain(self):
         """The last partial frame, zero-padded and scored, at the end of the stream."""
         if not len(self._carry):
