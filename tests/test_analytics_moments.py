@@ -3,6 +3,12 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from app.analytics import ConversationAnalytics, load_models
+from app.pipeline.base import SessionContext, Utterance
+
 DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
 #: SHA-256 of bench/data/moments_heldout_fresh.json as committed before the speech-act head existed.
 FRESH_HELDOUT_SHA256 = "190edd3e2a806b158bd9336cdfa648a7d6e67232748380848466b51990db851e"
@@ -22,3 +28,27 @@ def test_fresh_heldout_conversations_use_the_catalog():
     assert {t["polarity"] for t in turns} <= {"positive", "neutral", "negative"}
     assert sum("objection" in t["moments"] or "escalation" in t["moments"] or "resolution" in t["moments"]
                for t in turns) >= 25
+
+
+@pytest.fixture(scope="module")
+def models():
+    return load_models()
+
+
+def said(index, speaker, text):
+    """A final of `text` alone (no audio: the words decide)."""
+    return Utterance(f"utt_{index:04d}", speaker, 3.0 * index, 3.0 * index + 2.5, text, 1.0, [],
+                     np.zeros(0, np.float32))
+
+
+def test_a_last_sentence_left_unfinished_gets_its_moment_when_the_session_finishes(models):
+    """The session's last final has no closing punctuation: finish() judges it and names that final."""
+    analytics = ConversationAnalytics(SessionContext("s", "c"), models)
+    analytics.on_final(said(1, "Speaker_0", "The yearly plan comes to twelve thousand."))
+    events = analytics.on_final(said(2, "Speaker_1", "Honestly that is too expensive for a team of our size"))
+    assert [e.name for e in events if e.name == "moment"] == []  # the sentence may go on in the next final
+    moments = analytics.finish()
+    assert [(m.category, m.utterance_ids, m.speaker) for m in moments] == [("objection", ["utt_0002"], "Speaker_1")]
+    assert "too expensive" in moments[0].evidence
+    assert analytics.finish() == []
+    assert analytics.summary(final=True).moments_by_category.get("objection") == 1

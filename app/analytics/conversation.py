@@ -106,18 +106,27 @@ class ConversationAnalytics:
             engagement=mind.engagement, cognitive_load=mind.cognitive_load, interrupted=interrupted))
         return events
 
+    def finish(self):
+        """The Moment events of a sentence the session's last final left unfinished, judged now.
+
+        A final without closing punctuation waits for its speaker's next final; at the end of
+        the session none will come, so the kept words are judged as they are. Call it once the
+        last final has been analysed, before the final summary; a second call returns [].
+        """
+        pending = self.turn.flush()
+        if pending is None:
+            return []
+        return [self._moment(*item) for item in self._moments(pending, None, None, None)]
+
     def summary(self, final):
         """The ConversationSummary of everything analysed so far.
 
-        The final one first judges a sentence the last final left unfinished: its moments are
-        counted in the summary (the session's events have already gone out).
+        The final one first judges a sentence still unfinished (`finish`), so its moments are
+        counted even where the caller did not send them as events.
         """
         clock = _Clock(self.cpu_s)
         if final:
-            pending = self.turn.flush()
-            if pending is not None:
-                for item in self._moments(pending, None, None, None):
-                    self._moment(*item)
+            self.finish()
         return clock("summary", summary.write, self.context, self.records, self.moments,
                      self.transitions, final)
 

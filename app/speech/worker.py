@@ -98,8 +98,8 @@ class WorkerSession:
         return [self.analytics.summary(final=False)]
 
     def closing_events(self):
-        """The final summary, when analytics runs."""
-        return [self.analytics.summary(final=True)] if self.analytics else []
+        """The moments of a sentence left unfinished, then the final summary, when analytics runs."""
+        return [*self.analytics.finish(), self.analytics.summary(final=True)] if self.analytics else []
 
 
 def serve(channel, models, endpointing, speaker_similarity, summary_every_s=0.0):
