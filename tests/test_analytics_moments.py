@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from app.analytics import ConversationAnalytics, load_models
+from app.analytics.moments import Judged, MomentRules
+from app.analytics.stance import skeleton
 from app.pipeline.base import SessionContext, Utterance
 
 DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
@@ -52,3 +54,27 @@ def test_a_last_sentence_left_unfinished_gets_its_moment_when_the_session_finish
     assert "too expensive" in moments[0].evidence
     assert analytics.finish() == []
     assert analytics.summary(final=True).moments_by_category.get("objection") == 1
+
+
+def test_the_stance_skeleton_keeps_the_speech_act_and_blanks_the_topic(models):
+    """Two objections on different topics share their skeleton's wording; the topic words are gone."""
+    lexicon = models.vader.lexicon
+    assert skeleton("Even so, the pallet rate is more than we pay our carrier.", lexicon) == \
+        "even so the _ _ is more than we pay our _"
+    assert skeleton("Even so, the licence fee is more than we pay our agency.", lexicon) == \
+        "even so the _ _ is more than we pay our _"
+    assert skeleton("12 345", lexicon) == "_"
+
+
+def whole(speaker, uid, text, valence):
+    return Judged(text, [said(int(uid[-4:]), speaker, text)], valence, arousal=0.0, interrupted=False)
+
+
+def test_a_resolution_read_by_meaning_comes_from_the_speaker_whose_issue_is_open(models):
+    """The other side's answer to an objection is not its resolution, however the head reads it."""
+    rules = MomentRules(models.moment_head)
+    sure = {"resolution": 0.99, "objection": 0.0, "escalation": 0.0, "other": 0.01}
+    rules.detect(whole("Speaker_1", "utt_0001", "Honestly that is too expensive for us.", -0.4))
+    answer = rules.detect(whole("Speaker_0", "utt_0002", "We can take ten percent off the first year.", 0.1), sure)
+    accepted = rules.detect(whole("Speaker_1", "utt_0003", "Ten percent off, alright then.", 0.3), sure)
+    assert answer == [] and [c for c, _, _ in accepted] == ["resolution"]

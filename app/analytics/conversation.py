@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from client.events import Moment
 
-from . import cognitive, emotion, head, lexical, prosody, scores, summary, topics
+from . import cognitive, emotion, head, lexical, prosody, scores, stance, summary, topics
 from .baseline import speaker_norms
 from .moments import MomentRules, TurnText
 from .states import StateTracker
@@ -134,7 +134,7 @@ class ConversationAnalytics:
         """[(category, confidence, evidence, utterances)] of one judged text, by phrase and by meaning.
 
         The embedding and VADER scores of `utterance` (the final just analysed) are reused when
-        the text is that final's alone.
+        the text is that final's alone; the stance skeleton is always embedded here.
         """
         clock = _Clock(self.cpu_s)
         meaning = None
@@ -144,7 +144,10 @@ class ConversationAnalytics:
             else:
                 embedding = clock("embedding", self.models.encoder.encode, judged.text)
                 polarity = clock("lexical", self.models.vader.polarity_scores, judged.text)
-            meaning = clock("moments", self.models.moment_head.probabilities, head.features(embedding, polarity))
+            skeleton = clock("embedding", self.models.encoder.encode,
+                             stance.skeleton(judged.text, self.models.vader.lexicon))
+            meaning = clock("moments", self.models.moment_head.probabilities,
+                            head.features(embedding, polarity, skeleton))
         found = clock("moments", self.rules.detect, judged, meaning)
         return [(category, confidence, evidence, judged.utterances) for category, confidence, evidence in found]
 
