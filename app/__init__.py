@@ -1,27 +1,22 @@
-"""Harken: live conversation analytics over HTTP chunks and Server-Sent Events."""
-from dataclasses import dataclass
+"""Harken: live conversation analytics over HTTP chunks and Server-Sent Events.
 
-from . import errors
-from .auth import KeyRing
-from .config import Settings
-from .cors import init_cors
-from .files import FileAnalyses
-from . import logs
-from .metrics import Metrics
-from .pipeline import create_pipeline
-from .registry import SessionRegistry
+The factory imports the hub's modules when it runs, not when this package is imported: a
+speech worker (`python -m app.speech.worker`) imports this package first, and must not load
+Flask, the sessions or the routes it never uses.
+"""
+from dataclasses import dataclass
 
 
 @dataclass
 class Services:
     """Everything one app owns, reachable as `app.extensions["harken"]`."""
 
-    settings: Settings
-    keys: KeyRing
+    settings: object  # app.config.Settings
+    keys: object  # app.auth.KeyRing
     pipeline: object
-    metrics: Metrics
-    sessions: SessionRegistry
-    files: FileAnalyses
+    metrics: object  # app.metrics.Metrics
+    sessions: object  # app.registry.SessionRegistry
+    files: object  # app.files.FileAnalyses
 
     def shutdown(self):
         """Tell open event streams to reconnect elsewhere, then stop the model workers."""
@@ -32,6 +27,15 @@ class Services:
 
 def create_app(settings=None):
     """Build the app from `settings` (default: the environment); starts model loading off the hub."""
+    from . import errors, logs
+    from .auth import KeyRing
+    from .config import Settings
+    from .cors import init_cors
+    from .files import FileAnalyses
+    from .metrics import Metrics
+    from .pipeline import create_pipeline
+    from .registry import SessionRegistry
+    from .routes import analyze, apidoc, live, ops, web
     settings = settings or Settings.from_env()
     logs.init_logging(settings.log_level, settings.log_format)
     app = errors.JsonErrorsFlask(__name__, static_folder=None)  # the page's blueprint serves app/static at /ui
@@ -50,7 +54,6 @@ def create_app(settings=None):
     errors.init_app(app)
     metrics.init_app(app)
     init_cors(app, settings.cors_origins)
-    from .routes import analyze, apidoc, live, ops, web
     app.register_blueprint(live.bp)
     app.register_blueprint(analyze.bp)
     app.register_blueprint(ops.bp)

@@ -71,6 +71,8 @@ class Settings:
     vad_min_speech_s: float = field(default=0.25, metadata={"env": "HARKEN_VAD_MIN_SPEECH_S"})
     max_utterance_s: float = field(default=12.0, metadata={"env": "HARKEN_MAX_UTTERANCE_S"})
     partial_interval_s: float = field(default=0.6, metadata={"env": "HARKEN_PARTIAL_INTERVAL_S"})
+    # Cosine similarity of resemblyzer d-vectors: one voice scores about 0.8-0.95 against itself,
+    # different voices about 0.4-0.7, so a turn joins the nearest speaker above this bar.
     speaker_similarity: float = field(default=0.72, metadata={"env": "HARKEN_SPEAKER_SIMILARITY"})
     log_level: str = field(default="INFO", metadata={"env": "HARKEN_LOG_LEVEL"})
     log_format: str = field(default="text", metadata={"env": "HARKEN_LOG_FORMAT"})

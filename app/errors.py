@@ -9,8 +9,12 @@ from werkzeug.routing import RequestRedirect
 log = logging.getLogger(__name__)
 
 
-class HarkenError(Exception):
-    """Base of every error the API reports; `code` is the wire name, `status` the HTTP status."""
+class APIError(Exception):
+    """Base of every error the API reports; `code` is the wire name, `status` the HTTP status.
+
+    Each class has its twin of the same name in client/errors.py, this one's included: the
+    client's `APIError` is what it raises for any of these (its own root is `HarkenError`).
+    """
 
     status = 500
     code = "internal_error"
@@ -27,7 +31,7 @@ class HarkenError(Exception):
         return {"error": {"code": self.code, "message": self.message, **self.extra}}
 
 
-class BadRequest(HarkenError):
+class BadRequest(APIError):
     status, code, message = 400, "bad_request", "The request could not be read."
 
 
@@ -35,11 +39,11 @@ class InvalidJson(BadRequest):
     code, message = "invalid_json", "The body is not valid JSON."
 
 
-class Unauthorized(HarkenError):
+class Unauthorized(APIError):
     status, code, message = 401, "unauthorized", "A valid API key is required."
 
 
-class NotFound(HarkenError):
+class NotFound(APIError):
     status, code, message = 404, "not_found", "No such resource."
 
 
@@ -47,11 +51,11 @@ class SessionNotFound(NotFound):
     code, message = "session_not_found", "No live session has this id."
 
 
-class MethodNotAllowed(HarkenError):
+class MethodNotAllowed(APIError):
     status, code, message = 405, "method_not_allowed", "This method is not allowed here."
 
 
-class Conflict(HarkenError):
+class Conflict(APIError):
     status, code = 409, "conflict"
 
 
@@ -71,11 +75,11 @@ class ConsumerAttached(Conflict):
     code, message = "consumer_attached", "Another consumer is reading this session's events."
 
 
-class SessionExpired(HarkenError):
+class SessionExpired(APIError):
     status, code, message = 410, "session_expired", "The session has expired."
 
 
-class PayloadTooLarge(HarkenError):
+class PayloadTooLarge(APIError):
     status, code, message = 413, "payload_too_large", "The request body is too large."
 
 
@@ -89,7 +93,7 @@ class TooManyAudioFrames(PayloadTooLarge):
     code = "too_many_audio_frames"
 
 
-class UnsupportedMediaType(HarkenError):
+class UnsupportedMediaType(APIError):
     status, code, message = 415, "unsupported_media_type", "This content type is not accepted here."
 
 
@@ -101,7 +105,7 @@ class AudioTooLong(PayloadTooLarge):
     code, message = "audio_too_long", "The recording holds more audio than one analysis may take."
 
 
-class ValidationFailed(HarkenError):
+class ValidationFailed(APIError):
     """A field has a value the API cannot use; `field` names it."""
 
     status, code, message = 422, "validation_failed", "A field has an invalid value."
@@ -119,11 +123,11 @@ class InvalidChunk(ValidationFailed):
     code, message = "invalid_chunk", "The chunk is not audio the decoder can read."
 
 
-class TooManyRequests(HarkenError):
+class TooManyRequests(APIError):
     status, code = 429, "backpressure"
 
 
-class ServiceUnavailable(HarkenError):
+class ServiceUnavailable(APIError):
     status, code, message = 503, "service_unavailable", "The service cannot take this request now."
 
 
@@ -143,7 +147,7 @@ class AnalysisQueueFull(ServiceUnavailable):
     code, message = "analysis_queue_full", "As many recorded files are being analysed as the server may take."
 
 
-class AnalysisFailed(HarkenError):
+class AnalysisFailed(APIError):
     """The speech pipeline broke while analysing a recorded file (not the client's mistake)."""
 
     code, message = "analysis_failed", "The analysis of the file failed."
@@ -183,7 +187,7 @@ class JsonErrorsFlask(Flask):
 
 
 def _redirect(exc):
-    error = HarkenError("This resource lives at the Location given.", location=exc.new_url)
+    error = APIError("This resource lives at the Location given.", location=exc.new_url)
     error.status, error.code = exc.code, "redirect"
     error.headers = {"Location": exc.new_url}
     return error_response(error)
@@ -193,7 +197,7 @@ def _from_http_exception(exc):
     """Routing and Werkzeug errors (404, 405, 413, bad multipart) in Harken's JSON shape."""
     kind = _HTTP_CODES.get(exc.code)
     if kind is None:
-        error = HarkenError(_MARKUP.sub("", exc.description or exc.name or ""))
+        error = APIError(_MARKUP.sub("", exc.description or exc.name or ""))
         error.status, error.code = exc.code, wire_code(exc.name)
     else:
         error = kind()
@@ -206,11 +210,11 @@ def _from_http_exception(exc):
 
 def _unexpected(exc):
     log.exception("unhandled error")
-    return error_response(HarkenError())
+    return error_response(APIError())
 
 
 def init_app(app):
     """Map Harken errors, HTTP errors and anything unexpected to the JSON error body."""
-    app.register_error_handler(HarkenError, error_response)
+    app.register_error_handler(APIError, error_response)
     app.register_error_handler(HTTPException, _from_http_exception)
     app.register_error_handler(Exception, _unexpected)

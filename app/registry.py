@@ -8,7 +8,7 @@ import gevent.event
 
 from . import errors
 from .audio.offload import DecodePool
-from .session import ACTIVE_STATES, ALL_STATES, LiveSession
+from .session import ACTIVE_STATES, ALL_STATES, Session
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class SessionRegistry:
             raise errors.ServerFull(headers={"Retry-After": str(self.settings.retry_after_s)},
                                     max_sessions=self.settings.max_sessions)
         self._ensure_reaper()
-        session = LiveSession(
+        session = Session(
             session_id="live_" + secrets.token_hex(12),
             conversation_id="liveconv_" + secrets.token_hex(12),
             owner=owner, options=options, settings=self.settings, pipeline=self.pipeline,

@@ -36,8 +36,10 @@ class SessionLog(logging.LoggerAdapter):
         return f"[{self.extra['session_id']}] {msg}", kwargs
 
 
-class LiveSession:
+class Session:
     """A live capture session; see SPEC §2.6 for its states."""
+
+    keeps_checkpoints = False  # AnalysisSink: in memory, nothing outlives this process to resume
 
     def __init__(self, *, session_id, conversation_id, owner, options, settings, pipeline, metrics, decoding):
         self.session_id = session_id

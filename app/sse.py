@@ -5,6 +5,7 @@ import socket
 import gevent
 import gevent.event
 import gevent.monkey
+from flask import Response
 
 from client import events
 
@@ -63,6 +64,16 @@ class HangupWatch:
         if self._watcher is not None:
             self._watcher.stop()
             self._watcher = None
+
+
+def event_stream_response(frames, on_close):
+    """The response that streams `frames` (stream_events' generator) as it goes: no caching, no
+    proxy buffering; `on_close` runs once the server is done with it, however the stream ended."""
+    response = Response(frames, mimetype="text/event-stream", direct_passthrough=True)
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    response.call_on_close(on_close)
+    return response
 
 
 def stream_events(session, last_seen_id, **options):

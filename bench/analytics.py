@@ -45,7 +45,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.analytics import ConversationAnalytics, load_models  # noqa: E402
-from app.pipeline.base import SessionContext, Utterance  # noqa: E402
+from app.pipeline.base import SessionContext  # noqa: E402
+from app.speech.analysis import Utterance  # noqa: E402
 from client.events import Word  # noqa: E402
 from tests.speechgen import RATE_HZ, dialogue  # noqa: E402
 

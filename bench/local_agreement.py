@@ -12,9 +12,9 @@ would reach on an infinitely fast machine. It decodes with the service's own Whi
 import functools
 import re
 
+from app.audio import TARGET_RATE_HZ as RATE_HZ
 from app.speech.asr import WhisperRecognizer
 
-RATE_HZ = 16000
 STEP_S = 1.0
 TRIM_S = 15.0
 PROMPT_CHARS = 200

@@ -49,9 +49,9 @@ import machine  # noqa: E402
 import speechgen  # noqa: E402
 from conftest import Server  # noqa: E402
 from speech import RESULTS, LiveRun, offline_model, pct, worker_cpu_s  # noqa: E402
+from speechgen import RATE_HZ  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "real"
-RATE_HZ = 16000
 PAUSE_S = 0.8
 NOISE_SNR_DB = 10.0
 CONDITIONS = ("clean", "phone", "noise")

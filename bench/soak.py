@@ -41,10 +41,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from live import iter_events  # noqa: E402
 from machine import describe  # noqa: E402
 from proxy import Fault, FaultyProxy  # noqa: E402
+from speechgen import RATE_HZ  # noqa: E402
 from transport import BenchServer, ProcStat  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
-RATE_HZ = 16000
 TIMEOUT = (5, 15)
 RESULT_TTL_S = 5
 

@@ -33,6 +33,7 @@ from app.config import Settings  # noqa: E402
 from app.speech.asr import WhisperRecognizer  # noqa: E402
 from app.speech.diarization import OnlineSpeakers, SpeakerEncoder  # noqa: E402
 from app.speech.models import asr_model_dir  # noqa: E402
+from app.speech.settings import endpoint_settings  # noqa: E402
 from app.speech.streaming import SessionRecognizer  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -80,7 +81,9 @@ def schedule(rng):
 
 def run_once(asr, encoder, samples, plan, rng):
     """Feed `samples` under `plan`; the finals' texts in order."""
-    recognizer = SessionRecognizer(asr, OnlineSpeakers(encoder))
+    defaults = Settings()
+    recognizer = SessionRecognizer(asr, OnlineSpeakers(encoder, defaults.speaker_similarity),
+                                   settings=endpoint_settings(defaults))
     step = int(plan["chunk_s"] * RATE_HZ)
     events, pos = [], 0
     while pos < len(samples):

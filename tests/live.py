@@ -111,6 +111,16 @@ def wait_for(predicate, seconds):
     return False
 
 
+def health(base_url):
+    """The server's /healthz document."""
+    return requests.get(base_url + "/healthz", timeout=TIMEOUT).json()
+
+
+def worker_jobs(base_url):
+    """The recorded-file jobs the server's speech workers hold now."""
+    return sum(w["jobs"] for w in health(base_url)["pipeline"]["workers"])
+
+
 def attach_within(base_url, session, seconds):
     """Whether a new consumer gets the session's event stream (200) within `seconds`."""
 

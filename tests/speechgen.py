@@ -26,7 +26,8 @@ import jiwer
 import numpy as np
 import soundfile
 
-RATE_HZ = 16000
+from app.audio import TARGET_RATE_HZ as RATE_HZ  # the rate the server analyses: audio is made at it
+
 CACHE_DIR = Path(__file__).resolve().parent / ".cache" / "audio"
 # Bump when the recipe changes so stale cached audio is not reused.
 _RECIPE_VERSION = 3

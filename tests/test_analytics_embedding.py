@@ -5,7 +5,7 @@ import pytest
 
 from app.analytics import load_models
 from app.analytics.topics import TopicTracker
-from app.pipeline.base import Utterance
+from app.speech.analysis import Utterance
 
 SENTENCES = [
     "Okay.",

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from app.analytics import ConversationAnalytics, head, load_models
-from app.pipeline.base import SessionContext, Utterance
+from app.pipeline.base import SessionContext
+from app.speech.analysis import Utterance
 
 DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
 #: SHA-256 of bench/data/emotion_heldout.json as committed before any tuning; never update it to fit a change.

@@ -9,7 +9,8 @@ import pytest
 from app.analytics import ConversationAnalytics, load_models
 from app.analytics.moments import Judged, MomentRules
 from app.analytics.stance import skeleton
-from app.pipeline.base import SessionContext, Utterance
+from app.pipeline.base import SessionContext
+from app.speech.analysis import Utterance
 
 DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
 #: SHA-256 of bench/data/moments_heldout_fresh.json as committed before the speech-act head existed.

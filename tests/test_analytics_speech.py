@@ -7,7 +7,8 @@ import soundfile
 
 import speechgen
 from app.analytics import ConversationAnalytics, load_models
-from app.pipeline.base import SessionContext, Utterance
+from app.pipeline.base import SessionContext
+from app.speech.analysis import Utterance
 from client.events import Cognitive, Emotion, Moment, SummaryUpdate, Transition, Word
 
 pytestmark = pytest.mark.speech

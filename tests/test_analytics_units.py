@@ -10,10 +10,10 @@ from app.analytics.baseline import Norm
 from app.analytics.cognitive import questions
 from app.analytics.moments import Judged, MomentRules, TurnText
 from app.analytics.states import StateTracker, classify
-from app.pipeline.base import Utterance
+from app.audio import TARGET_RATE_HZ as RATE
+from app.speech.analysis import Utterance
+from app.timefmt import mmss
 from client.events import Cognitive, Emotion, Word
-
-RATE = 16000
 
 
 @pytest.fixture(scope="module")
@@ -211,13 +211,13 @@ def test_classify_states():
     assert classify(dict(base, engagement=0.8))[0] == "engaged"
 
 
-def test_clock_and_key_phrases():
+def test_mmss_and_key_phrases():
     """Times print as mm:ss; a phrase said in two utterances is key, a one-off is not."""
     from app.analytics.conversation import Record
     rows = [Record(f"u{i}", "Speaker_0", i, i + 1, text, 5, 0.0, 0.0, "neutral", 0.5, 0.3, False)
             for i, text in enumerate(["The migration plan is ready.", "Send the migration plan today.",
                                       "Pricing is fine."])]
-    assert summary.clock(125.9) == "02:05"
+    assert mmss(125.9) == "02:05"
     assert summary.key_phrases(rows) == ["migration plan"]
 
 

@@ -33,15 +33,6 @@ FORBIDDEN = {
     "app.registry": ("app.speech", "app.analytics", "app.routes", "app.files"),
 }
 
-# Imports that break a rule above today, each to be deleted once the import is gone.
-KNOWN_EXCEPTIONS = {
-    # Issue 15: `Utterance` is declared in app.pipeline.base, so the speech package imports the
-    # pipeline that drives it (a cycle); the target is speech importing nothing of app.pipeline.
-    ("app.speech.worker", "app.pipeline.base"),
-    ("app.speech.offline", "app.pipeline.base"),
-}
-
-
 def _module_name(path):
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -82,8 +73,7 @@ def _rule(table, module):
 
 
 def _edges():
-    return [(module, imported) for module, imports in sorted(GRAPH.items()) for imported in sorted(imports)
-            if (module, imported) not in KNOWN_EXCEPTIONS]
+    return [(module, imported) for module, imports in sorted(GRAPH.items()) for imported in sorted(imports)]
 
 
 def test_the_import_graph_is_read():

@@ -4,15 +4,14 @@ import contextlib
 import io
 import logging
 import threading
-import time
 from pathlib import Path
 
 import av
 import numpy as np
 import pytest
-import requests
 import soundfile
 
+import live
 import speechgen
 from client import (AnalysisResult, AsyncLiveClient, Cognitive, ConversationResult, Done, Emotion,
                     FinalTranscript, LiveClient, RetryPolicy, Status, SummaryUpdate)
@@ -63,19 +62,6 @@ def assert_catalog_order(events):
             assert [type(e) for e in analysis[index + 1:index + 3]] == [Emotion, Cognitive]
 
 
-def jobs(url):
-    """The jobs the server's speech workers hold now."""
-    workers = requests.get(url + "/healthz", timeout=10).json()["pipeline"]["workers"]
-    return sum(w["jobs"] for w in workers)
-
-
-def wait_for(predicate, what, timeout_s=60):
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
-        time.sleep(0.2)
-
-
 def test_analyze_file_returns_the_whole_document(speech_server):
     """One POST /analyze: the call's words and speakers, the document whole, ConversationResult's view of it."""
     with LiveClient(speech_server.url) as client:
@@ -123,8 +109,8 @@ def test_closing_the_stream_stops_the_analysis(speech_server, tmp_path):
         events = client.stream_file_analysis(long_call)
         assert isinstance(next(events), Status)
         events.close()
-    wait_for(lambda: speech_server.log().count(HUNG_UP) == hangups + 1, "the server noticed the hang-up")
-    wait_for(lambda: jobs(speech_server.url) == 0, "the worker dropped the job")
+    assert live.wait_for(lambda: speech_server.log().count(HUNG_UP) == hangups + 1, 60), "no hang-up noticed"
+    assert live.wait_for(lambda: live.worker_jobs(speech_server.url) == 0, 60), "the worker kept the job"
 
     async def first_event_then_close():
         async with AsyncLiveClient(speech_server.url) as client:
@@ -132,8 +118,8 @@ def test_closing_the_stream_stops_the_analysis(speech_server, tmp_path):
                 return await events.__anext__()
 
     assert isinstance(asyncio.run(asyncio.wait_for(first_event_then_close(), 120)), Status)
-    wait_for(lambda: speech_server.log().count(HUNG_UP) == hangups + 2, "the server noticed the async hang-up")
-    wait_for(lambda: jobs(speech_server.url) == 0, "the worker dropped the job")
+    assert live.wait_for(lambda: speech_server.log().count(HUNG_UP) == hangups + 2, 60), "no async hang-up noticed"
+    assert live.wait_for(lambda: live.worker_jobs(speech_server.url) == 0, 60), "the worker kept the job"
 
 
 def test_async_client_analyses_the_call_both_ways(speech_server):
@@ -172,7 +158,7 @@ def test_a_full_queue_is_waited_out(one_file_server, caplog):
         assert isinstance(next(busy), Status)  # the server's one file slot is taken now
         waiting = threading.Thread(target=lambda: answers.update(result=client.twin().analyze_file(SAMPLE)))
         waiting.start()
-        wait_for(lambda: "analysis_queue_full" in caplog.text, "the second file was refused while the first ran")
+        assert live.wait_for(lambda: "analysis_queue_full" in caplog.text, 60), "the second file was not refused"
         assert isinstance(list(busy)[-1], Done)
         waiting.join(300)
     assert_the_call_was_heard(answers["result"].utterances)

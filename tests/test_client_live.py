@@ -8,8 +8,8 @@ from client import (ChunkConflict, ChunkOutOfOrder, Done, Error, LiveClient, Liv
                     ReconnectFailed, RetryPolicy, SessionClosed, SessionNotFound, Status,
                     Unauthorized, UploadFailed, ValidationFailed, InvalidChunk, is_terminal)
 from proxy import Fault, FaultyProxy
+from speechgen import RATE_HZ
 
-RATE_HZ = 16000
 BYTES_PER_S = RATE_HZ * 2  # 16-bit mono
 RETRY_MS = 200
 
@@ -137,7 +137,7 @@ def test_stream_file_realtime_paces_wav_like_a_microphone(server, tmp_path):
     assert len(sent_at) == 7
     for k, at in enumerate(sent_at[:6]):
         assert at >= (k + 1) * 0.25 - 0.02, sent_at
-    assert sent_at[-1] < 1.5 + 0.75
+    assert sent_at[-1] < 20 * 1.5, sent_at  # a hang, not a slow machine
 
 
 def test_upload_failure_surfaces_in_the_caller(server, tmp_path):
@@ -213,11 +213,10 @@ def test_reconnects_are_bounded(server):
 
 def test_reconnect_refused_for_good_raises_at_once(server):
     """A reconnect to a session the server does not know is not retried."""
-    with LiveClient(server.url) as client:
-        began = time.monotonic()
+    with FaultyProxy(server.url) as proxy, LiveClient(proxy.url) as client:
         with pytest.raises(SessionNotFound):
             next(client.events("live_" + "0" * 24))
-        assert time.monotonic() - began < 1.0
+        assert len(proxy.requests_to("/events")) == 1
 
 
 def test_chunks_land_once_through_drops_and_delays(server, tmp_path):

@@ -10,8 +10,8 @@ import requests
 
 from client import Done, LiveClient, Status, UploadFailed
 from client.sources import audio_source
+from speechgen import RATE_HZ
 
-RATE_HZ = 16000
 BYTES_PER_S = RATE_HZ * 2
 WAIT_S = 30.0
 

@@ -1,7 +1,6 @@
 """Recorded files through a real gunicorn: POST /analyze (one document) and /analyze/stream (SSE)."""
 import io
 import re
-import time
 from pathlib import Path
 
 import av
@@ -98,20 +97,6 @@ def stream_analysis(url, data, filename, path="/analyze/stream"):
     return response
 
 
-def wait_until(predicate, timeout_s, what):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
-
-
-def worker_jobs(url):
-    workers = requests.get(url + "/healthz", timeout=TIMEOUT).json()["pipeline"]["workers"]
-    return sum(w["jobs"] for w in workers)
-
-
 def test_a_two_speaker_call_is_read_whole_with_speakers_and_moments(files_server, document_schema):
     """The sample call: its words, two speakers as the script has them, its moments, the documented shape."""
     response = analyze(files_server.url, SAMPLE.read_bytes(), "sales-call.ogg", goal="close the deal",
@@ -195,7 +180,7 @@ def test_a_client_that_hangs_up_stops_the_work(files_server):
     first = next(live.iter_events(response))
     assert first.name == "status"
     response.close()
-    wait_until(lambda: worker_jobs(files_server.url) == 0, 60, "the worker dropped the job")
+    assert live.wait_for(lambda: live.worker_jobs(files_server.url) == 0, 60), "the worker kept the job"
     again = analyze(files_server.url, encode(sample_samples()[:int(FORMAT_SECONDS * 16000)], "wav"), "a.wav")
     assert again.status_code == 200 and again.json()["utterances"] >= 2
 
@@ -210,7 +195,7 @@ def test_a_full_queue_answers_503_with_retry_after(files_server):
         assert int(refused.headers["Retry-After"]) > 0
     finally:
         busy.close()
-    wait_until(lambda: worker_jobs(files_server.url) == 0, 60, "the worker dropped the job")
+    assert live.wait_for(lambda: live.worker_jobs(files_server.url) == 0, 60), "the worker kept the job"
 
 
 def test_a_live_session_keeps_its_finals_while_a_file_is_analysed(files_server):
@@ -228,4 +213,4 @@ def test_a_live_session_keeps_its_finals_while_a_file_is_analysed(files_server):
         assert speechgen.wer(" ".join(t[3] for t in reference_turns()), " ".join(finals)) <= 0.2
     finally:
         busy.close()
-    wait_until(lambda: worker_jobs(files_server.url) == 0, 60, "the worker dropped the job")
+    assert live.wait_for(lambda: live.worker_jobs(files_server.url) == 0, 60), "the worker kept the job"

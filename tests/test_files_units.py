@@ -5,13 +5,11 @@ import numpy as np
 import pytest
 import soundfile
 
-from app.audio import UndecodableAudio
+from app.audio import TARGET_RATE_HZ as RATE_HZ, UndecodableAudio
 from app.audio.recording import AudioTooLong, RecordingReader, probe
 from app.files import document
 from app.speech.offline import Segment, assign_speakers
 from client.events import FinalTranscript, Moment
-
-RATE_HZ = 16000
 
 
 def _voice(direction, noise, rng):

@@ -148,7 +148,9 @@ def test_long_audio_is_finalized_early_to_meet_the_deadline(transport_server, ha
     assert body["complete"] and body["truncated"]
     assert 0 < body["audio_bytes_sent"] < body["audio_bytes"]
     assert body["audio_seconds"] == pytest.approx(body["audio_bytes_sent"] / PCM_BYTES_PER_S)
-    assert took < 4.0
+    # Complete, not cut off: `done` came before the cancel point, two seconds before the deadline.
+    assert not body["deadline_hit"]
+    assert took < 20 * 4.0  # a hang, not a slow machine
 
 
 def test_deadline_too_short_to_finish_cancels_and_reports_partial(transport_server, harken_url):

@@ -175,14 +175,11 @@ def test_a_dead_worker_fails_its_sessions_and_is_replaced(start_server):
     session = live.start(server.url, suffix=".wav")
     response = live.open_events(server.url, session, read_timeout=120)
     assert live.upload(server.url, session, 0, speechgen.speak(PASSAGE).read_bytes()[:64000]).status_code == 200
-    pid = requests.get(server.url + "/healthz", timeout=live.TIMEOUT).json()["pipeline"]["workers"][0]["pid"]
+    pid = live.health(server.url)["pipeline"]["workers"][0]["pid"]
     os.kill(pid, signal.SIGKILL)
     events = list(live.iter_events(response))
     assert events[-1].name == "error" and events[-1].data["fatal"] is True
-    deadline = time.monotonic() + 120
-    while not requests.get(server.url + "/healthz", timeout=live.TIMEOUT).json()["ready"]:
-        assert time.monotonic() < deadline, "no replacement worker became ready"
-        time.sleep(0.2)
+    assert live.wait_for(lambda: live.health(server.url)["ready"], 120), "no replacement worker became ready"
     text = "The meeting moved to Thursday afternoon."
     events = run_session(server.url, speechgen.speak(text).read_bytes(), ".wav")
     assert events[-1].name == "done"
@@ -197,9 +194,7 @@ def test_start_is_refused_while_the_models_are_not_loaded(start_server):
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "pipeline_unavailable"
     assert response.headers["Retry-After"] == "5"
-    deadline = time.monotonic() + 60
-    while not requests.get(server.url + "/healthz", timeout=live.TIMEOUT).json()["pipeline"]["workers"][0]["error"]:
-        assert time.monotonic() < deadline, "the worker never reported its load failure"
-        time.sleep(0.2)
-    health = requests.get(server.url + "/healthz", timeout=live.TIMEOUT).json()
+    assert live.wait_for(lambda: live.health(server.url)["pipeline"]["workers"][0]["error"], 60), \
+        "the worker never reported its load failure"
+    health = live.health(server.url)
     assert health["ready"] is False and "whisper-no-such-size" in health["pipeline"]["workers"][0]["error"]

@@ -14,9 +14,9 @@ import soundfile
 
 import speechgen
 from app.speech import models
+from speechgen import RATE_HZ
 
 REAL = Path(__file__).resolve().parent.parent / "bench" / "data" / "real"
-RATE_HZ = 16000
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,12 @@ def joined(parts, pause_s):
 
 def finals_of(whisper, encoder, audio):
     from app.speech.diarization import OnlineSpeakers
+    from app.config import Settings
+    from app.speech.settings import endpoint_settings
     from app.speech.streaming import SessionRecognizer
-    recognizer = SessionRecognizer(whisper, OnlineSpeakers(encoder))
+    defaults = Settings()
+    recognizer = SessionRecognizer(whisper, OnlineSpeakers(encoder, defaults.speaker_similarity),
+                                   settings=endpoint_settings(defaults))
     finals = []
     for start in range(0, len(audio), 1600):
         events = recognizer.feed(audio[start:start + 1600])

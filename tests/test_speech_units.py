@@ -1,14 +1,26 @@
-"""Unit tests of the speech stages that need no server: model assembly, worker framing, VAD, streaming."""
+"""Unit tests of the speech stages that need no server: model assembly, worker messages, VAD, streaming."""
 import hashlib
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import soundfile
 
 import speechgen
+from app.config import Settings
 from app.speech import models, protocol
 from app.speech.models import ModelUnavailable, PackagedModel
+from app.speech.protocol import SessionContext
+from app.speech.settings import WorkerSettings, endpoint_settings
 from client.events import Word
+
+# The settings' defaults, as a server started without HARKEN_* variables has them.
+DEFAULTS = Settings()
 
 
 def test_assembly_joins_parts_and_checks_the_digest(tmp_path):
@@ -44,15 +56,68 @@ def test_unknown_model_name_is_refused(tmp_path):
 
 
 def test_frames_survive_any_split():
-    """Frames fed one byte at a time come out whole and in order."""
-    data = protocol.pack(("feed", "s1", np.arange(5, dtype=np.float32))) + protocol.pack(("finish", "s1"))
+    """Frames fed one byte at a time come out whole, in order, as the typed messages sent."""
+    feed = protocol.Feed("s1", np.arange(5, dtype=np.float32))
+    data = protocol.pack(feed) + protocol.pack(protocol.Finish("s1"))
     frames, out = protocol.FrameBuffer(), []
     for byte in data:
         frames.extend(bytes([byte]))
         while (message := frames.pop()) is not None:
             out.append(message)
-    assert [m[0] for m in out] == ["feed", "finish"]
-    assert out[0][2].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert [type(m) for m in out] == [protocol.Feed, protocol.Finish]
+    assert out[0].session_id == "s1" and out[0].samples.tolist() == [0.0, 1.0, 2.0, 3.0, 4.0]
+
+
+def unreadable_frame():
+    """A whole frame whose pickle names a class that does not exist."""
+    body = pickle.dumps(protocol.Finish("s1")).replace(b"Finish", b"Vanish")
+    return struct.pack(">I", len(body)) + body
+
+
+def test_an_unreadable_frame_is_logged_and_skipped(caplog):
+    """A frame whose pickle cannot be loaded is reported; the frames around it come out."""
+    frames = protocol.FrameBuffer()
+    frames.extend(protocol.pack(protocol.Cancel("s1")) + unreadable_frame()
+                  + protocol.pack(protocol.Finish("s2")))
+    assert [frames.pop(), frames.pop(), frames.pop()] == [protocol.Cancel("s1"), protocol.Finish("s2"), None]
+    assert "could not be read" in caplog.text
+
+
+def test_a_worker_survives_unreadable_and_unknown_messages(caplog):
+    """The worker's loop, on real pipes: a bad frame, an unknown message and a feed for no session
+    are logged or ignored; it goes on and stops only at `Stop`, having sent nothing."""
+    from app.speech.worker import serve
+    inbox_r, inbox_w = os.pipe()
+    outbox_r, outbox_w = os.pipe()
+    os.write(inbox_w, unreadable_frame() + protocol.pack(("feed", "s1", b"an old tuple"))
+             + protocol.pack(protocol.Feed("nobody", np.zeros(160, np.float32))) + protocol.pack(protocol.Stop()))
+    serve(protocol.BlockingChannel(inbox_r, outbox_w), None, WorkerSettings.from_settings(DEFAULTS))
+    os.close(outbox_w)
+    assert os.read(outbox_r, 1024) == b""
+    assert "could not be read" in caplog.text and "does not know" in caplog.text
+    for fd in (inbox_r, inbox_w, outbox_r):
+        os.close(fd)
+
+
+def test_a_worker_loads_nothing_of_the_hub():
+    """A fresh interpreter that imports the worker and unpickles the messages carrying a
+    session's context and the settings, as a worker does, loads no Flask, app.errors or app.pipeline."""
+    context = SessionContext("live_1", "conv_1", goal="close the deal", metadata={"crm": 1})
+    frames = pickle.dumps([WorkerSettings.from_settings(DEFAULTS), protocol.OpenSession("live_1", context),
+                           protocol.OpenJob("file_1", context, "/tmp/call.wav")])
+    probe = ("import pickle, sys; import app.speech.worker; pickle.loads(sys.stdin.buffer.read()); "
+             "print(sorted(m for m in sys.modules if m in ('flask', 'app.errors', 'app.pipeline')))")
+    loaded = subprocess.run([sys.executable, "-c", probe], input=frames, capture_output=True, check=True)
+    assert loaded.stdout.decode().strip() == "[]"
+
+
+def test_the_worker_settings_come_from_the_server_settings_alone():
+    """Every value a worker gets is the app.config setting's, and the object crosses a pipe whole."""
+    settings = Settings(vad_end_silence_s=0.7, asr_final_beam_size=3, speaker_similarity=0.6, max_file_audio_s=60.0)
+    crossed = pickle.loads(pickle.dumps(WorkerSettings.from_settings(settings)))
+    assert crossed == WorkerSettings.from_settings(settings)
+    assert (crossed.endpointing.end_silence_s, crossed.endpointing.final_beam_size) == (0.7, 3)
+    assert (crossed.speaker_similarity, crossed.max_file_audio_s) == (0.6, 60.0)
 
 
 def test_vad_finds_speech_and_silence():
@@ -71,7 +136,6 @@ def test_vad_finds_speech_and_silence():
 def test_the_tokenizer_spells_words_as_whisper_emits_them():
     """The shipped tokenizer.json lacks the merge "Ġ t": " the" came out as " " + "the"."""
     from tokenizers import Tokenizer
-    from app.config import Settings
     from app.speech.asr import restore_lost_merges
     model_dir = models.asr_model_dir("whisper-base", Settings.from_env().model_cache_dir)
     tokenizer = restore_lost_merges(Tokenizer.from_file(str(model_dir / "tokenizer.json")))
@@ -84,7 +148,6 @@ def test_the_tokenizer_spells_words_as_whisper_emits_them():
 @pytest.fixture(scope="module")
 def whisper():
     """One Whisper base recognizer for the tests below, assembled (at most once) into the shared model cache."""
-    from app.config import Settings
     from app.speech.asr import WhisperRecognizer
     return WhisperRecognizer(models.asr_model_dir("whisper-base", Settings.from_env().model_cache_dir))
 
@@ -108,7 +171,7 @@ def test_a_beam_reading_in_a_final_decode_window_covers_a_cut_sentence(whisper, 
 def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(whisper):
     """20 s of speech with only short gaps, no partials (a loaded worker): finals every <= 12 s, all words kept."""
     from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
-    from app.speech.streaming import EndpointSettings, SessionRecognizer
+    from app.speech.streaming import SessionRecognizer
     sentences = ["The first milestone was delivered on time and the customer was very happy with it.",
                  "We still need to agree on the budget for the second phase before the end of the month.",
                  "Could you send me the updated schedule so that I can share it with the team?",
@@ -116,8 +179,8 @@ def test_speech_without_pauses_is_cut_at_the_maximum_and_nothing_is_lost(whisper
     path, _ = speechgen.dialogue([(str(i), s) for i, s in enumerate(sentences)],
                                  voices={str(i): {"voice": "joe"} for i in range(4)}, gap_s=0.15)
     audio = soundfile.read(path, dtype="float32")[0]
-    recognizer = SessionRecognizer(whisper, OnlineSpeakers(SpeakerEncoder()),
-                                   settings=EndpointSettings(max_utterance_s=8.0))
+    recognizer = SessionRecognizer(whisper, OnlineSpeakers(SpeakerEncoder(), DEFAULTS.speaker_similarity),
+                                   settings=endpoint_settings(replace(DEFAULTS, max_utterance_s=8.0)))
     finals = []
     for start in range(0, len(audio), 1600):
         finals += recognizer.feed(audio[start:start + 1600])
@@ -132,7 +195,7 @@ def test_a_sentence_is_final_before_the_endpoint_silence(whisper):
     """A sentence followed by a pause shorter than the endpoint's is final during that pause, and
     the speech after it goes on in the next utterance: every word once, in order."""
     from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
-    from app.speech.streaming import EndpointSettings, SessionRecognizer
+    from app.speech.streaming import SessionRecognizer
     first, second = "Thank you for joining the call today.", "I would like to review the project plan."
     path, _ = speechgen.dialogue([("A", first), ("A", second)], voices={"A": {"voice": "joe"}}, gap_s=0.3)
     audio = soundfile.read(path, dtype="float32")[0]
@@ -140,7 +203,8 @@ def test_a_sentence_is_final_before_the_endpoint_silence(whisper):
 
     def finals_with(settings):
         """(audio fed in seconds when each final came out, final), decoding whenever one is due."""
-        recognizer = SessionRecognizer(whisper, OnlineSpeakers(encoder), settings=settings)
+        recognizer = SessionRecognizer(whisper, OnlineSpeakers(encoder, DEFAULTS.speaker_similarity),
+                                       settings=settings)
         out = []
         for start in range(0, len(audio), 1600):
             events = recognizer.feed(audio[start:start + 1600])
@@ -156,8 +220,9 @@ def test_a_sentence_is_final_before_the_endpoint_silence(whisper):
         return closing[0]
 
     # No early commits of agreed words: only the sentence's end can close the utterance early.
-    finals = finals_with(EndpointSettings(commit_min_words=1000))
-    at_endpoint = finals_with(EndpointSettings(commit_min_words=1000, sentence_end_silence_s=0.4))
+    finals = finals_with(endpoint_settings(DEFAULTS, commit_min_words=1000))
+    at_endpoint = finals_with(endpoint_settings(replace(DEFAULTS, vad_sentence_end_silence_s=0.4),
+                                                commit_min_words=1000))
     assert sentence_delay(finals) < sentence_delay(at_endpoint) - 0.15
     assert speechgen.wer(f"{first} {second}", " ".join(f.text for _, f in finals)) <= 0.1
     assert len({f.utterance_id for _, f in finals}) == len(finals)
@@ -170,11 +235,11 @@ def words_of(text):
 def test_a_replayed_sentence_is_not_emitted_twice():
     """Words a decode reads again from what was emitted, with no voice under them, are dropped,
     however they sit; new words stay."""
-    from app.speech.streaming import _drop_replays
+    from app.speech.replays import drop_replays
     said = "thanks for joining i wanted to walk you through the new pricing".split()
 
     def kept(text, history=said):
-        return " ".join(w.word for w in _drop_replays(history, words_of(text), lambda run: False))
+        return " ".join(w.word for w in drop_replays(history, words_of(text), lambda run: False))
 
     # Leading words continuing into the emitted tail, spelled a little differently.
     assert kept("I wanted to walk you thru the new pricing. Honestly, the price is too high.") == \
@@ -195,7 +260,7 @@ def test_a_replayed_sentence_is_not_emitted_twice():
 def test_words_said_again_with_voice_under_them_are_kept():
     """A run that repeats emitted words is kept when the audio under it was voiced: the speaker
     said it again ("can you hear me now" twice) or went on with words of the last sentence."""
-    from app.speech.streaming import _drop_echo, _drop_replays
+    from app.speech.replays import drop_echo, drop_replays
     said = "can you hear me now".split()
     voiced_from = 1.0  # only the words starting at or after 1.0 s have voice under them
 
@@ -203,43 +268,43 @@ def test_words_said_again_with_voice_under_them_are_kept():
         return run[0].start >= voiced_from
 
     # The whole decode repeats the emitted sentence, over voiced audio: kept.
-    assert [w.word for w in _drop_replays(said, words_of("x x x x can you hear me now")[4:], spoken)] == \
+    assert [w.word for w in drop_replays(said, words_of("x x x x can you hear me now")[4:], spoken)] == \
         "can you hear me now".split()
     # The same run over unvoiced audio (squeezed against the cut): dropped.
-    assert _drop_replays(said, words_of("can you hear me now"), spoken) == []
+    assert drop_replays(said, words_of("can you hear me now"), spoken) == []
     # "he might have been made ..." then "he might even have been made amiable himself".
     said = "had he married a more amiable woman he might have been made still more respectable".split()
     words = words_of("x x x x he might even have been made amiable himself")[4:]
-    assert " ".join(w.word for w in _drop_replays(said, words, spoken)) == "he might even have been made amiable himself"
+    assert " ".join(w.word for w in drop_replays(said, words, spoken)) == "he might even have been made amiable himself"
     # An echo of the hypothesis's own first words: kept when voiced, dropped when not.
     echo = words_of("x x x x hello there hello there")[4:]
-    assert len(_drop_echo(echo, spoken)) == 4
-    assert len(_drop_echo(echo, lambda run: False)) == 2
+    assert len(drop_echo(echo, spoken)) == 4
+    assert len(drop_echo(echo, lambda run: False)) == 2
 
 
 def test_hyphenated_words_stay_whole():
     """Whisper's alignment splits "ill-disposed" into "ill" and "-disposed": joined again; a decode
     starting with a hyphen (it continues a committed word) loses the hyphen."""
     from app.speech.asr import WordHyp, join_hyphenated
-    from app.speech.streaming import _unhyphened
+    from app.speech.words import unhyphened
     joined = join_hyphenated((WordHyp(" an", 0.0, 0.2, 0.9), WordHyp(" ill", 0.2, 0.4, 0.9),
                               WordHyp("-disposed", 0.4, 0.9, 0.8), WordHyp(" man", 0.9, 1.2, 0.9)))
     assert [(w.text, w.start, w.end, w.probability) for w in joined] == [
         (" an", 0.0, 0.2, 0.9), (" ill-disposed", 0.2, 0.9, 0.8), (" man", 0.9, 1.2, 0.9)]
-    assert [w.word for w in _unhyphened(words_of("-hearted and rather selfish"))] == \
+    assert [w.word for w in unhyphened(words_of("-hearted and rather selfish"))] == \
         ["hearted", "and", "rather", "selfish"]
 
 
 def test_a_decode_keeps_only_words_heard_in_the_open_audio():
     """Words read again inside the committed context, or invented after the voice stopped, are dropped."""
     from app.speech.asr import WordHyp
-    from app.speech.streaming import _heard_words
+    from app.speech.words import heard_words
     # Decoded audio starts at session 10.0 s; 1.5 s of committed context, so the open audio starts at 11.5 s.
     decoded = [WordHyp(" by", 0.2, 0.5, 0.9), WordHyp(" Wednesday.", 0.5, 1.2, 0.9),
                WordHyp(" Wednesday,", 1.2, 1.5, 0.6), WordHyp(" our", 1.4, 1.7, 0.9),
                WordHyp(" website", 1.7, 2.3, 0.9), WordHyp(" ...", 2.3, 2.4, 0.5),
                WordHyp(" Thanks.", 3.1, 3.4, 0.4)]
-    heard = _heard_words(decoded, offset_s=10.0, cut_s=11.5, speech_end_s=12.5)
+    heard = heard_words(decoded, offset_s=10.0, cut_s=11.5, speech_end_s=12.5)
     assert [(w.word, w.start, w.end) for w in heard] == [("our", 11.5, 11.7), ("website", 11.7, 12.3)]
 
 
@@ -254,7 +319,7 @@ def test_a_short_first_turn_founds_no_speaker_until_it_is_heard_whole():
                                dtype="float32")[0]
     other = soundfile.read(speechgen.speak("Thank you for calling. Can you tell me the account name please?",
                                            voice="espeak"), dtype="float32")[0]
-    speakers = OnlineSpeakers(SpeakerEncoder())
+    speakers = OnlineSpeakers(SpeakerEncoder(), DEFAULTS.speaker_similarity)
     assert speakers.assign(joe[:int(0.8 * 16000)]) == "Speaker_0"
     assert not speakers._centroids
     speakers.learn("Speaker_0", joe)

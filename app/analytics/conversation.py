@@ -54,21 +54,21 @@ class ConversationAnalytics:
 
     def on_final(self, utterance):
         """Emotion, Cognitive, then any Transition and Moment events for one final utterance."""
-        clock = _Clock(self.cpu_s)
-        measured = clock("prosody", prosody.measure, utterance)
-        words = clock("lexical", lexical.read, utterance.text, self.models.vader)
+        timed = _CpuTimer(self.cpu_s)
+        measured = timed("prosody", prosody.measure, utterance)
+        words = timed("lexical", lexical.read, utterance.text, self.models.vader)
         norms = self.norms[utterance.speaker]
-        z = clock("baseline", _zscores, norms, measured)
+        z = timed("baseline", _zscores, norms, measured)
         baseline_n = norms["loudness_db"].n
         embedding = None
         if words.words:
-            embedding = clock("embedding", self.models.encoder.encode, utterance.text)
+            embedding = timed("embedding", self.models.encoder.encode, utterance.text)
         text_probs = emotion.NO_WORDS
         if embedding is not None:
-            text_probs = clock("emotion", self.models.emotion_head.probabilities,
+            text_probs = timed("emotion", self.models.emotion_head.probabilities,
                                head.features(embedding, words.polarity))
-        said = clock("lexical", scores.read, utterance.text, self.models.vader, words)
-        feeling = clock("emotion", emotion.analyse, utterance, measured, z, words, baseline_n, text_probs, said)
+        said = timed("lexical", scores.read, utterance.text, self.models.vader, words)
+        feeling = timed("emotion", emotion.analyse, utterance, measured, z, words, baseline_n, text_probs, said)
         # Shorter utterances ("Okay, fair enough.") say too little to compare with the topic or the thread.
         substantive = embedding if words.words >= topics.MIN_WORDS else None
         relevance = None
@@ -79,9 +79,9 @@ class ConversationAnalytics:
         if previous is not None and previous.speaker != utterance.speaker:
             latency = utterance.t_start - previous.t_end
         interrupted = latency is not None and latency < -OVERLAP_S
-        mind = clock("cognitive", cognitive.analyse, utterance, measured, words,
+        mind = timed("cognitive", cognitive.analyse, utterance, measured, words,
                      feeling.scores["arousal"], z["speech_rate"], latency, relevance)
-        transition = clock("transitions", self.states.update, utterance, feeling, mind)
+        transition = timed("transitions", self.states.update, utterance, feeling, mind)
         judged, earlier = self.turn.take(utterance, feeling.scores["valence"], feeling.scores["arousal"], interrupted)
         found = []
         for part in (earlier, judged):  # another speaker's unfinished sentence first: it was said first
@@ -89,11 +89,11 @@ class ConversationAnalytics:
                 found += self._moments(part, utterance, embedding, words)
         shift = None
         if substantive is not None:
-            shift = clock("topics", self.topics.update, utterance, substantive)
+            shift = timed("topics", self.topics.update, utterance, substantive)
             self.previous_embedding = substantive
         if shift:
             found.append(("topic_shift", shift.confidence, shift.evidence, [shift.utterance]))
-        clock("baseline", _fold, norms, measured)
+        timed("baseline", _fold, norms, measured)
         events = [feeling, mind]
         if transition:
             self.transitions.append(transition)
@@ -124,10 +124,10 @@ class ConversationAnalytics:
         The final one first judges a sentence still unfinished (`finish`), so its moments are
         counted even where the caller did not send them as events.
         """
-        clock = _Clock(self.cpu_s)
+        timed = _CpuTimer(self.cpu_s)
         if final:
             self.finish()
-        return clock("summary", summary.write, self.context, self.records, self.moments,
+        return timed("summary", summary.write, self.context, self.records, self.moments,
                      self.transitions, final)
 
     def _moments(self, judged, utterance, embedding, words):
@@ -136,19 +136,19 @@ class ConversationAnalytics:
         The embedding and VADER scores of `utterance` (the final just analysed) are reused when
         the text is that final's alone; the stance skeleton is always embedded here.
         """
-        clock = _Clock(self.cpu_s)
+        timed = _CpuTimer(self.cpu_s)
         meaning = None
         if judged.text:
             if len(judged.utterances) == 1 and judged.utterances[0] is utterance and embedding is not None:
                 polarity = words.polarity
             else:
-                embedding = clock("embedding", self.models.encoder.encode, judged.text)
-                polarity = clock("lexical", self.models.vader.polarity_scores, judged.text)
-            skeleton = clock("embedding", self.models.encoder.encode,
+                embedding = timed("embedding", self.models.encoder.encode, judged.text)
+                polarity = timed("lexical", self.models.vader.polarity_scores, judged.text)
+            skeleton = timed("embedding", self.models.encoder.encode,
                              stance.skeleton(judged.text, self.models.vader.lexicon))
-            meaning = clock("moments", self.models.moment_head.probabilities,
+            meaning = timed("moments", self.models.moment_head.probabilities,
                             head.features(embedding, polarity, skeleton))
-        found = clock("moments", self.rules.detect, judged, meaning)
+        found = timed("moments", self.rules.detect, judged, meaning)
         return [(category, confidence, evidence, judged.utterances) for category, confidence, evidence in found]
 
     def _moment(self, category, confidence, evidence, utterances):
@@ -178,7 +178,7 @@ def _fold(norms, measured):
         norms[name].add(value)
 
 
-class _Clock:
+class _CpuTimer:
     """Calls a function and adds the CPU time it took to the named analyser's total."""
 
     def __init__(self, totals):

@@ -19,6 +19,8 @@ import math
 
 from client.events import Emotion
 
+from .features import clip
+
 LABELS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 PAD = {
     "anger": (-0.51, 0.59, 0.25),
@@ -80,11 +82,11 @@ def analyse(utterance, prosody, z, lexical, baseline_utterances, text_probs, tex
     # alone separates pleasant from unpleasant poorly), both carry arousal and dominance.
     voice_weight = 0.35 + 0.3 * min(baseline_utterances, 5) / 5
     lexical_valence = lexical.valence * (0.85 if lexical.words >= 3 else 0.6)
-    valence = _clip(0.5 * lexical_valence + 0.5 * expected(text_probs, 0, neutral=lexical_valence))
+    valence = clip(0.5 * lexical_valence + 0.5 * expected(text_probs, 0, neutral=lexical_valence))
     head_arousal = expected(text_probs, 1)
     word_arousal = 0.5 * (lexical.arousal + head_arousal)
-    arousal = _clip(voice_weight * heard_arousal + (1 - voice_weight) * word_arousal)
-    dominance = _clip(0.5 * heard_dominance + 0.5 * lexical.dominance)
+    arousal = clip(voice_weight * heard_arousal + (1 - voice_weight) * word_arousal)
+    dominance = clip(0.5 * heard_dominance + 0.5 * lexical.dominance)
     probs = fuse(text_probs, heard_arousal, voice_weight)
     label = max(probs, key=probs.get)
     agreement = 1.0 - abs(heard_arousal - word_arousal) / 2.0
@@ -113,7 +115,3 @@ def analyse(utterance, prosody, z, lexical, baseline_utterances, text_probs, tex
 
 def _asr_trust(utterance):
     return 0.5 + 0.5 * max(0.0, min(1.0, utterance.confidence if utterance.confidence is not None else 1.0))
-
-
-def _clip(value):
-    return max(-1.0, min(1.0, value))

@@ -1,7 +1,8 @@
 """What the words say about affect: VADER valence plus counted arousal, dominance and complaint cues."""
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+from .features import RoundedFeatures, clip
 from .phrases import COMPLAINT, ESCALATION, OBJECTION
 
 #: Valence of an utterance that voices an objection, escalation or complaint VADER reads as neutral.
@@ -24,7 +25,7 @@ _TOKENS = re.compile(r"[a-z']+")
 
 
 @dataclass
-class Lexical:
+class Lexical(RoundedFeatures):
     """Text cues of one utterance; valence/arousal/dominance in [-1, 1]."""
 
     valence: float  # VADER compound score, pulled negative by complaint cues
@@ -45,10 +46,6 @@ class Lexical:
     def polarity(self):
         """VADER's scores under VADER's own names, as the classifier heads read them."""
         return {"compound": self.vader, "pos": self.positive, "neg": self.negative, "neu": self.neutral}
-
-    def to_dict(self):
-        """Rounded values for an event's `features`."""
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 def read(text, vader):
@@ -73,11 +70,7 @@ def read(text, vader):
     arousal = (0.4 * abs(polarity["compound"]) + 0.25 * (len(hot) + len(escalations)) + 0.2 * exclamations
                - 0.2 * calm - 0.15)
     dominance = 0.2 * assertions - 0.2 * hedges + 0.1 * exclamations - ("?" in text) * 0.1
-    return Lexical(valence=_clip(valence), vader=polarity["compound"], positive=polarity["pos"],
-                   negative=polarity["neg"], neutral=polarity["neu"], arousal=_clip(arousal), dominance=_clip(dominance), exclamations=exclamations,
+    return Lexical(valence=clip(valence), vader=polarity["compound"], positive=polarity["pos"],
+                   negative=polarity["neg"], neutral=polarity["neu"], arousal=clip(arousal), dominance=clip(dominance), exclamations=exclamations,
                    hedges=hedges, assertions=assertions, arousal_words=hot, complaints=complaints,
                    words=len(tokens))
-
-
-def _clip(value):
-    return max(-1.0, min(1.0, value))

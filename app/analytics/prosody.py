@@ -1,11 +1,13 @@
 """Acoustic and timing cues of one utterance: pitch, loudness, speech rate, pauses, voicing."""
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import parselmouth
 
-RATE_HZ = 16000
+from ..audio import TARGET_RATE_HZ
+from .features import RoundedFeatures
+
 #: A gap between consecutive words longer than this is a pause (hesitations run 0.25–1 s).
 PAUSE_S = 0.25
 #: Pitch search range wide enough for low male and high female voices. Praat's usual 75 Hz floor
@@ -20,7 +22,7 @@ _VOWEL_GROUPS = re.compile(r"[aeiouy]+")
 
 
 @dataclass
-class Prosody:
+class Prosody(RoundedFeatures):
     """What was measured; None where the utterance gave nothing to measure (e.g. no voiced frame)."""
 
     duration_s: float
@@ -35,10 +37,6 @@ class Prosody:
     pauses: int  # gaps between words longer than PAUSE_S
     pause_total_s: float
     longest_pause_s: float
-
-    def to_dict(self):
-        """Rounded values for an event's `features`."""
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 def syllables(word):
@@ -85,19 +83,19 @@ def _loudness(audio):
 
 def _pitch(audio, active):
     """Median voiced pitch, its 10–90 % range in semitones, and the voiced share of active frames."""
-    if active is None or len(audio) < RATE_HZ // 10:
+    if active is None or len(audio) < TARGET_RATE_HZ // 10:
         return None, None, None
     # Track only from the first to the last active frame: the silence the endpointer leaves
     # around an utterance has no pitch and costs as much CPU as speech.
     frames = np.flatnonzero(active)
     first, last = frames[0] * _HOP, min(len(audio), frames[-1] * _HOP + _FRAME)
-    if last - first >= RATE_HZ // 10:
+    if last - first >= TARGET_RATE_HZ // 10:
         audio = audio[first:last]
-    pitch = parselmouth.Sound(audio, RATE_HZ).to_pitch_ac(
+    pitch = parselmouth.Sound(audio, TARGET_RATE_HZ).to_pitch_ac(
         time_step=PITCH_STEP_S, pitch_floor=PITCH_FLOOR_HZ, pitch_ceiling=PITCH_CEILING_HZ)
     f0 = pitch.selected_array["frequency"]
     voiced = f0[f0 > 0]
-    voiced_ratio = min(1.0, len(voiced) / max(int(active.sum() * _HOP / RATE_HZ / PITCH_STEP_S), 1))
+    voiced_ratio = min(1.0, len(voiced) / max(int(active.sum() * _HOP / TARGET_RATE_HZ / PITCH_STEP_S), 1))
     if len(voiced) < 5:
         return None, None, voiced_ratio
     median = np.median(voiced)

@@ -10,11 +10,12 @@ list for intensifiers) and from `lexical.py` / `phrases.py` for hedges, assertio
 commitments; the few lists added here are short and named below.
 """
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from vaderSentiment.vaderSentiment import BOOSTER_DICT
 
 from . import lexical
+from .features import RoundedFeatures
 from .lexical import AROUSAL_WORDS, ASSERTIONS, HEDGES
 from .phrases import CTA_COMMIT
 
@@ -41,7 +42,7 @@ _TOKENS = re.compile(r"[a-z']+")
 
 
 @dataclass
-class TextScores:
+class TextScores(RoundedFeatures):
     """The scores of one utterance's words, each in [0, 1] (polarity in [-1, 1]) with a level, and their markers."""
 
     polarity: float
@@ -55,10 +56,6 @@ class TextScores:
     conviction: float
     conviction_level: str
     markers: dict
-
-    def to_dict(self):
-        """Rounded values for an event's `features` or a whole-file result."""
-        return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 def level(score):

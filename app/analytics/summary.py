@@ -4,6 +4,8 @@ from collections import Counter, defaultdict
 
 from client.events import SummaryUpdate
 
+from ..timefmt import mmss
+
 ARC_POINTS = 8
 #: Utterances on each side of a point whose mean valence is compared to find where the tone turned.
 TONE_WINDOW = 3
@@ -20,12 +22,6 @@ you're your yours get got go going know like make need one see think want well w
 just let lot much okay something thing things time anything everything every everyone help today tomorrow
 yesterday please also still already could would maybe actually really""".split())
 _TOKENS = re.compile(r"[a-z][a-z'-]+")
-
-
-def clock(seconds):
-    """`mm:ss` for a time in seconds."""
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60:02d}:{seconds % 60:02d}"
 
 
 def speaker_dynamics(records):
@@ -185,7 +181,7 @@ class _Facts:
             moment = next((m for m in self.moments if record.utterance_id in m.utterance_ids
                            and m.category != "question"), None)
             what = f" ({_VERBS[moment.category]})" if moment else ""
-            points.append(f"the tone {'rose' if after > before else 'fell'} at [{clock(record.t_start)}] when "
+            points.append(f"the tone {'rose' if after > before else 'fell'} at [{mmss(record.t_start)}] when "
                           f"{record.speaker} said \"{_short(record.text, 70)}\"{what} (mean valence {before:+.2f} "
                           f"to {after:+.2f})")
         by_resolution = {}
@@ -194,11 +190,11 @@ class _Facts:
         for resolution, answer, issues in by_resolution.values():
             kinds = Counter(i.category for i in issues)
             what = " and ".join(f"{n} {k}s" if n > 1 else k for k, n in kinds.items())
-            when = ", ".join(f"[{clock(i.start_ms / 1000)}]" for i in issues)
+            when = ", ".join(f"[{mmss(i.start_ms / 1000)}]" for i in issues)
             first = _short(issues[0].evidence, 60)
             how = f" after {answer.speaker} said \"{_short(answer.text, 70)}\"" if answer else ""
             points.append(f"{issues[0].speaker}'s {what} at {when} (\"{first}\") resolved at "
-                          f"[{clock(resolution.start_ms / 1000)}]{how}")
+                          f"[{mmss(resolution.start_ms / 1000)}]{how}")
         return points
 
     def _unanswered_questions(self):
@@ -220,14 +216,14 @@ class _Facts:
         turns = self.turning_points()
         turning = f" Turning points: {'; '.join(turns)}." if turns else " No turning point: the tone held."
         focus = f" Goal: {goal}." if goal else ""
-        return (f"{clock(duration)} of conversation between {len(speakers)} speaker{'s' if len(speakers) > 1 else ''} "
+        return (f"{mmss(duration)} of conversation between {len(speakers)} speaker{'s' if len(speakers) > 1 else ''} "
                 f"over {len(self.records)} utterances; {lead} talked {self.dynamics[lead]['talk_ratio']:.0%} of the time. "
                 f"Moments: {counts or 'none detected'}; {tone}.{turning}{focus}")
 
     def insights(self):
         order = ("escalation", "objection", "resolution", "cta_commit", "topic_shift", "question")
         ranked = sorted(self.moments, key=lambda m: (order.index(m.category), m.start_ms))[:10]
-        return [f"[{clock(m.start_ms / 1000)}] {m.speaker} {_VERBS[m.category]}: \"{_short(m.evidence)}\""
+        return [f"[{mmss(m.start_ms / 1000)}] {m.speaker} {_VERBS[m.category]}: \"{_short(m.evidence)}\""
                 for m in sorted(ranked, key=lambda m: m.start_ms)]
 
     def patterns(self, transitions):
@@ -239,13 +235,13 @@ class _Facts:
                 found.append(f"{speaker} interrupted {d['interruptions']} time(s).")
         loads = [r for r in self.records if r.cognitive_load >= 0.6]
         if loads:
-            found.append(f"High cognitive load in {len(loads)} utterance(s), first at [{clock(loads[0].t_start)}] by {loads[0].speaker}.")
+            found.append(f"High cognitive load in {len(loads)} utterance(s), first at [{mmss(loads[0].t_start)}] by {loads[0].speaker}.")
         if len(self.arc) > 1:
             shift = self.arc[-1]["valence"] - self.arc[0]["valence"]
             if abs(shift) >= 0.2:
                 found.append(f"Valence {'rose' if shift > 0 else 'fell'} by {abs(shift):.2f} from start to end.")
         for t in transitions[:5]:
-            found.append(f"[{clock(t.at_ms / 1000)}] {t.speaker} went from {t.from_state['label']} to {t.to_state['label']}.")
+            found.append(f"[{mmss(t.at_ms / 1000)}] {t.speaker} went from {t.from_state['label']} to {t.to_state['label']}.")
         if self.count.get("question", 0) >= 3:
             askers = Counter(m.speaker for m in self.moments if m.category == "question")
             who, n = askers.most_common(1)[0]
@@ -256,16 +252,16 @@ class _Facts:
         found = []
         for m in self.unresolved:
             kind = "objection" if m.category == "objection" else "escalation"
-            found.append(f"Follow up on the unresolved {kind} at [{clock(m.start_ms / 1000)}]: \"{_short(m.evidence)}\"")
+            found.append(f"Follow up on the unresolved {kind} at [{mmss(m.start_ms / 1000)}]: \"{_short(m.evidence)}\"")
         for m in self.unanswered[:3]:
-            found.append(f"Answer the open question at [{clock(m.start_ms / 1000)}]: \"{_short(m.evidence)}\"")
+            found.append(f"Answer the open question at [{mmss(m.start_ms / 1000)}]: \"{_short(m.evidence)}\"")
         if self.records and not self.count.get("cta_commit") and len(self.records) >= 8:
             found.append(f"No commitment or next step in {len(self.records)} utterances: close with a concrete "
                          "action and date.")
         for record, before, after in self.tone_turns:
             if after < before and after < -0.2 and not any(r.start_ms / 1000 >= record.t_start
                                                            for _, r, _ in self.resolved):
-                found.append(f"Revisit what soured the tone at [{clock(record.t_start)}]: {record.speaker} said "
+                found.append(f"Revisit what soured the tone at [{mmss(record.t_start)}]: {record.speaker} said "
                              f"\"{_short(record.text, 70)}\" (mean valence {before:+.2f} to {after:+.2f}) and "
                              "nothing resolved it later.")
         for speaker, d in self.dynamics.items():
@@ -274,12 +270,12 @@ class _Facts:
         return found
 
     def went_well(self):
-        found = [f"[{clock(m.start_ms / 1000)}] {_VERBS[m.category]}: \"{_short(m.evidence)}\""
+        found = [f"[{mmss(m.start_ms / 1000)}] {_VERBS[m.category]}: \"{_short(m.evidence)}\""
                  for m in self.moments if m.category in ("resolution", "cta_commit")]
         answered = {}
         for issue, resolution, answer in self.resolved:
             answered.setdefault(resolution.moment_id, (issue, answer))
-        found += [f"The {issue.category} at [{clock(issue.start_ms / 1000)}] was resolved"
+        found += [f"The {issue.category} at [{mmss(issue.start_ms / 1000)}] was resolved"
                   + (f" by {answer.speaker}'s answer: \"{_short(answer.text, 70)}\"" if answer else "")
                   for issue, answer in answered.values()]
         if len(self.arc) > 1 and self.arc[-1]["valence"] > max(self.arc[0]["valence"], 0.1):
@@ -290,7 +286,7 @@ class _Facts:
         return found
 
     def went_wrong(self):
-        found = [f"[{clock(m.start_ms / 1000)}] {_VERBS[m.category]}, not resolved: \"{_short(m.evidence)}\""
+        found = [f"[{mmss(m.start_ms / 1000)}] {_VERBS[m.category]}, not resolved: \"{_short(m.evidence)}\""
                  for m in self.unresolved]
         if len(self.arc) > 1 and self.arc[-1]["valence"] < min(self.arc[0]["valence"], -0.1):
             found.append(f"The conversation ended more negative than it began (valence {self.arc[0]['valence']:+.2f} to {self.arc[-1]['valence']:+.2f}).")

@@ -25,7 +25,7 @@ import numpy as np
 from .errors import DecodeLimitExceeded, UndecodableAudio
 from .flac import FlacFramer
 from .limits import Budget, DecodeLimits
-from .resample import TARGET_RATE_HZ
+from .resample import join_frames, mono_resampler
 from .sniff import FLAC, MP3, MP4, MP4_BOXES, OGG, WEBM
 
 
@@ -46,7 +46,7 @@ class ContainerDecoder:
         self._limits = limits
         self._pending = b""
         self._codec = None
-        self._resampler = _new_resampler()
+        self._resampler = mono_resampler()
 
     @property
     def buffered_bytes(self):
@@ -76,7 +76,7 @@ class ContainerDecoder:
         parts = [self._decode_units(self._framer, units, budget)] if units else []
         if self._codec is not None:
             parts.append(self._resample(self._codec.decode(None), budget))
-        parts.append(_join(self._resampler.resample(None)))
+        parts.append(join_frames(self._resampler.resample(None)))
         return np.concatenate(parts)
 
     def _decode_units(self, framer, units, budget):
@@ -93,7 +93,7 @@ class ContainerDecoder:
         except (av.FFmpegError, ValueError) as exc:
             # Part of the chunk went through the codec before it was refused: start the codec
             # afresh, so a refused chunk leaves no half-decoded state behind it.
-            self._codec, self._resampler = None, _new_resampler()
+            self._codec, self._resampler = None, mono_resampler()
             if isinstance(exc, DecodeLimitExceeded):
                 raise
             raise UndecodableAudio(f"{framer.kind} audio could not be decoded: {exc}") from None
@@ -105,7 +105,7 @@ class ContainerDecoder:
             budget.audio(frame.samples, frame.sample_rate)
             frame.pts = None  # timing comes from the sample count, not from the container
             out += self._resampler.resample(frame)
-        return _join(out)
+        return join_frames(out)
 
 
 class _Samples:
@@ -125,15 +125,6 @@ class _Samples:
 
     def joined(self):
         return np.concatenate(self._joined + self._batch) if self._joined or self._batch else np.zeros(0, np.float32)
-
-
-def _new_resampler():
-    return av.AudioResampler(format="flt", layout="mono", rate=TARGET_RATE_HZ)
-
-
-def _join(frames):
-    parts = [f.to_ndarray().reshape(-1) for f in frames]
-    return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)
 
 
 class _DemuxedFramer:

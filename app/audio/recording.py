@@ -3,15 +3,15 @@
 Live chunks need incremental framers; a recorded file is all there, so FFmpeg's demuxers read
 it directly, including containers that are not fragmented (an MP4 with its index at the end).
 """
-from dataclasses import dataclass
-
+import contextlib
 import struct
+from dataclasses import dataclass
 
 import av
 import numpy as np
 
 from .errors import UndecodableAudio
-from .resample import TARGET_RATE_HZ
+from .resample import TARGET_RATE_HZ, mono_resampler
 
 # Decoded audio handed out per block: big enough to amortise the calls, small enough that
 # one block is a short step of work.
@@ -38,18 +38,25 @@ def probe(path, max_audio_s):
 
     Raises UndecodableAudio for anything FFmpeg cannot read as audio, AudioTooLong beyond the cap.
     """
+    with _read_by_ffmpeg(), av.open(str(path)) as container:
+        stream = _audio_stream(container)
+        duration_s = _duration_s(container, stream)
+        if duration_s is not None and duration_s > max_audio_s:
+            raise AudioTooLong(f"the file holds {duration_s:.0f} s of audio; at most "
+                               f"{max_audio_s:.0f} s may be analysed")
+        for _ in container.decode(stream):
+            break
+        else:
+            raise UndecodableAudio("the file's audio stream holds no decodable frame")
+        return RecordingInfo(container.format.name, stream.codec_context.name, duration_s)
+
+
+@contextlib.contextmanager
+def _read_by_ffmpeg():
+    """What FFmpeg or the file system raise while a file is read, as UndecodableAudio; an
+    UndecodableAudio (a ValueError itself) passes through as it is."""
     try:
-        with av.open(str(path)) as container:
-            stream = _audio_stream(container)
-            duration_s = _duration_s(container, stream)
-            if duration_s is not None and duration_s > max_audio_s:
-                raise AudioTooLong(f"the file holds {duration_s:.0f} s of audio; at most "
-                                   f"{max_audio_s:.0f} s may be analysed")
-            for _ in container.decode(stream):
-                break
-            else:
-                raise UndecodableAudio("the file's audio stream holds no decodable frame")
-            return RecordingInfo(container.format.name, stream.codec_context.name, duration_s)
+        yield
     except UndecodableAudio:
         raise
     except (av.FFmpegError, ValueError, OSError) as exc:
@@ -77,7 +84,7 @@ class RecordingReader:
 
     def blocks(self):
         """Every BLOCK_S of audio in order, then the rest."""
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=TARGET_RATE_HZ)
+        resampler = mono_resampler()
         limit_n = int(self.max_audio_s * TARGET_RATE_HZ)
         pending, decoded_n, block_start_n = [], 0, 0
 
@@ -89,24 +96,19 @@ class RecordingReader:
                 decoded_n += len(samples)
             self.decoded_s = decoded_n / TARGET_RATE_HZ
 
-        try:
-            with av.open(self.path) as container:
-                stream = _audio_stream(container)
-                self.announced_s = _wav_announced_s(self.path) or _duration_s(container, stream)
-                for frame in self._frames(container, stream):
-                    take(resampler.resample(frame))
-                    if decoded_n >= limit_n:
-                        self.truncation = f"stopped at the {self.max_audio_s:.0f} s analysis limit"
-                        break
-                    if decoded_n - block_start_n >= BLOCK_S * TARGET_RATE_HZ:
-                        block_start_n = decoded_n
-                        yield _take(pending)
-                else:
-                    take(resampler.resample(None))
-        except UndecodableAudio:
-            raise
-        except (av.FFmpegError, ValueError, OSError) as exc:
-            raise UndecodableAudio(f"not a recording FFmpeg can read: {exc}") from None
+        with _read_by_ffmpeg(), av.open(self.path) as container:
+            stream = _audio_stream(container)
+            self.announced_s = _wav_announced_s(self.path) or _duration_s(container, stream)
+            for frame in self._frames(container, stream):
+                take(resampler.resample(frame))
+                if decoded_n >= limit_n:
+                    self.truncation = f"stopped at the {self.max_audio_s:.0f} s analysis limit"
+                    break
+                if decoded_n - block_start_n >= BLOCK_S * TARGET_RATE_HZ:
+                    block_start_n = decoded_n
+                    yield _take(pending)
+            else:
+                take(resampler.resample(None))
         if (self.truncation is None and self.announced_s is not None
                 and self.decoded_s < self.announced_s - TRUNCATION_TOLERANCE_S):
             self.truncation = (f"{self.decoded_s:.1f} s decoded of the "

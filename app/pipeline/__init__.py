@@ -1,8 +1,8 @@
 """The analyser seam: how a live session hands decoded audio to analysis and gets events back."""
-from .base import AnalysisSink, AnalysisStream, Pipeline, SessionContext, Utterance
+from .base import AnalysisSink, AnalysisStream, Pipeline, SessionContext
 from .transport import TransportOnlyPipeline
 
-__all__ = ["Utterance", "AnalysisSink", "AnalysisStream", "Pipeline", "SessionContext", "TransportOnlyPipeline",
+__all__ = ["AnalysisSink", "AnalysisStream", "Pipeline", "SessionContext", "TransportOnlyPipeline",
            "create_pipeline"]
 
 

@@ -1,38 +1,33 @@
-"""Interfaces between a live session (in the gevent hub) and the analysis that runs off it."""
-from dataclasses import dataclass, field
-from typing import Optional, Protocol
+"""Interfaces between a live session (in the gevent hub) and the analysis that runs off it.
 
+`SessionContext`, what analysis may know of a session, is declared with the speech workers'
+messages, which carry it, and handed on from here to the sessions and file jobs.
+"""
+from typing import Protocol
 
-@dataclass(frozen=True)
-class SessionContext:
-    """What analysis may know about the session it serves."""
+from ..speech.protocol import SessionContext
 
-    session_id: str
-    conversation_id: str
-    language: str = "en"
-    goal: Optional[str] = None
-    metadata: dict = field(default_factory=dict)
-
-
-@dataclass
-class Utterance:
-    """One final stretch of speech, as the speech stages hand it to the analytics stages."""
-
-    utterance_id: str
-    speaker: str
-    t_start: float
-    t_end: float
-    text: str
-    confidence: float
-    words: list  # client.events.Word, times in seconds from the session's start
-    audio: object  # numpy float32, 16 kHz mono, the samples of [t_start, t_end]
+__all__ = ["SessionContext", "AnalysisSink", "AnalysisStream", "Pipeline"]
 
 
 class AnalysisSink(Protocol):
     """The session's side: every method is called from the gevent hub, never from another thread."""
 
+    #: True where the session lives in a shared store that keeps checkpoints (docs/scaleout.md):
+    #: the pipeline then hands each final over with its analytics and a checkpoint, in `commit`.
+    #: False (the embedded session): each final is published the moment it is decoded.
+    keeps_checkpoints: bool
+
     def publish(self, event):
         """Append a `client.events.Event` to the session's event log."""
+
+    def commit(self, events, checkpoint):
+        """Publish `events` (finals, each with its analytics, in catalog order) together with
+        `checkpoint`, a JSON-able dict from which a new stream resumes after them (`Pipeline.open`).
+
+        Only called when `keeps_checkpoints`; the store writes both in one atomic step, so a
+        failover never publishes them twice nor loses them.
+        """
 
     def analysed(self, audio_seconds):
         """Analysis has consumed the session's audio up to `audio_seconds` from its start."""
@@ -59,6 +54,10 @@ class AnalysisStream(Protocol):
     def backlog_seconds(self):
         """Audio fed but not yet analysed, in seconds (drives back-pressure)."""
 
+    #: The session sample (16 kHz, from its start) of the first audio this stream wants: 0 for a
+    #: new stream, a checkpoint's `samples` for a resumed one. The caller feeds from there on.
+    resume_samples: int
+
 
 class Pipeline(Protocol):
     """Owns the models and the worker processes shared by every session of one server process."""
@@ -68,8 +67,10 @@ class Pipeline(Protocol):
     def start(self):
         """Begin loading models (off the hub); return at once."""
 
-    def open(self, context, sink):
-        """An AnalysisStream for a new session."""
+    def open(self, context, sink, resume=None):
+        """An AnalysisStream for a new session; with `resume` (a checkpoint a sink was given in
+        `commit`), one that carries that session on after it: the same speaker labels, utterance
+        numbering, analytics state and summary. `resume["samples"]` is the only key callers read."""
 
     def analyze_file(self, context, path, sink):
         """Analyse the recorded file at `path` as one offline job; returns a handle with `cancel()`.

@@ -11,8 +11,9 @@ class TransportOnlyPipeline:
     def start(self):
         pass
 
-    def open(self, context, sink):
-        return _CountingStream(sink)
+    def open(self, context, sink, resume=None):
+        """Nothing here is ever checkpointed (no finals), so `resume` only says where the count starts."""
+        return _CountingStream(sink, resume["samples"] if resume else 0)
 
     def analyze_file(self, context, path, sink):
         raise errors.PipelineUnavailable(
@@ -26,9 +27,9 @@ class TransportOnlyPipeline:
 
 
 class _CountingStream:
-    def __init__(self, sink):
+    def __init__(self, sink, resume_samples):
         self._sink = sink
-        self._samples = 0
+        self.resume_samples = self._samples = resume_samples
 
     def feed(self, samples):
         self._samples += len(samples)

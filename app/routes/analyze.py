@@ -4,7 +4,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from .. import errors
 from ..files import document, upload
-from ..sse import HangupWatch, stream_events
+from ..sse import HangupWatch, event_stream_response, stream_events
 
 bp = Blueprint("analyze", __name__, url_prefix="/analyze")
 
@@ -53,8 +53,4 @@ def _event_stream(services, analysis, hangup):
             hangup.stop()
             analysis.cancel()
 
-    response = Response(body(), mimetype="text/event-stream", direct_passthrough=True)
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    response.call_on_close(analysis.cancel)
-    return response
+    return event_stream_response(body(), analysis.cancel)

@@ -1,9 +1,9 @@
 """The Live Capture API: start, chunk, events, control, plus the session's state."""
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from werkzeug.routing import BaseConverter, ValidationError
 
 from .. import errors, inputs
-from ..sse import HangupWatch, stream_events
+from ..sse import HangupWatch, event_stream_response, stream_events
 
 bp = Blueprint("live", __name__, url_prefix="/analyze/live")
 
@@ -88,11 +88,7 @@ def events(session_id):
         finally:
             release()
 
-    response = Response(body(), mimetype="text/event-stream", direct_passthrough=True)
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    response.call_on_close(release)
-    return response
+    return event_stream_response(body(), release)
 
 
 @bp.post("/<session_id:session_id>/control")

