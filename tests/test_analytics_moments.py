@@ -10,7 +10,8 @@ from app.analytics import ConversationAnalytics, load_models
 from app.analytics.moments import Judged, MomentRules
 from app.analytics.stance import skeleton
 from app.pipeline.base import SessionContext
-from app.speech.analysis import Utterance
+from app.speech.analysis import FinalAnalysis, Utterance
+from client.events import FinalTranscript
 
 DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
 #: SHA-256 of bench/data/moments_heldout_fresh.json as committed before the speech-act head existed.
@@ -79,3 +80,14 @@ def test_a_resolution_read_by_meaning_comes_from_the_speaker_whose_issue_is_open
     answer = rules.detect(whole("Speaker_0", "utt_0002", "We can take ten percent off the first year.", 0.1), sure)
     accepted = rules.detect(whole("Speaker_1", "utt_0003", "Ten percent off, alright then.", 0.3), sure)
     assert answer == [] and [c for c, _, _ in accepted] == ["resolution"]
+
+
+def test_the_closing_events_carry_the_unfinished_sentences_moment_before_the_summary(models):
+    """Live sessions and files close through FinalAnalysis.closing: the pending moment, then the final summary."""
+    analysis = FinalAnalysis(models, SessionContext("s", "c"))
+    final = FinalTranscript("utt_0001", "Speaker_1", 0.0, 2.5, "Honestly that is too expensive for us", 1.0, [])
+    assert [e.name for e in analysis.after(final, np.zeros(0, np.float32))] == ["emotion", "cognitive"]
+    closing = analysis.closing()
+    assert [e.name for e in closing] == ["moment", "summary_update"]
+    assert closing[0].category == "objection" and closing[0].utterance_ids == ["utt_0001"]
+    assert closing[1].moments_by_category == {"objection": 1}
