@@ -397,6 +397,7 @@ def main(argv=None):
     if args.real:
         report["real_voices"] = evaluate_real_voices(args.real, models, whisper())
     if args.live:
+        sys.path.insert(0, str(ROOT / "tests"))  # conftest imports its helper modules as the test run does
         from tests.conftest import Server
         server = Server({"HARKEN_PIPELINE": "speech"}, RESULTS / "server.log")
         try:
