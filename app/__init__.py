@@ -15,7 +15,7 @@ class Services:
     keys: object  # app.auth.KeyRing
     pipeline: object
     metrics: object  # app.metrics.Metrics
-    sessions: object  # app.registry.SessionRegistry
+    sessions: object  # app.registry.SessionRegistry, or app.shared.SharedRegistry with HARKEN_REDIS_URL
     files: object  # app.files.FileAnalyses
 
     def shutdown(self):
@@ -45,13 +45,20 @@ def create_app(settings=None):
 
     metrics = Metrics()
     pipeline = create_pipeline(settings)
-    sessions = SessionRegistry(settings, pipeline, metrics)
+    if settings.redis_url:
+        from .shared import SharedRegistry, init_app as init_shared
+        sessions = SharedRegistry(settings, pipeline, metrics)
+    else:
+        sessions = SessionRegistry(settings, pipeline, metrics)
     metrics.watch_sessions(sessions)
     app.extensions["harken"] = Services(settings, KeyRing(settings.api_keys), pipeline, metrics,
                                         sessions, FileAnalyses(settings, pipeline))
 
     logs.init_app(app)
     errors.init_app(app)
+    if settings.redis_url:
+        init_shared(app, settings)
+        sessions.start()
     metrics.init_app(app)
     init_cors(app, settings.cors_origins)
     app.register_blueprint(live.bp)

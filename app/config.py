@@ -74,6 +74,11 @@ class Settings:
     # Cosine similarity of resemblyzer d-vectors: one voice scores about 0.8-0.95 against itself,
     # different voices about 0.4-0.7, so a turn joins the nearest speaker above this bar.
     speaker_similarity: float = field(default=0.72, metadata={"env": "HARKEN_SPEAKER_SIMILARITY"})
+    # Scale-out (docs/scaleout.md): unset, sessions live in the one worker's memory.
+    redis_url: str = field(default="", metadata={"env": "HARKEN_REDIS_URL"})
+    redis_timeout_s: float = field(default=2.0, metadata={"env": "HARKEN_REDIS_TIMEOUT_S"})
+    lease_ttl_s: float = field(default=5.0, metadata={"env": "HARKEN_LEASE_TTL_S"})
+    forward_timeout_s: float = field(default=60.0, metadata={"env": "HARKEN_FORWARD_TIMEOUT_S"})
     log_level: str = field(default="INFO", metadata={"env": "HARKEN_LOG_LEVEL"})
     log_format: str = field(default="text", metadata={"env": "HARKEN_LOG_FORMAT"})
 

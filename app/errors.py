@@ -143,6 +143,12 @@ class PipelineUnavailable(ServiceUnavailable):
     code, message = "pipeline_unavailable", "The speech pipeline is not ready."
 
 
+class StoreUnavailable(ServiceUnavailable):
+    """The shared session store (Redis, HARKEN_REDIS_URL) cannot be reached; safe to retry after Retry-After."""
+
+    code, message = "store_unavailable", "The session store is unreachable; retry shortly."
+
+
 class AnalysisQueueFull(ServiceUnavailable):
     code, message = "analysis_queue_full", "As many recorded files are being analysed as the server may take."
 

@@ -56,9 +56,11 @@ class EventLog:
         # Readers are almost always near the tail: index from the right end, O(wanted).
         return [self._events[i] for i in range(kept - wanted, kept)]
 
-    def waiter(self):
-        """An object that becomes ready at the next append or close (for gevent.wait)."""
-        return self._appended
+    def wait(self, last_seen_id, timeout_s, interrupts):
+        """Wait for an event after `last_seen_id`, the close or an interrupt (True), or `timeout_s` (False)."""
+        if self._last_id > last_seen_id or self.closed:
+            return True
+        return bool(gevent.wait([self._appended, *interrupts], timeout=timeout_s, count=1))
 
     def _wake(self):
         woken, self._appended = self._appended, gevent.event.Event()

@@ -19,8 +19,9 @@ worker_class = HarkenWorker
 HarkenWorker.head_timeout_s = float(os.environ.get("HARKEN_HEADER_TIMEOUT_S", "10"))
 # Keys redacted and control characters escaped in every log line.
 logger_class = HarkenLogger
-# Sessions live in this worker's memory, so there is exactly one worker per host until Redis.
-workers = 1
+# Embedded, sessions live in the one worker's memory. With HARKEN_REDIS_URL they live in Redis
+# and any number of workers serve them: WEB_CONCURRENCY, gunicorn's own convention, says how many.
+workers = int(os.environ.get("WEB_CONCURRENCY", "1")) if os.environ.get("HARKEN_REDIS_URL") else 1
 worker_connections = int(os.environ.get("HARKEN_WORKER_CONNECTIONS", "2000"))
 graceful_timeout = int(os.environ.get("HARKEN_GRACEFUL_TIMEOUT_S", "10"))
 timeout = 120

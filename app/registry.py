@@ -22,6 +22,30 @@ class Tombstone:
         self.owner, self.status, self.until = owner, status, until
 
 
+def refuse_unless_ready(registry):
+    """503 with Retry-After while the server shuts down or its models are not loaded (either registry)."""
+    retry = {"Retry-After": str(registry.settings.retry_after_s)}
+    if registry.shutting_down.is_set():
+        raise errors.ServiceUnavailable("The server is shutting down.", headers=retry)
+    if not registry.pipeline.health().get("ready"):
+        raise errors.PipelineUnavailable("The speech models are not loaded (yet): see /healthz.", headers=retry)
+
+
+def server_full(settings):
+    return errors.ServerFull(headers={"Retry-After": str(settings.retry_after_s)},
+                             max_sessions=settings.max_sessions)
+
+
+def reap_forever(registry):
+    """`registry.reap()` every HARKEN_REAPER_INTERVAL_S until shutdown (either registry's reaper greenlet)."""
+    while not registry.shutting_down.is_set():
+        try:
+            registry.reap()
+        except Exception:  # the reaper must outlive any one session's failure
+            log.exception("reaper pass failed")
+        registry.shutting_down.wait(registry.settings.reaper_interval_s)
+
+
 class SessionRegistry:
     """Owned by one app; every method runs in the gevent hub."""
 
@@ -37,16 +61,9 @@ class SessionRegistry:
 
     def create(self, owner, options):
         """A new session for `owner`, or 503 with Retry-After when the server is full."""
-        if self.shutting_down.is_set():
-            raise errors.ServiceUnavailable("The server is shutting down.",
-                                            headers={"Retry-After": str(self.settings.retry_after_s)})
-        if not self.pipeline.health().get("ready"):
-            raise errors.PipelineUnavailable(
-                "The speech models are not loaded (yet): see /healthz.",
-                headers={"Retry-After": str(self.settings.retry_after_s)})
+        refuse_unless_ready(self)
         if self.open_count() >= self.settings.max_sessions:
-            raise errors.ServerFull(headers={"Retry-After": str(self.settings.retry_after_s)},
-                                    max_sessions=self.settings.max_sessions)
+            raise server_full(self.settings)
         self._ensure_reaper()
         session = Session(
             session_id="live_" + secrets.token_hex(12),
@@ -71,6 +88,10 @@ class SessionRegistry:
     def open_count(self):
         """Sessions that still hold resources (everything not yet finished)."""
         return sum(1 for s in self._sessions.values() if not s.finished)
+
+    def store_health(self):
+        """Where sessions live: this worker's memory, always reachable."""
+        return {"kind": "memory", "reachable": True}
 
     def count_by_state(self):
         counts = dict.fromkeys(ALL_STATES, 0)
@@ -104,15 +125,7 @@ class SessionRegistry:
 
     def _ensure_reaper(self):
         if self._reaper is None or self._reaper.dead:
-            self._reaper = gevent.spawn(self._reap_forever)
-
-    def _reap_forever(self):
-        while not self.shutting_down.is_set():
-            try:
-                self.reap()
-            except Exception:  # the reaper must outlive any one session's failure
-                log.exception("reaper pass failed")
-            self.shutting_down.wait(self.settings.reaper_interval_s)
+            self._reaper = gevent.spawn(reap_forever, self)
 
     def shutdown(self):
         """SIGTERM: every attached consumer gets a non-fatal `server_shutdown` and its stream ends."""

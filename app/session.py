@@ -14,7 +14,8 @@ import gevent.lock
 from client import events
 
 from . import errors
-from .audio import TARGET_RATE_HZ, Budget, DecodeLimitExceeded, DecodeLimits, UndecodableAudio, open_decoder
+from .audio import TARGET_RATE_HZ, DecodeLimitExceeded, UndecodableAudio
+from .chunkdecode import ChunkDecoder
 from .eventlog import EventLog
 from .pipeline import SessionContext
 from .timefmt import iso_utc
@@ -62,9 +63,7 @@ class Session:
         self.events = EventLog(settings.event_log_max)
         self._ledger = {}
         self._lock = gevent.lock.RLock()
-        self._decoder = open_decoder(options.suffix, options.sample_rate, options.channels,
-                                     DecodeLimits(settings.max_audio_header_bytes, settings.max_audio_unit_bytes))
-        self._decoding = decoding
+        self._decoder = ChunkDecoder(options, settings, decoding, metrics)
         self._last_status_at = 0.0
         context = SessionContext(session_id, conversation_id, options.language, options.goal,
                                  options.metadata)
@@ -112,7 +111,7 @@ class Session:
                     f"Expected chunk_seq {self.next_chunk_seq}, got {chunk_seq}.",
                     expected_chunk_seq=self.next_chunk_seq)
             self._refuse_if_behind()
-            samples = self._decode(chunk_seq, data)
+            samples = self._decoder.decode(chunk_seq, data, self.audio_seconds)
             if self.status not in ACTIVE_STATES:  # expired or cancelled while it was decoded
                 raise errors.SessionClosed(f"The session is {self.status}; it takes no more chunks.",
                                            status=self.status)
@@ -128,39 +127,6 @@ class Session:
                 self._publish_status("receiving audio", force=True)
             self._stream.feed(samples)
             return self._receipt(chunk_seq, len(data), duplicate=False)
-
-    def _decode(self, chunk_seq, data):
-        """The chunk's samples, decoded in the pool within this chunk's budget; refusals as API errors."""
-        try:
-            return self._decoding.run(self._decoder.decode, data, self._chunk_budget())
-        except UndecodableAudio as exc:
-            self.metrics.chunks.labels("invalid").inc()
-            raise errors.InvalidChunk(f"Chunk {chunk_seq} is not readable audio: {exc}",
-                                      chunk_seq=chunk_seq, expected_chunk_seq=self.next_chunk_seq) from None
-        except DecodeLimitExceeded as exc:
-            self.metrics.chunks.labels("too_large").inc()
-            raise self._limit_error(chunk_seq, exc) from None
-
-    def _chunk_budget(self):
-        """What one chunk (or the end-of-stream flush) may decode: the chunk cap, within the session's."""
-        remaining_s = max(0.0, self.settings.max_session_audio_s - self.audio_seconds)
-        return Budget(seconds=min(self.settings.max_chunk_audio_s, remaining_s),
-                      frames=self.settings.max_chunk_frames)
-
-    def _limit_error(self, chunk_seq, exc):
-        where = dict(chunk_seq=chunk_seq, expected_chunk_seq=self.next_chunk_seq)
-        if exc.kind == "frames":
-            return errors.TooManyAudioFrames(
-                f"Chunk {chunk_seq} holds more than {exc.limit} codec frames; send smaller chunks.",
-                max_frames=exc.limit, **where)
-        if exc.limit < self.settings.max_chunk_audio_s:  # the session's cap was the nearer one
-            return errors.PayloadTooLarge(
-                f"Chunk {chunk_seq} would take the session past its limit of "
-                f"{self.settings.max_session_audio_s:.0f} s of audio.",
-                limit_seconds=self.settings.max_session_audio_s, **where)
-        return errors.DecodedAudioTooLong(
-            f"Chunk {chunk_seq} decodes to more than {exc.limit:g} s of audio; send smaller chunks.",
-            limit_seconds=exc.limit, **where)
 
     def _retry_receipt(self, chunk_seq, data, digest):
         if self._ledger.get(chunk_seq) != digest:
@@ -200,7 +166,7 @@ class Session:
             self._require_active()
             self.status = PROCESSING
             try:
-                tail = self._decoding.run(self._decoder.flush, self._chunk_budget())
+                tail = self._decoder.flush(self.audio_seconds)
             except (UndecodableAudio, DecodeLimitExceeded) as exc:
                 self.log.warning("undecodable end of stream: %s", exc)
                 self._publish(events.Error(code="invalid_audio", fatal=False,

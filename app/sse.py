@@ -96,7 +96,6 @@ def _frames(session, last_seen_id, *, heartbeat_s, retry_ms, shutting_down, hang
         # Its id is the last dropped one, so a client that reconnects after it resumes correctly.
         yield LoggedEvent(log.first_kept_id - 1, notice.name, notice.to_json()).frame()
     while True:
-        waiter = log.waiter()
         batch = log.after(last_seen_id)
         if log.closed:
             on_end()
@@ -107,7 +106,7 @@ def _frames(session, last_seen_id, *, heartbeat_s, retry_ms, shutting_down, hang
             last_seen_id = event.id
         if shutting_down.is_set():
             return
-        ready = gevent.wait([waiter, shutting_down, hangup.closed], timeout=heartbeat_s, count=1)
+        ready = log.wait(last_seen_id, heartbeat_s, [shutting_down, hangup.closed])
         if hangup.closed.is_set():
             return
         if not ready:

@@ -318,6 +318,8 @@ def evaluate_real_voices(manifest_path, models, asr):
         for speaker, items in sorted(by_speaker.items()):
             items = sorted(items, key=lambda i: -i["seconds"])
             test, warm = items[0], items[1:3] or items[:1]
+            source = Path(tmp) / f"{test['id']}.wav"  # sox reads no Opus: the recordings may be either
+            soundfile.write(source, soundfile.read(root / test["audio"], dtype="int16")[0], RATE_HZ, subtype="PCM_16")
             warm_ups = []
             t = 0.0
             for i, item in enumerate(warm, 1):
@@ -331,7 +333,7 @@ def evaluate_real_voices(manifest_path, models, asr):
                         (["tempo", "-s", str(step["tempo"])] if step.get("tempo") else []) + \
                         (["gain", str(step["gain_db"])] if step.get("gain_db") else [])
                     variant = Path(tmp) / f"{test['id']}-{ladder}-{n}.wav"
-                    subprocess.run(["sox", str(root / test["audio"]), "-r", str(RATE_HZ), "-c", "1", "-b", "16",
+                    subprocess.run(["sox", str(source), "-r", str(RATE_HZ), "-c", "1", "-b", "16",
                                     str(variant), *effects], check=True, capture_output=True)
                     analytics = ConversationAnalytics(SessionContext("real", "real"), models)
                     for utterance in warm_ups:

@@ -1,19 +1,20 @@
 """Real human speech through the live API: WER against offline Whisper, lost and broken words, latency.
 
-    .venv/bin/python bench/real_speech.py            # about 8 minutes with cached offline readings
-    .venv/bin/python bench/real_speech.py --conditions clean --split tuning
+    .venv/bin/python bench/real_speech.py            # about 15 minutes with cached offline readings
+    .venv/bin/python bench/real_speech.py --conditions clean --split tuning --kind conversational
 
-The recordings are `bench/data/real/` (manifest.json: reference text, speaker, licence and
-the tuning/held-out split of every utterance). Each session is a few utterances of one
-source read one after another with a pause between them, as one caller would speak. Every
-session is played in three conditions:
+The recordings are `bench/data/real/` (manifest.json: reference text, speaker, licence, kind
+(read or conversational) and the tuning/held-out split of every utterance). Each session is a
+few utterances of one source played one after another with a pause between them, as one
+caller would speak. Every session is played in three conditions:
 - clean: the recording as it is (16 kHz);
 - phone: as a softphone sends it, band-limited to 300-3400 Hz at 8 kHz (sox), then back to
   16 kHz for the API;
 - noise: white noise added at NOISE_SNR_DB below the speech's own power.
-For each condition all sessions stream at once, at real time in 100 ms PCM chunks, into
-one server (bench/speech.py's LiveRun). Reported per split (tuning / held-out, never pooled
-together) and condition:
+For each condition the sessions stream at real time in 100 ms PCM chunks into one server
+(bench/speech.py's LiveRun), PARALLEL of them at once. Reported per condition and split
+(tuning / held-out, never pooled together), over all kinds and for read and conversational
+speech apart:
 - WER of the live finals, of faster-whisper's offline whole-file `transcribe` of the same
   model greedy and beam 5, and the ratios the targets are stated in;
 - deletion runs: three or more consecutive reference words deleted from the live finals
@@ -55,15 +56,28 @@ DATA = ROOT / "bench" / "data" / "real"
 PAUSE_S = 0.8
 NOISE_SNR_DB = 10.0
 CONDITIONS = ("clean", "phone", "noise")
+KINDS = ("read", "conversational")
 MIN_DELETION_RUN = 3
-# Sessions: (name, split, utterance ids). A session holds one source's utterances in order.
+PARALLEL = 8
+# Sessions: (name, split, utterance ids), played in this order. A session holds utterances of
+# one split and one kind (the manifest says which), mostly of one source, in order.
 SESSIONS = [
     ("lj_a", "tuning", [f"LJ001-{n:04d}" for n in range(1, 12)]),
     ("lj_b", "tuning", [f"LJ001-{n:04d}" for n in range(12, 23)]),
     ("austen", "tuning", [f"austen-{n}" for n in ("0870", "0880", "0890", "0920", "0930")]),
     ("librispeech", "tuning", ["1089-134686-0000", "1089-134686-0001", "2412-153948-0000"]),
+    ("sonnets", "tuning", ["61-70968-0000", "sonnet-001", "sonnet-002"]),
+    ("dictation_v1_a", "tuning", [f"rosehill-v1-{n:02d}" for n in range(1, 4)]),
+    ("dictation_v1_b", "tuning", [f"rosehill-v1-{n:02d}" for n in range(4, 7)]),
+    ("dictation_v2_a", "tuning", [f"rosehill-v2-{n:02d}" for n in range(1, 4)]),
+    ("dictation_v2_b", "tuning", [f"rosehill-v2-{n:02d}" for n in range(4, 7)]),
+    ("spontaneous", "tuning", ["mfa-acoustic-corpus", "mfa-cold-corpus"]),
     ("lj_heldout", "heldout", [f"LJ001-{n:04d}" for n in range(23, 33)]),
     ("mixed_heldout", "heldout", ["1089-134691-0000", "1089-134691-0001", "jfk"]),
+    ("sonnets_heldout", "heldout", ["1221-135766-0001", "1221-135766-0002", "sonnet-003"]),
+    ("dictation_v1_heldout", "heldout", [f"rosehill-v1-{n:02d}" for n in range(7, 10)]),
+    ("dictation_v2_heldout", "heldout", [f"rosehill-v2-{n:02d}" for n in range(7, 10)]),
+    ("conversation_heldout", "heldout", ["mfa-cold-corpus3", "ami-ES2011a-40s-46s"]),
 ]
 
 
@@ -71,6 +85,14 @@ def manifest():
     """id -> utterance entry of bench/data/real/manifest.json, with its reference text read in."""
     entries = json.loads((DATA / "manifest.json").read_text())["utterances"]
     return {e["id"]: {**e, "reference": (DATA / e["text"]).read_text().strip()} for e in entries}
+
+
+def session_kind(ids, split, utterances):
+    """The kind (read or conversational) of a session's utterances, all of which must be of `split`."""
+    kinds = {utterances[u]["kind"] for u in ids}
+    splits = {utterances[u]["split"] for u in ids}
+    assert len(kinds) == 1 and splits == {split}, (ids, kinds, splits)
+    return kinds.pop()
 
 
 def session_audio(ids, utterances):
@@ -216,7 +238,7 @@ def summarise(entries, references):
     def pooled(key):
         return round(sum(entries[n][key] * words[n] for n in entries) / total, 4)
 
-    out = {"words": total}
+    out = {"words": total, "sessions": sorted(entries)}
     for key in [k for k in next(iter(entries.values())) if k.startswith("wer_")]:
         out[key] = pooled(key)
     greedy, beam = out["wer_offline_greedy"], out["wer_offline_beam5"]
@@ -229,17 +251,49 @@ def summarise(entries, references):
     return out
 
 
+def latency_summary(latencies):
+    """P50/P95 of the pooled latency lists of some sessions (each a dict as `session_latencies` makes)."""
+    pooled = {key: [v for lat in latencies for v in lat[key]] for key in ("utt", "first", "final", "anchor")}
+    out = {"utterance_end_to_final_s": {"p50": pct(pooled["utt"], 50), "p95": pct(pooled["utt"], 95),
+                                        "n": len(pooled["utt"])},
+           "word_to_first_partial_s": {"p50": pct(pooled["first"], 50), "p95": pct(pooled["first"], 95),
+                                       "n": len(pooled["first"]),
+                                       "words_first_seen_in_final": sum(lat["unseen"] for lat in latencies)},
+           "word_to_final_s": {"p50": pct(pooled["final"], 50), "p95": pct(pooled["final"], 95),
+                               "n": len(pooled["final"])}}
+    if pooled["anchor"]:
+        out["anchor_word_to_final_s_computation_unaware"] = {
+            "p50": pct(pooled["anchor"], 50), "p95": pct(pooled["anchor"], 95), "n": len(pooled["anchor"])}
+    return out
+
+
+def session_latencies(run, anchor_word_to_final):
+    """One finished LiveRun's latency samples, kept apart so that any group of sessions can pool them."""
+    words = run.word_latencies()
+    return {"utt": run.utterance_latencies(), "first": [p for p, _ in words if p is not None],
+            "unseen": sum(1 for p, _ in words if p is None), "final": [f for _, f in words],
+            "anchor": list(anchor_word_to_final)}
+
+
+def group_figures(names, entries, latencies, references):
+    """WER, defect and latency figures pooled over the sessions `names`."""
+    return {**summarise({n: entries[n] for n in names}, references),
+            "latency": latency_summary([latencies[n] for n in names])}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conditions", default=",".join(CONDITIONS))
     parser.add_argument("--split", choices=("tuning", "heldout", "both"), default="both")
+    parser.add_argument("--kind", choices=(*KINDS, "both"), default="both")
     parser.add_argument("--anchor", action="store_true", help="also run the LocalAgreement-2 anchor")
-    parser.add_argument("--parallel", type=int, default=len(SESSIONS), help="sessions streamed at once")
+    parser.add_argument("--parallel", type=int, default=PARALLEL, help="sessions streamed at once")
     parser.add_argument("--out", default="real_speech.json")
     args = parser.parse_args()
 
     utterances = manifest()
-    sessions = [s for s in SESSIONS if args.split in ("both", s[1])]
+    kinds = {name: session_kind(ids, split, utterances) for name, split, ids in SESSIONS}
+    sessions = [s for s in SESSIONS if args.split in ("both", s[1]) and args.kind in ("both", kinds[s[0]])]
     references = {name: " ".join(utterances[u]["reference"] for u in ids) for name, _, ids in sessions}
     conditions = args.conditions.split(",")
     audio = {(c, name): condition(session_audio(ids, utterances), c, seed=i)
@@ -258,20 +312,24 @@ def main():
     RESULTS.mkdir(parents=True, exist_ok=True)
     server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, RESULTS / "real-speech-server.log")
     report = {"machine": machine.describe(), "noise_snr_db": NOISE_SNR_DB, "pause_s": PAUSE_S,
-              "parallel_sessions": args.parallel, "load_average_at_start": os.getloadavg(), "conditions": {}}
+              "parallel_sessions": args.parallel, "load_average_at_start": os.getloadavg(),
+              "audio_s": {name: round(len(audio[(conditions[0], name)]) / RATE_HZ, 2) for name, _, _ in sessions},
+              "conditions": {}}
     try:
         for c in conditions:
             cpu_before = worker_cpu_s(server.url)
+            started = time.monotonic()
             runs = stream_all(server.url, {name: audio[(c, name)] for name, _, _ in sessions}, args.parallel)
+            wall_s = time.monotonic() - started
             cpu = worker_cpu_s(server.url) - cpu_before
-            entries = {}
-            lat = {s: {"utt": [], "first": [], "final": [], "unseen": 0, "anchor": []} for s in ("tuning", "heldout")}
+            entries, latencies = {}, {}
             for name, split, _ in sessions:
                 run, reference = runs[name], references[name]
                 greedy, beam = offline[(c, name)]
                 known = " ".join([reference, greedy, beam])
                 tokens = [w["word"] for _, d in run.of("final_transcript") for w in d["words"]]
-                entry = {"split": split, "error": run.error, "wer_live": round(speechgen.wer(reference, run.transcript), 4),
+                entry = {"split": split, "kind": kinds[name], "error": run.error,
+                         "wer_live": round(speechgen.wer(reference, run.transcript), 4),
                          "wer_offline_greedy": round(speechgen.wer(reference, greedy), 4),
                          "wer_offline_beam5": round(speechgen.wer(reference, beam), 4),
                          "live_deletion_runs": deletion_runs(reference, run.transcript, greedy),
@@ -286,34 +344,26 @@ def main():
                                   "anchor_deletion_runs": deletion_runs(reference, text, greedy),
                                   "anchor_fragments": fragments(tokens_anchor, known),
                                   "transcript_anchor": text})
-                    lat[split]["anchor"] += anchor[(c, name)]["word_to_final_s"]
                 entries[name] = entry
-                words = run.word_latencies()
-                lat[split]["utt"] += run.utterance_latencies()
-                lat[split]["first"] += [p for p, _ in words if p is not None]
-                lat[split]["unseen"] += sum(1 for p, _ in words if p is None)
-                lat[split]["final"] += [f for _, f in words]
-                print(f"[{c}] {name} ({split}): WER live {entry['wer_live']:.3f}, offline greedy "
+                latencies[name] = session_latencies(run, anchor[(c, name)]["word_to_final_s"] if anchor else [])
+                print(f"[{c}] {name} ({split}, {kinds[name]}): WER live {entry['wer_live']:.3f}, offline greedy "
                       f"{entry['wer_offline_greedy']:.3f}, beam5 {entry['wer_offline_beam5']:.3f}"
                       + (f", anchor {entry['wer_anchor']:.3f}" if anchor else "")
                       + f"; deletion runs {entry['live_deletion_runs']}; fragments {entry['live_fragments']}",
                       flush=True)
-            block = {"sessions": entries, "worker_cpu_per_audio_s": round(
-                cpu / sum(len(audio[(c, n)]) / RATE_HZ for n, _, _ in sessions), 3)}
+            block = {"sessions": entries, "wall_s": round(wall_s, 1), "worker_cpu_per_audio_s": round(
+                cpu / sum(len(audio[(c, n)]) / RATE_HZ for n, _, _ in sessions), 3), "by_kind": {}}
             for split in ("tuning", "heldout"):
-                mine = {n: e for n, e in entries.items() if e["split"] == split}
-                if not mine:
-                    continue
-                l = lat[split]
-                block[split] = {**summarise(mine, references), "latency": {
-                    "utterance_end_to_final_s": {"p50": pct(l["utt"], 50), "p95": pct(l["utt"], 95), "n": len(l["utt"])},
-                    "word_to_first_partial_s": {"p50": pct(l["first"], 50), "p95": pct(l["first"], 95),
-                                                "n": len(l["first"]), "words_first_seen_in_final": l["unseen"]},
-                    "word_to_final_s": {"p50": pct(l["final"], 50), "p95": pct(l["final"], 95), "n": len(l["final"])}}}
-                if l["anchor"]:
-                    block[split]["latency"]["anchor_word_to_final_s_computation_unaware"] = {
-                        "p50": pct(l["anchor"], 50), "p95": pct(l["anchor"], 95), "n": len(l["anchor"])}
-                print(f"[{c}] {split}: {json.dumps(block[split])}", flush=True)
+                names = [n for n, e in entries.items() if e["split"] == split]
+                if names:
+                    block[split] = group_figures(names, entries, latencies, references)
+                    print(f"[{c}] {split}: {json.dumps(block[split])}", flush=True)
+                for kind in KINDS:
+                    names = [n for n, e in entries.items() if e["split"] == split and e["kind"] == kind]
+                    if names:
+                        figures = group_figures(names, entries, latencies, references)
+                        block["by_kind"].setdefault(kind, {})[split] = figures
+                        print(f"[{c}] {split} {kind}: {json.dumps(figures)}", flush=True)
             report["conditions"][c] = block
     finally:
         server.stop()

@@ -25,7 +25,7 @@ _EXPORTS = {
                "InvalidJson", "LiveStreamingDisabled", "MethodNotAllowed", "NotFound",
                "PayloadTooLarge", "PipelineUnavailable", "ReconnectFailed", "RequestTimeout",
                "ServerError", "ServerFull", "ServiceUnavailable", "SessionClosed",
-               "SessionExpired", "SessionNotFound", "StreamError", "TooManyAudioFrames",
+               "SessionExpired", "SessionNotFound", "StoreUnavailable", "StreamError", "TooManyAudioFrames",
                "TransportError", "Unauthorized", "UnreadableRecording", "UnsupportedMediaType",
                "UploadFailed", "ValidationFailed"),
     "events": ("Cognitive", "Done", "Emotion", "Error", "Event", "FinalTranscript", "Moment",
@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time __getattr__ im
                          InvalidChunk, InvalidJson, LiveStreamingDisabled, MethodNotAllowed,
                          NotFound, PayloadTooLarge, PipelineUnavailable, ReconnectFailed,
                          RequestTimeout, ServerError, ServerFull, ServiceUnavailable,
-                         SessionClosed, SessionExpired, SessionNotFound, StreamError,
+                         SessionClosed, SessionExpired, SessionNotFound, StoreUnavailable, StreamError,
                          TooManyAudioFrames, TransportError, Unauthorized, UnreadableRecording,
                          UnsupportedMediaType, UploadFailed, ValidationFailed)
     from .events import (Cognitive, Done, Emotion, Error, Event, FinalTranscript, Moment,

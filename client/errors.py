@@ -263,6 +263,12 @@ class PipelineUnavailable(ServiceUnavailable):
         return self.retry_after_s is not None
 
 
+class StoreUnavailable(ServiceUnavailable):
+    """503 `store_unavailable`: a scale-out server cannot reach its Redis; nothing was changed, safe to retry after `retry_after_s`."""
+
+    code = "store_unavailable"
+
+
 class AnalysisQueueFull(ServiceUnavailable):
     """503 `analysis_queue_full`: as many files are in analysis as the server may take; safe to retry after `retry_after_s`."""
 

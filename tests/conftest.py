@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from live import wait_for
+from redisserver import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -116,3 +117,11 @@ def disabled_server(start_server):
 def speech_server(start_server):
     """A server with the real speech pipeline and models, shared by every test that needs it."""
     return start_server(HARKEN_PIPELINE="speech", HARKEN_HEARTBEAT_S="2")
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A real redis-server on a free port (no persistence, a temp dir), stopped at the end."""
+    server = RedisServer(tmp_path_factory.mktemp("redis"), free_port()).start()
+    yield server
+    server.stop()

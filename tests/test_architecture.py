@@ -31,6 +31,7 @@ ALLOWED = {
 FORBIDDEN = {
     "app.session": ("app.speech", "app.analytics", "app.routes", "app.files"),
     "app.registry": ("app.speech", "app.analytics", "app.routes", "app.files"),
+    "app.shared": ("app.speech", "app.analytics", "app.routes", "app.files"),
 }
 
 def _module_name(path):

@@ -39,6 +39,7 @@ SERVER_CODES = {
     "service_unavailable": (503, errors.ServiceUnavailable, True),
     "live_streaming_disabled": (503, errors.LiveStreamingDisabled, False),
     "server_full": (503, errors.ServerFull, True),
+    "store_unavailable": (503, errors.StoreUnavailable, True),
     "analysis_queue_full": (503, errors.AnalysisQueueFull, True),
     # Retryable only with Retry-After (models loading): see test_pipeline_unavailable_*.
     "pipeline_unavailable": (503, errors.PipelineUnavailable, False),

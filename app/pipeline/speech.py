@@ -50,7 +50,7 @@ class SpeechStream:
         self._sink = sink
         self.resume_samples = resume["samples"] if resume else 0
         self._fed_samples = self.resume_samples
-        self._analysed_s = 0.0
+        self._analysed_s = self.resume_samples / TARGET_RATE_HZ  # what came before was analysed elsewhere
         self._closed = False
         self._pinned = connect(self)
 

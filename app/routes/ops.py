@@ -14,13 +14,16 @@ def healthz():
     services = current_app.extensions["harken"]
     health = services.pipeline.health()
     return jsonify(status="ok", version=version(), ready=bool(health.get("ready")), pipeline=health,
-                   sessions=services.sessions.open_count(), auth=services.keys.enabled)
+                   store=services.sessions.store_health(), sessions=services.sessions.open_count(),
+                   auth=services.keys.enabled)
 
 
 @bp.get("/readyz")
 def readyz():
-    """Readiness: 200 once the models are loaded; until then 503 `pipeline_unavailable`, so a balancer sends no sessions yet."""
+    """Readiness: 200 once the models are loaded and the session store answers; else 503, so a balancer sends no sessions."""
     services = current_app.extensions["harken"]
+    if not services.sessions.store_health()["reachable"]:
+        raise errors.StoreUnavailable(headers={"Retry-After": str(services.settings.retry_after_s)})
     health = services.pipeline.health()
     if not health.get("ready"):
         raise errors.PipelineUnavailable(
