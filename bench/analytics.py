@@ -6,8 +6,9 @@ an Utterance with its text and no audio, so the words decide:
   confusion matrix, valence-sign accuracy on joy vs anger/disgust/fear/sadness), each
   utterance in a fresh session;
 - moments: the development and held-out conversations of `conversations.json` and the
-  held-out conversations in new wording of `moments_heldout.json` (precision/recall per
-  category and per split).
+  held-out conversations in new wording of `moments_heldout.json` and
+  `moments_heldout_fresh.json` (precision/recall per category and per split: `development` is
+  what the rules were tuned on, the others are held out).
 
 Spoken path (`--speech`, minutes): every turn of those conversations is spoken by Piper
 (tests/speechgen.py), recognised by Whisper for its words and word times, and analysed with
@@ -51,6 +52,7 @@ from tests.speechgen import RATE_HZ, dialogue  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "conversations.json"
 MOMENTS_HELDOUT = ROOT / "bench" / "data" / "moments_heldout.json"
+MOMENTS_FRESH = ROOT / "bench" / "data" / "moments_heldout_fresh.json"
 EMOTION_SETS = {"heldout": ROOT / "bench" / "data" / "emotion_heldout.json",
                 "tuning": ROOT / "bench" / "data" / "emotion_tuning.json"}
 EMOTIONS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
@@ -63,10 +65,13 @@ ON_FINAL_CPU_S = []
 
 
 def load_set():
-    """The labelled conversations: conversations.json (development and heldout splits) and the
-    held-out conversations in new wording (split `heldout_new_wording`)."""
+    """The labelled conversations: conversations.json (development and heldout splits), the
+    held-out conversations in new wording (split `heldout_new_wording`, looked at while the first
+    moment head was tuned) and the fresh ones written before the speech-act head (`heldout_fresh`)."""
     new = json.loads(MOMENTS_HELDOUT.read_text())["conversations"]
-    return json.loads(DATA.read_text())["conversations"] + [dict(c, split="heldout_new_wording") for c in new]
+    fresh = json.loads(MOMENTS_FRESH.read_text())["conversations"]
+    return (json.loads(DATA.read_text())["conversations"] + [dict(c, split="heldout_new_wording") for c in new]
+            + [dict(c, split="heldout_fresh") for c in fresh])
 
 
 def text_utterance(index, speaker, text):
@@ -394,6 +399,7 @@ def main(argv=None):
     if args.real:
         report["real_voices"] = evaluate_real_voices(args.real, models, whisper())
     if args.live:
+        sys.path.insert(0, str(ROOT / "tests"))  # conftest imports its helper modules as the test run does
         from tests.conftest import Server
         server = Server({"HARKEN_PIPELINE": "speech"}, RESULTS / "server.log")
         try:

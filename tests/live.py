@@ -47,11 +47,11 @@ def endpoints(session_id):
             "events_endpoint": base + "/events", "control_endpoint": base + "/control"}
 
 
-def upload(base_url, session, seq, data, headers=None):
+def upload(base_url, session, seq, data, headers=None, timeout=TIMEOUT):
     """POST one raw chunk with its chunk_seq in the query; returns the response."""
     return requests.post(base_url + session["chunk_endpoint"], params={"chunk_seq": seq}, data=data,
                          headers={"Content-Type": "application/octet-stream", **(headers or {})},
-                         timeout=TIMEOUT)
+                         timeout=timeout)
 
 
 def control(base_url, session, action, headers=None, **extra):

@@ -75,8 +75,10 @@ def test_healthz_answers_while_worst_chunks_of_four_sessions_are_decoded(transpo
 
     def send_all():
         answers = []
-        threads = [threading.Thread(target=lambda s=s: answers.append(upload(transport_server.url, s, 0, chunk)))
-                   for s in sessions]
+        # Four chunks of 30 min of audio each share two decode threads: on a loaded machine that
+        # takes more than a request's usual 30 s, which is not what this test is about.
+        threads = [threading.Thread(target=lambda s=s: answers.append(
+            upload(transport_server.url, s, 0, chunk, timeout=300))) for s in sessions]
         for thread in threads:
             thread.start()
         for thread in threads:

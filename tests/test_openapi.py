@@ -312,7 +312,9 @@ def test_chunk_conflicts(transport_server, check):
     check(upload(transport_server.url, session, 0, bytes([1]) * 3200), 409, "chunk_conflict")
     check(control(transport_server.url, session, "finalize"), 200)
     closed = check(upload(transport_server.url, session, 1, PCM_CHUNK), 409, "session_closed")
-    assert closed.json()["error"]["status"] == "completed"
+    # Finalize moves the session to processing, then completed once analysis drains: at once in
+    # one process without models, a moment later where the lease holder is another worker.
+    assert closed.json()["error"]["status"] in ("processing", "completed")
 
 
 def test_chunk_not_found(transport_server, check):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from client.events import Moment
 
-from . import cognitive, emotion, head, lexical, prosody, scores, summary, topics
+from . import cognitive, emotion, head, lexical, prosody, scores, stance, summary, topics
 from .baseline import speaker_norms
 from .moments import MomentRules, TurnText
 from .states import StateTracker
@@ -106,18 +106,27 @@ class ConversationAnalytics:
             engagement=mind.engagement, cognitive_load=mind.cognitive_load, interrupted=interrupted))
         return events
 
+    def finish(self):
+        """The Moment events of a sentence the session's last final left unfinished, judged now.
+
+        A final without closing punctuation waits for its speaker's next final; at the end of
+        the session none will come, so the kept words are judged as they are. Call it once the
+        last final has been analysed, before the final summary; a second call returns [].
+        """
+        pending = self.turn.flush()
+        if pending is None:
+            return []
+        return [self._moment(*item) for item in self._moments(pending, None, None, None)]
+
     def summary(self, final):
         """The ConversationSummary of everything analysed so far.
 
-        The final one first judges a sentence the last final left unfinished: its moments are
-        counted in the summary (the session's events have already gone out).
+        The final one first judges a sentence still unfinished (`finish`), so its moments are
+        counted even where the caller did not send them as events.
         """
         timed = _CpuTimer(self.cpu_s)
         if final:
-            pending = self.turn.flush()
-            if pending is not None:
-                for item in self._moments(pending, None, None, None):
-                    self._moment(*item)
+            self.finish()
         return timed("summary", summary.write, self.context, self.records, self.moments,
                      self.transitions, final)
 
@@ -125,7 +134,7 @@ class ConversationAnalytics:
         """[(category, confidence, evidence, utterances)] of one judged text, by phrase and by meaning.
 
         The embedding and VADER scores of `utterance` (the final just analysed) are reused when
-        the text is that final's alone.
+        the text is that final's alone; the stance skeleton is always embedded here.
         """
         timed = _CpuTimer(self.cpu_s)
         meaning = None
@@ -135,7 +144,10 @@ class ConversationAnalytics:
             else:
                 embedding = timed("embedding", self.models.encoder.encode, judged.text)
                 polarity = timed("lexical", self.models.vader.polarity_scores, judged.text)
-            meaning = timed("moments", self.models.moment_head.probabilities, head.features(embedding, polarity))
+            skeleton = timed("embedding", self.models.encoder.encode,
+                             stance.skeleton(judged.text, self.models.vader.lexicon))
+            meaning = timed("moments", self.models.moment_head.probabilities,
+                            head.features(embedding, polarity, skeleton))
         found = timed("moments", self.rules.detect, judged, meaning)
         return [(category, confidence, evidence, judged.utterances) for category, confidence, evidence in found]
 

@@ -1,5 +1,8 @@
 """Small softmax classifiers over MiniLM sentence embeddings (plus a few VADER scores), loaded from committed JSON.
 
+The emotion head reads the utterance's embedding and VADER's scores; the moment head reads the
+same plus the embedding of the text's stance skeleton (`stance.py`).
+
 The weights are fitted by `bench/train_heads.py` on the tuning sets only and committed beside
 this module; each file's SHA-256 is pinned here and checked at load, so a changed or damaged
 file fails loudly instead of silently changing every label.
@@ -14,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 #: SHA-256 of each committed head; `bench/train_heads.py` prints the new value when it refits one.
 CHECKSUMS = {
     "emotion_head.json": "e69d900c8072fa29a580e5102f3d173d6cb7269f4d8adec4fc613836ae2edc68",
-    "moment_head.json": "9a1bf2d3ed7e7ceffadbbd1ba26fa57a99f8d6f32e3fe5a94a40f805ae35e544",
+    "moment_head.json": "1b07e2a319f7f283a0c624a8dccb41bd312613ba4ef29c1b22e2634302dcb80c",
 }
 #: The VADER scores appended to the embedding, in order.
 VADER_KEYS = ("compound", "pos", "neg", "neu")
@@ -24,10 +27,12 @@ class HeadChecksumError(RuntimeError):
     """A committed head does not match its pinned checksum: a model-load failure, not an API error."""
 
 
-def features(embedding, polarity):
-    """The input vector of a head: the unit-length embedding, then VADER's scores of the same text."""
+def features(embedding, polarity, *more):
+    """The input vector of a head: the unit-length embedding, VADER's scores of the same text, then
+    any further embeddings (the moment head reads the stance skeleton's, `stance.py`)."""
     return np.concatenate([np.asarray(embedding, dtype=np.float64),
-                           np.array([polarity[k] for k in VADER_KEYS], dtype=np.float64)])
+                           np.array([polarity[k] for k in VADER_KEYS], dtype=np.float64),
+                           *(np.asarray(m, dtype=np.float64) for m in more)])
 
 
 class Head:

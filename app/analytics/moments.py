@@ -10,8 +10,10 @@ Each category is found by phrase (`phrases.py`, chosen for precision: a false ob
 more than a missed one) and objection, escalation and resolution also by meaning: the moment
 head (`head.py`, a softmax over the MiniLM embedding fitted on bench/data/moments_tuning.json)
 counts when its probability reaches the threshold fitted for that label. Both are gated by the
-conversation so far: an acceptance ("that makes sense") or a resolution read by meaning counts
-only while an objection or escalation is open, an objection must not be phrased as a question
+conversation so far: an acceptance ("that makes sense") counts only while an objection or
+escalation is open, a resolution read by meaning only from a speaker whose own objection or
+escalation is open (who raised an issue is who accepts its answer; the other side's answer is
+not its resolution), an objection must not be phrased as a question
 (a seller probing, not a buyer objecting), an objection or escalation must not read as
 positive. Topic shifts need the embedding window and live in `topics.py`.
 """
@@ -90,7 +92,7 @@ class MomentRules:
 
     def __init__(self, head=None):
         self.head = head  # the moment head (objection/escalation/resolution by meaning), or None: phrases only
-        self.open_issues = []  # (category, utterance_id) of objections/escalations not yet resolved
+        self.open_issues = []  # (category, utterance_id, speaker) of objections/escalations not yet resolved
         self.last_arousal = {}
 
     def detect(self, judged, meaning=None):
@@ -115,11 +117,11 @@ class MomentRules:
         if escalation:
             found.append(escalation)
         if not escalation and not objection and valence >= 0.0:
-            resolution = self._resolution(text, valence, meaning)
+            resolution = self._resolution(speaker, text, valence, meaning)
             if resolution:
                 found.append(resolution)
                 self.open_issues.clear()
-        self.open_issues += [(category, judged.utterances[-1].utterance_id) for category, _, _ in found
+        self.open_issues += [(category, judged.utterances[-1].utterance_id, speaker) for category, _, _ in found
                              if category in ("objection", "escalation")]
         self.last_arousal[speaker] = arousal
         return found
@@ -148,13 +150,13 @@ class MomentRules:
             return ("escalation", 0.7, f"{text.strip()} ({why}, valence {valence:+.2f})")
         return None
 
-    def _resolution(self, text, valence, meaning):
-        """A problem reported solved; or, while an issue is open, an acceptance by phrase or by meaning."""
+    def _resolution(self, speaker, text, valence, meaning):
+        """A problem reported solved; an acceptance while an issue is open; by meaning, from the issue's speaker."""
         match = SOLVED.search(text) or (self.open_issues and ACCEPTED.search(text))
         if match:
             return ("resolution", round(0.7 + 0.25 * valence, 3), _sentence(text, match))
         p = self._meant("resolution", meaning)
-        if p and self.open_issues:
+        if p and any(owner == speaker for _, _, owner in self.open_issues):
             return ("resolution", round(p, 3), f"{text.strip()} (read as a resolution, p={p:.2f})")
         return None
 

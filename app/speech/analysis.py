@@ -40,8 +40,8 @@ class FinalAnalysis:
         return events + self._running_summary(final.t_end)
 
     def closing(self):
-        """The final summary, when analytics runs."""
-        return [self._analytics.summary(final=True)] if self._analytics is not None else []
+        """The moments of a sentence the last final left unfinished, then the final summary, when analytics runs."""
+        return [*self._analytics.finish(), self._analytics.summary(final=True)] if self._analytics is not None else []
 
     def _running_summary(self, audio_s):
         if not self._summary_every_s or audio_s < self._next_summary_s:

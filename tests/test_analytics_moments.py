@@ -1,0 +1,93 @@
+"""Moments in new wording: the fresh held-out conversations are frozen before the speech-act head is tuned."""
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.analytics import ConversationAnalytics, load_models
+from app.analytics.moments import Judged, MomentRules
+from app.analytics.stance import skeleton
+from app.pipeline.base import SessionContext
+from app.speech.analysis import FinalAnalysis, Utterance
+from client.events import FinalTranscript
+
+DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
+#: SHA-256 of bench/data/moments_heldout_fresh.json as committed before the speech-act head existed.
+FRESH_HELDOUT_SHA256 = "190edd3e2a806b158bd9336cdfa648a7d6e67232748380848466b51990db851e"
+
+
+def test_fresh_heldout_moment_conversations_are_frozen():
+    """The fresh held-out conversations are byte for byte the ones committed before any tuning."""
+    assert hashlib.sha256((DATA / "moments_heldout_fresh.json").read_bytes()).hexdigest() == FRESH_HELDOUT_SHA256
+
+
+def test_fresh_heldout_conversations_use_the_catalog():
+    """Every labelled moment is a catalog category judged by meaning or phrase, every polarity one of three."""
+    conversations = json.loads((DATA / "moments_heldout_fresh.json").read_text())["conversations"]
+    turns = [t for c in conversations for t in c["turns"]]
+    assert {m for t in turns for m in t["moments"]} <= {"question", "objection", "cta_commit", "escalation",
+                                                         "resolution"}
+    assert {t["polarity"] for t in turns} <= {"positive", "neutral", "negative"}
+    assert sum("objection" in t["moments"] or "escalation" in t["moments"] or "resolution" in t["moments"]
+               for t in turns) >= 25
+
+
+@pytest.fixture(scope="module")
+def models():
+    return load_models()
+
+
+def said(index, speaker, text):
+    """A final of `text` alone (no audio: the words decide)."""
+    return Utterance(f"utt_{index:04d}", speaker, 3.0 * index, 3.0 * index + 2.5, text, 1.0, [],
+                     np.zeros(0, np.float32))
+
+
+def test_a_last_sentence_left_unfinished_gets_its_moment_when_the_session_finishes(models):
+    """The session's last final has no closing punctuation: finish() judges it and names that final."""
+    analytics = ConversationAnalytics(SessionContext("s", "c"), models)
+    analytics.on_final(said(1, "Speaker_0", "The yearly plan comes to twelve thousand."))
+    events = analytics.on_final(said(2, "Speaker_1", "Honestly that is too expensive for a team of our size"))
+    assert [e.name for e in events if e.name == "moment"] == []  # the sentence may go on in the next final
+    moments = analytics.finish()
+    assert [(m.category, m.utterance_ids, m.speaker) for m in moments] == [("objection", ["utt_0002"], "Speaker_1")]
+    assert "too expensive" in moments[0].evidence
+    assert analytics.finish() == []
+    assert analytics.summary(final=True).moments_by_category.get("objection") == 1
+
+
+def test_the_stance_skeleton_keeps_the_speech_act_and_blanks_the_topic(models):
+    """Two objections on different topics share their skeleton's wording; the topic words are gone."""
+    lexicon = models.vader.lexicon
+    assert skeleton("Even so, the pallet rate is more than we pay our carrier.", lexicon) == \
+        "even so the _ _ is more than we pay our _"
+    assert skeleton("Even so, the licence fee is more than we pay our agency.", lexicon) == \
+        "even so the _ _ is more than we pay our _"
+    assert skeleton("12 345", lexicon) == "_"
+
+
+def whole(speaker, uid, text, valence):
+    return Judged(text, [said(int(uid[-4:]), speaker, text)], valence, arousal=0.0, interrupted=False)
+
+
+def test_a_resolution_read_by_meaning_comes_from_the_speaker_whose_issue_is_open(models):
+    """The other side's answer to an objection is not its resolution, however the head reads it."""
+    rules = MomentRules(models.moment_head)
+    sure = {"resolution": 0.99, "objection": 0.0, "escalation": 0.0, "other": 0.01}
+    rules.detect(whole("Speaker_1", "utt_0001", "Honestly that is too expensive for us.", -0.4))
+    answer = rules.detect(whole("Speaker_0", "utt_0002", "We can take ten percent off the first year.", 0.1), sure)
+    accepted = rules.detect(whole("Speaker_1", "utt_0003", "Ten percent off, alright then.", 0.3), sure)
+    assert answer == [] and [c for c, _, _ in accepted] == ["resolution"]
+
+
+def test_the_closing_events_carry_the_unfinished_sentences_moment_before_the_summary(models):
+    """Live sessions and files close through FinalAnalysis.closing: the pending moment, then the final summary."""
+    analysis = FinalAnalysis(models, SessionContext("s", "c"))
+    final = FinalTranscript("utt_0001", "Speaker_1", 0.0, 2.5, "Honestly that is too expensive for us", 1.0, [])
+    assert [e.name for e in analysis.after(final, np.zeros(0, np.float32))] == ["emotion", "cognitive"]
+    closing = analysis.closing()
+    assert [e.name for e in closing] == ["moment", "summary_update"]
+    assert closing[0].category == "objection" and closing[0].utterance_ids == ["utt_0001"]
+    assert closing[1].moments_by_category == {"objection": 1}
