@@ -251,6 +251,7 @@ class SessionRecognizer:
         if self._speaker is not None and self._audio.has_segment():
             self._unlearned = (self._speaker, self._audio.segment_audio())
         self._vad.close()
+        self._frames.forget()  # the next turn, of whichever voice, is heard with a fresh VAD
         self._audio.close()
         self._text.close_turn()
         self._previous, self._speaker = [], None
