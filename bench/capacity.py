@@ -18,12 +18,20 @@ feeds every arrived chunk before it decodes a partial (round robin over the sess
 one), and each call lasts the CPU time it took. That gives the number of sessions one worker
 keeps within the promises on a core of its own, whatever else the machine runs; a server has
 one worker per core.
-Writes bench/results/capacity.json (capacity-sim.json with --simulate).
+With --layout, the live server is a scale-out deployment on a redis-server of its own
+(docs/scaleout.md): `redis-1x2` one host with two gunicorn workers, `redis-2x2` two hosts
+with two each, every gunicorn worker with one speech worker (HARKEN_WORKERS=1) and each
+request sent to a random host. The worker CPU figure is then left out (it is read from one
+host's /healthz). Writes bench/results/capacity.json (capacity-sim.json with --simulate,
+capacity-<layout>.json with a layout).
 """
 import argparse
+import contextlib
 import json
 import os
+import socket
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -36,6 +44,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 import machine  # noqa: E402
 import speechgen  # noqa: E402
 from conftest import Server  # noqa: E402
+from deployment import Deployment  # noqa: E402
+from redisserver import RedisServer  # noqa: E402
 from real_speech import SESSIONS, manifest, session_audio  # noqa: E402
 from speech import CHUNK_S, RATE_HZ, RESULTS, LiveRun, pct, worker_cpu_s  # noqa: E402
 
@@ -56,19 +66,19 @@ def sessions(audio_s):
     return out
 
 
-def trial(url, material, count):
+def trial(url, material, count, measure_cpu=True):
     """`count` sessions at once; their figures."""
     picked = [material[i % len(material)] for i in range(count)]
     runs = [LiveRun(url, pcm) for pcm, _ in picked]
     load = os.getloadavg()[0]
-    cpu_before = worker_cpu_s(url)
+    cpu_before = worker_cpu_s(url) if measure_cpu else None
     threads = [threading.Thread(target=run.run) for run in runs]
     for thread in threads:
         thread.start()
         time.sleep(0.37)
     for thread in threads:
         thread.join()
-    cpu = worker_cpu_s(url) - cpu_before
+    cpu = worker_cpu_s(url) - cpu_before if cpu_before is not None else None
     audio_s = sum(len(pcm) / 2 / RATE_HZ for pcm, _ in picked)
     words = [w for run in runs for w in run.word_latencies()]
     finals = [f for _, f in words]
@@ -85,7 +95,7 @@ def trial(url, material, count):
             "partials_per_session_minute": round(
                 sum(len(run.of("partial_transcript")) for run in runs) * 60 / audio_s, 1),
             "max_lag_s": round(max(run.max_lag_s for run in runs), 3),
-            "worker_cpu_per_audio_s": round(cpu / audio_s, 3),
+            "worker_cpu_per_audio_s": round(cpu / audio_s, 3) if cpu is not None else None,
             "wer": round(errors / ref_words, 4) if ref_words else None,
             "errors": sum(1 for run in runs if run.error or not run.of("done"))}
 
@@ -172,31 +182,60 @@ def main():
     parser.add_argument("--simulate", action="store_true",
                         help="sessions per worker on a virtual clock in-process, instead of a live server")
     parser.add_argument("--slowdown", type=float, default=1.0, help="with --simulate: calls last N times their CPU time")
+    parser.add_argument("--layout", choices=("embedded", "redis-1x2", "redis-2x2"), default="embedded")
+    parser.add_argument("--every-count", action="store_true",
+                        help="measure every count, past the ceiling too (to compare layouts at the same loads)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     material = sessions(args.audio_s)
     if args.simulate:
         return simulated(args, material)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, RESULTS / "capacity-server.log")
-    report = {"machine": machine.describe(), "audio_s": args.audio_s, "trials": []}
-    try:
+    report = {"machine": machine.describe(), "layout": args.layout, "audio_s": args.audio_s, "trials": []}
+    with _deployment(args.layout) as server:
         for count in [int(c) for c in args.counts.split(",")]:
-            row = trial(server.url, material, count)
+            row = trial(server.url, material, count, measure_cpu=args.layout == "embedded")
             report["trials"].append(row)
             print(json.dumps(row), flush=True)
             final = row["word_to_final_s"]
+            if args.every_count:
+                continue
             if row["errors"] or final["p50"] is None or final["p50"] > WORD_TO_FINAL_P50_S \
                     or final["p95"] > WORD_TO_FINAL_P95_S:
                 break
-    finally:
-        server.stop()
     kept = [r["sessions"] for r in report["trials"] if not r["errors"] and r["word_to_final_s"]["p50"] is not None
             and r["word_to_final_s"]["p50"] <= WORD_TO_FINAL_P50_S and r["word_to_final_s"]["p95"] <= WORD_TO_FINAL_P95_S]
     report["ceiling_sessions"] = max(kept, default=0)
     print(f"ceiling: {report['ceiling_sessions']} sessions (word -> final P50 <= {WORD_TO_FINAL_P50_S} s, "
           f"P95 <= {WORD_TO_FINAL_P95_S} s)")
-    (RESULTS / (args.out or "capacity.json")).write_text(json.dumps(report, indent=1))
+    default_out = "capacity.json" if args.layout == "embedded" else f"capacity-{args.layout}.json"
+    (RESULTS / (args.out or default_out)).write_text(json.dumps(report, indent=1))
+
+
+@contextlib.contextmanager
+def _deployment(layout):
+    """The server the sessions stream into (its `url`), stopped on exit."""
+    env = {"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}
+    if layout == "embedded":
+        server = Server(env, RESULTS / "capacity-server.log")
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        store = RedisServer(tmp, port).start()
+        hosts = 1 if layout == "redis-1x2" else 2
+        deployment = Deployment(store.url, Path(tmp), hosts=hosts, workers=2, events_workers=0,
+                                HARKEN_WORKERS=1, **env)
+        try:
+            yield deployment
+        finally:
+            deployment.stop()
+            store.stop()
 
 
 def simulated(args, material):
