@@ -57,6 +57,27 @@ class Span:
     end_s: float
 
 
+# Two calls several speech tests play, each with its voices (speaker -> `speak`'s arguments).
+# An invoice call in Piper's joe and espeak-ng: two voices as different as two people.
+INVOICE_CALL = [
+    ("A", "Good morning, I am calling about the invoice you sent last week."),
+    ("B", "Thank you for calling. Can you tell me the account name please?"),
+    ("A", "Sure, it is the garden supply company on the main street."),
+    ("B", "I see the problem now. I will correct the total and send it again today."),
+]
+INVOICE_VOICES = {"A": {"voice": "joe"}, "B": {"voice": "espeak"}}
+# A support call with a turning point, in joe and joe three semitones lower.
+SUPPORT_CALL = [
+    ("agent", "Thank you for calling Brightline support. How can I help you today?"),
+    ("customer", "My internet has been dropping every evening for the past week."),
+    ("agent", "I'm sorry to hear that. I can see several disconnects on your line."),
+    ("customer", "This is the third time I've called about this, and nobody has fixed it."),
+    ("agent", "I'll schedule a technician visit for tomorrow morning between eight and ten."),
+    ("customer", "Okay, that helps a lot. Thank you."),
+]
+SUPPORT_VOICES = {"agent": {"voice": "joe"}, "customer": {"voice": "joe", "pitch_cents": -300}}
+
+
 def speak(text, path=None, *, voice="joe", pitch_cents=0, tempo=1.0, gain_db=0.0, take=None):
     """Speak `text` into a 16 kHz mono 16-bit WAV at `path` (the cached file if None).
 

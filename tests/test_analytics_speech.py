@@ -24,14 +24,6 @@ LADDERS = {
     "all": [{"gain_db": -10, "tempo": 0.85, "pitch_cents": -200}, {"gain_db": -5},
             {"gain_db": 0, "tempo": 1.2, "pitch_cents": 200}],
 }
-SUPPORT = [
-    ("agent", "Thank you for calling Brightline support. How can I help you today?"),
-    ("customer", "My internet has been dropping every evening for the past week."),
-    ("agent", "I'm sorry to hear that. I can see several disconnects on your line."),
-    ("customer", "This is the third time I've called about this, and nobody has fixed it."),
-    ("agent", "I'll schedule a technician visit for tomorrow morning between eight and ten."),
-    ("customer", "Okay, that helps a lot. Thank you."),
-]
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +76,7 @@ def test_louder_faster_higher_scores_higher_arousal(models, asr, ladder):
 @pytest.fixture(scope="module")
 def support_run(models, asr):
     """The support dialogue turn by turn through one ConversationAnalytics, with CPU per utterance."""
-    path, spans = speechgen.dialogue(SUPPORT, voices={"agent": {"voice": "joe"},
-                                                       "customer": {"voice": "joe", "pitch_cents": -300}})
+    path, spans = speechgen.dialogue(speechgen.SUPPORT_CALL, voices=speechgen.SUPPORT_VOICES)
     audio, _ = soundfile.read(path, dtype="float32")
     analytics = ConversationAnalytics(
         SessionContext("live_x", "liveconv_x", goal="Fix the connection", metadata={"ticket": "T-1"}), models)
@@ -154,13 +145,11 @@ def test_summary_is_written_from_the_measurements(support_run):
     assert summary.to_json().count("\n") == 0
 
 
-
 def test_live_api_carries_the_analytics(speech_server):
     """Through gunicorn and the speech pipeline: each final is followed by its emotion and cognitive,
     moments name real finals, and the summary echoes goal and metadata before `done`."""
     from client import LiveClient
-    path, _ = speechgen.dialogue(SUPPORT, voices={"agent": {"voice": "joe"},
-                                                   "customer": {"voice": "joe", "pitch_cents": -300}})
+    path, _ = speechgen.dialogue(speechgen.SUPPORT_CALL, voices=speechgen.SUPPORT_VOICES)
     with LiveClient(speech_server.url, timeout=(5, 120)) as client:
         received = list(client.stream_file(path, goal="Fix the connection", metadata={"ticket": "T-1"}))
     events = [e for e in received if e.name != "status"]  # progress reports may come at any point

@@ -7,11 +7,9 @@ killed with SIGKILL. The session must complete on the other worker with the tran
 an uninterrupted run (within WER noise), every event id once and in order, and no final,
 emotion, cognitive, moment or summary published twice.
 
-Needs the pipeline's side of the resume contract (CONTRACT.md: `Pipeline.open(…, resume=)`,
-`AnalysisSink.commit`): without it a failover re-analyses from the start and repeats finals,
-so the test is skipped until that lands.
+The new holder resumes analysis from the session's last checkpoint (`Pipeline.open(…, resume=)`,
+written with each final by `AnalysisSink.commit`; docs/scaleout.md).
 """
-import inspect
 import os
 import signal
 import time
@@ -23,26 +21,12 @@ import speechgen
 from client import LiveClient
 from deployment import Deployment
 
-DIALOGUE = [
-    ("A", "Good morning, I am calling about the invoice you sent last week."),
-    ("B", "Thank you for calling. Can you tell me the account name please?"),
-    ("A", "Sure, it is the garden supply company on the main street."),
-    ("B", "I see the problem now. I will correct the total and send it again today."),
-]
-VOICES = {"A": {"voice": "joe"}, "B": {"voice": "espeak"}}
 # Two live runs of the same audio differ by a word or two (utterances cut at other points
 # after a failover); a lost or repeated clause is several.
 MAX_WER_BETWEEN_RUNS = 0.15
 
 
-def _resume_contract_landed():
-    from app.pipeline.speech import SpeechPipeline
-    return "resume" in inspect.signature(SpeechPipeline.open).parameters
-
-
-pytestmark = [pytest.mark.speech,
-              pytest.mark.skipif(not _resume_contract_landed(),
-                                 reason="needs the speech pipeline's side of the resume contract (CONTRACT.md)")]
+pytestmark = pytest.mark.speech
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +40,8 @@ def speech_deployment(redis_server, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dialogue_wav(tmp_path_factory):
-    path, _ = speechgen.dialogue(DIALOGUE, tmp_path_factory.mktemp("failover") / "dialogue.wav", voices=VOICES)
+    path, _ = speechgen.dialogue(speechgen.INVOICE_CALL, tmp_path_factory.mktemp("failover") / "dialogue.wav",
+                                voices=speechgen.INVOICE_VOICES)
     return path
 
 

@@ -16,14 +16,6 @@ pytestmark = pytest.mark.speech
 
 PASSAGE = ("Thank you for joining the call today. I would like to review the project plan "
            "and agree on the next steps before the end of the week.")
-DIALOGUE = [
-    ("A", "Good morning, I am calling about the invoice you sent last week."),
-    ("B", "Thank you for calling. Can you tell me the account name please?"),
-    ("A", "Sure, it is the garden supply company on the main street."),
-    ("B", "I see the problem now. I will correct the total and send it again today."),
-]
-# Piper's joe and espeak-ng: two voices as different as two people.
-VOICES = {"A": {"voice": "joe"}, "B": {"voice": "espeak"}}
 # Whisper base reads Piper's voice at about 7 % WER offline. Streaming (utterances cut by the
 # VAD, prefixes committed early) and lossy codecs at 32-64 kbit/s may each cost a word or two
 # on this 26-word passage; 20 % allows five errors yet fails on a lost or repeated clause.
@@ -122,7 +114,7 @@ def test_partials_precede_their_final(wav_events):
 
 def test_dialogue_gets_two_speakers_with_the_right_words(speech_server):
     """Two voices become Speaker_0 and Speaker_1 and at least 90 % of words go to the right one."""
-    path, spans = speechgen.dialogue(DIALOGUE, voices=VOICES)
+    path, spans = speechgen.dialogue(speechgen.INVOICE_CALL, voices=speechgen.INVOICE_VOICES)
     events = run_session(speech_server.url, path.read_bytes(), ".wav")
     words = [(w, f["speaker"]) for f in finals(events) for w in f["words"]]
     assert {speaker for _, speaker in words} == {"Speaker_0", "Speaker_1"}

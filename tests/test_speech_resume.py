@@ -17,17 +17,8 @@ from client.events import FinalTranscript, SummaryUpdate
 
 pytestmark = pytest.mark.speech
 
-RATE_HZ = 16000
+RATE_HZ = speechgen.RATE_HZ
 PIECE = RATE_HZ // 2  # half a second per chunk, as a browser sends
-CALL = [
-    ("agent", "Thank you for calling Brightline support. How can I help you today?"),
-    ("customer", "My internet has been dropping every evening for the past week."),
-    ("agent", "I'm sorry to hear that. I can see several disconnects on your line."),
-    ("customer", "This is the third time I've called about this, and nobody has fixed it."),
-    ("agent", "I'll schedule a technician visit for tomorrow morning between eight and ten."),
-    ("customer", "Okay, that helps a lot. Thank you."),
-]
-VOICES = {"agent": {"voice": "joe"}, "customer": {"voice": "joe", "pitch_cents": -300}}
 
 
 class ScriptedServer:
@@ -58,7 +49,7 @@ def worker():
 
 @pytest.fixture(scope="module")
 def call():
-    path, _ = speechgen.dialogue(CALL, voices=VOICES, gap_s=0.8)
+    path, _ = speechgen.dialogue(speechgen.SUPPORT_CALL, voices=speechgen.SUPPORT_VOICES, gap_s=0.8)
     audio, _ = soundfile.read(path, dtype="float32")
     return audio
 
@@ -111,7 +102,7 @@ def test_the_resumed_session_loses_nothing_and_says_nothing_twice(failover):
     assert all(b.t_start >= a.t_end - 0.05 for a, b in zip(joined, joined[1:]))
     analysed = {e.utterance_id for e in after if e.name in ("emotion", "cognitive")}
     assert analysed == {f.utterance_id for f in finals(after)}  # no analytics for a final said before
-    reference = " ".join(text for _, text in CALL)
+    reference = " ".join(text for _, text in speechgen.SUPPORT_CALL)
     uninterrupted = speechgen.wer(reference, " ".join(f.text for f in finals(whole)))
     resumed = speechgen.wer(reference, " ".join(f.text for f in joined))
     assert resumed <= uninterrupted + 0.05, (resumed, uninterrupted, [f.text for f in joined])
