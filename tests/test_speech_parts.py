@@ -76,6 +76,16 @@ def test_committing_moves_the_open_audio_into_the_context():
     assert audio.samples == 0 and not audio.has_segment()
 
 
+def test_a_cut_past_the_buffered_audio_leaves_the_open_audio_where_the_next_frame_goes():
+    audio = OpenAudio(keep_context_s=0.5)
+    audio.open(RATE_HZ, np.zeros(0, np.float32))
+    audio.append(np.ones(RATE_HZ // 2, np.float32))
+    audio.cut(1.6)  # 0.1 s past the buffered audio
+    assert audio.start == audio.end == int(1.5 * RATE_HZ) and audio.samples == 0
+    audio.append(np.full(FRAME, 2.0, np.float32))
+    assert audio.between(1.5, 1.5 + FRAME / RATE_HZ).tolist() == [2.0] * FRAME
+
+
 def test_the_transcript_numbers_utterances_and_carries_the_last_words_to_the_next_turn():
     text = Transcript(utterances=6)  # resumed after six utterances
     assert len(text.open_turn(0.0)) == 0 and text.committed == []

@@ -81,12 +81,17 @@ class OpenAudio:
         return bool(self._segment)
 
     def cut(self, cut_s):
-        """Commit the audio before session time `cut_s`: it moves to the end of the context."""
-        drop = int(cut_s * RATE_HZ) - self.start
+        """Commit the audio before session time `cut_s`: it moves to the end of the context.
+
+        A cut past the buffered audio (a last word's end time can reach into the padding of
+        the decoded window) commits all of it and no more: `start` stays where the next frame
+        begins, or every later frame would be placed late.
+        """
+        audio = self.audio()
+        drop = min(int(cut_s * RATE_HZ) - self.start, len(audio))
         if drop <= 0:
             return
-        audio = self.audio()
         self.context = np.concatenate([self.context, audio[:drop]])[-self._keep_context:]
         self._frames = [audio[drop:]] if len(audio) > drop else []
-        self._samples = max(0, len(audio) - drop)
+        self._samples = len(audio) - drop
         self.start += drop
