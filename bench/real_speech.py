@@ -19,8 +19,9 @@ speech apart:
   model greedy and beam 5, and the ratios the targets are stated in;
 - deletion runs: three or more consecutive reference words deleted from the live finals
   while the offline greedy reading has every one of them right;
-- fragment tokens in the finals: a token that starts or ends with a hyphen, or that is no
-  English word (not in /usr/share/dict/words, the references or the offline readings);
+- fragment tokens in the finals: a token that starts or ends with a hyphen, or a lower-case
+  token that is no English word (not in /usr/share/dict/words, the references or the offline
+  readings); capitalised such tokens are counted apart as misheard names;
 - utterance end -> final, word -> first partial and word -> final (P50/P95);
 - the same WER, deletion and fragment figures for the LocalAgreement-2 anchor
   (bench/local_agreement.py) when --anchor is given.
@@ -160,25 +161,33 @@ def _dictionary():
 
 
 def fragments(tokens, known_text):
-    """Tokens that start or end with a hyphen, or are no English word (see the module docstring)."""
+    """(fragments, misheard names) among the tokens of the finals (see the module docstring).
+
+    A fragment starts or ends with a hyphen, or is a lower-case token that is no English word:
+    a word broken at a commit, or one the model made up. A capitalised token that is no word
+    and none of the known texts' is a name heard wrong ("Paners" for "Pannartz"): a
+    substitution the WER counts, listed apart because no word was broken to make it. An
+    archaic elision of the references ("unear'd") is known in its modern spelling too.
+    """
     dictionary = _dictionary()
     known = set(re.findall(r"[a-z']+", known_text.lower()))
-    out = []
+    known |= {word[:-2] + "ed" for word in known if word.endswith("'d")}
+    broken, names = [], []
     for token in tokens:
         bare = token.strip().strip(".,!?;:\"()")
         if not bare:
             continue
         if bare.startswith("-") or bare.endswith("-"):
-            out.append(bare)
+            broken.append(bare)
             continue
         for part in re.findall(r"[A-Za-z']+", bare):
             word = part.lower().strip("'")
             if word.endswith("'s"):
                 word = word[:-2]
             if dictionary is not None and word and word not in dictionary and word not in known:
-                out.append(bare)
+                (names if part[0].isupper() else broken).append(bare)
                 break
-    return out
+    return broken, names
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -248,6 +257,7 @@ def summarise(entries, references):
         out[f"{who}_minus_beam5_points"] = round(100 * (live - beam), 2)
         out[f"{who}_deletion_runs"] = sum(len(entries[n][f"{who}_deletion_runs"]) for n in entries)
         out[f"{who}_fragments"] = sum(len(entries[n][f"{who}_fragments"]) for n in entries)
+        out[f"{who}_misheard_names"] = sum(len(entries[n][f"{who}_misheard_names"]) for n in entries)
     return out
 
 
@@ -333,7 +343,7 @@ def main():
                          "wer_offline_greedy": round(speechgen.wer(reference, greedy), 4),
                          "wer_offline_beam5": round(speechgen.wer(reference, beam), 4),
                          "live_deletion_runs": deletion_runs(reference, run.transcript, greedy),
-                         "live_fragments": fragments(tokens, known),
+                         **dict(zip(("live_fragments", "live_misheard_names"), fragments(tokens, known))),
                          "finals": len(run.of("final_transcript")), "partials": len(run.of("partial_transcript")),
                          "max_lag_s": round(run.max_lag_s, 3),
                          "transcript_live": run.transcript, "transcript_offline_greedy": greedy,
@@ -342,14 +352,16 @@ def main():
                     text, tokens_anchor = anchor[(c, name)]["text"], anchor[(c, name)]["tokens"]
                     entry.update({"wer_anchor": round(speechgen.wer(reference, text), 4),
                                   "anchor_deletion_runs": deletion_runs(reference, text, greedy),
-                                  "anchor_fragments": fragments(tokens_anchor, known),
+                                  **dict(zip(("anchor_fragments", "anchor_misheard_names"),
+                                             fragments(tokens_anchor, known))),
                                   "transcript_anchor": text})
                 entries[name] = entry
                 latencies[name] = session_latencies(run, anchor[(c, name)]["word_to_final_s"] if anchor else [])
                 print(f"[{c}] {name} ({split}, {kinds[name]}): WER live {entry['wer_live']:.3f}, offline greedy "
                       f"{entry['wer_offline_greedy']:.3f}, beam5 {entry['wer_offline_beam5']:.3f}"
                       + (f", anchor {entry['wer_anchor']:.3f}" if anchor else "")
-                      + f"; deletion runs {entry['live_deletion_runs']}; fragments {entry['live_fragments']}",
+                      + f"; deletion runs {entry['live_deletion_runs']}; fragments {entry['live_fragments']}"
+                      + f"; misheard names {entry['live_misheard_names']}",
                       flush=True)
             block = {"sessions": entries, "wall_s": round(wall_s, 1), "worker_cpu_per_audio_s": round(
                 cpu / sum(len(audio[(c, n)]) / RATE_HZ for n, _, _ in sessions), 3), "by_kind": {}}
