@@ -1,6 +1,9 @@
 """Faults of a scale-out deployment: Redis stopped and restarted mid-session, a lease holder killed with -9."""
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -130,3 +133,68 @@ def test_sigterm_of_the_events_host_sends_its_reader_elsewhere(redis_server, tmp
         assert rest[-1].name == "done" and rest[-2].data["audio_seconds"] == pytest.approx(1.0)
     finally:
         deployment.stop()
+
+
+
+# A lease holder in a process of its own, monkey-patched as a gunicorn gevent worker is: it
+# publishes three events while the test has Redis stopped (it waits for a line on stdin), then
+# prints the stream's status details once they are all in (or after 20 s).
+_OUTAGE_PUBLISHER = """
+from gevent import monkey; monkey.patch_all()
+import json, sys, time
+import gevent
+from app.config import Settings
+from app.inputs import StartOptions
+from app.metrics import Metrics
+from app.pipeline.transport import TransportOnlyPipeline
+from app.shared.registry import SharedRegistry
+from app.shared.store import session_keys
+from client import events
+
+registry = SharedRegistry(Settings.from_env({}, redis_url=sys.argv[1], redis_timeout_s=1.0),
+                          TransportOnlyPipeline(), Metrics())
+session_id = registry.create("", StartOptions(suffix=".pcm")).session_id
+holder = registry.holders[session_id]
+print("ready", flush=True)
+sys.stdin.readline()  # Redis is down
+said = [f"published during the outage, {n}" for n in range(3)]
+for detail in said:
+    holder.publish(events.Status(phase="ingesting", detail=detail))
+print("published", flush=True)
+sys.stdin.readline()  # Redis is back
+
+def details():
+    entries = registry.store.redis.xrange(session_keys(session_id)[3])
+    return [json.loads(f[b"d"])["detail"] for _, f in entries if f[b"n"] == b"status"]
+
+deadline = time.monotonic() + 20
+while time.monotonic() < deadline:
+    try:
+        if set(said) <= set(details()):
+            break
+    except Exception:
+        pass
+    gevent.sleep(0.1)
+print(json.dumps(details()), flush=True)
+"""
+
+
+def test_what_the_analysis_publishes_while_the_store_is_down_is_written_in_order_once_it_is_back(own_redis):
+    """The analysis of a session goes on through an outage: what it publishes meanwhile waits, in
+    order, and reaches the event stream once Redis is back (it was lost before)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with subprocess.Popen([sys.executable, "-c", _OUTAGE_PUBLISHER, own_redis.url], cwd=root,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as proc:
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            own_redis.stop(save=True)
+            proc.stdin.write("down\n")
+            proc.stdin.flush()
+            assert proc.stdout.readline().strip() == "published"
+            own_redis.start()
+            proc.stdin.write("up\n")
+            proc.stdin.flush()
+            details = json.loads(proc.stdout.readline())
+        finally:
+            proc.kill()
+    assert details[-3:] == [f"published during the outage, {n}" for n in range(3)]

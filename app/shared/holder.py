@@ -12,6 +12,7 @@ chunks and the analysis from the last checkpoint (docs/scaleout.md).
 import json
 import logging
 import time
+from collections import deque
 
 import gevent
 import gevent.event
@@ -29,6 +30,7 @@ from .store import OUTAGES, now_ms, session_keys
 
 log = logging.getLogger(__name__)
 REPLAY_PAGE = 32  # stored chunks read per LRANGE while a new holder rebuilds the decoder
+_RETRY_S = 0.5  # how often writes held back by a store outage are tried again
 
 
 def chunk_verdict(session_id, chunk_seq, size, verdict):
@@ -78,6 +80,10 @@ class Holder:
         self._decoder = None
         self._last_status_at = 0.0
         self._greenlets = []
+        self._unwritten = deque()  # store writes an outage holds back, oldest first (see _write)
+        self._draining = False
+        self._retrier = None
+        self._progress_unrecorded = False
 
     # -- taking over -------------------------------------------------------------------------
     def start(self, meta):
@@ -203,6 +209,9 @@ class Holder:
             return
         self.analysed_s = self.samples / TARGET_RATE_HZ
         self._record_analysed()
+        self._write(self._complete)
+
+    def _complete(self):
         meta = self._store.redis.hmget(self.keys[0], "conversation_id", "options")
         metadata = json.loads(meta[1])["metadata"]
         closing = [events.Status(phase="completed", progress=1.0, audio_seconds=round(self.analysed_s, 3),
@@ -213,33 +222,90 @@ class Holder:
 
     def failed(self, message):
         log.error("[%s] analysis failed: %s", self.session_id, message)
-        self._end("waiting_media,ingesting,processing", "failed",
-                  [events.Error(code="pipeline_failed", message=message, fatal=True)])
+        closing = [events.Error(code="pipeline_failed", message=message, fatal=True)]
+        self._write(lambda: self._end("waiting_media,ingesting,processing", "failed", closing))
 
     def _end(self, from_states, status, closing):
-        try:
-            self.registry.transition(self.session_id, from_states, status, closing, token=self.token)
-        except OUTAGES as exc:
-            log.error("[%s] could not record the end (%s): %s", self.session_id, status, exc)
+        self.registry.transition(self.session_id, from_states, status, closing, token=self.token)
         self.stop()
 
     def _append(self, logged, checkpoint=None, samples_added=0):
-        """Append events (and the analysis progress) to the stream, fenced by the lease; an outage drops them."""
+        """Append events (and the analysis progress) to the stream, fenced by the lease, after every earlier write."""
         if self.stopped.is_set():
             return
-        try:
-            verdict = self._store.append(self.keys, [
-                self.token, json.dumps(checkpoint) if checkpoint is not None else "", samples_added,
-                self.analysed_s, self._settings.event_log_max, *self.registry.flatten(logged)])
-        except OUTAGES as exc:
-            if logged:
-                log.error("[%s] %d events lost to a store outage: %s", self.session_id, len(logged), exc)
+        if not (logged or checkpoint is not None or samples_added) and self._unwritten:
+            self._progress_unrecorded = True  # recorded once the held-back writes are in
             return
-        if verdict[0] == b"fenced":
-            self.stop(lost=True)
-        elif verdict[0] == b"ok":
-            for event in logged:
-                self.registry.metrics.events.labels(event.name).inc()
+        self._write(self._appending(logged, checkpoint, samples_added), len(logged))
+
+    def _appending(self, logged, checkpoint=None, samples_added=0):
+        """The APPEND of `logged` with the progress as of now, as a write to run now or after an outage."""
+        args = [self.token, json.dumps(checkpoint) if checkpoint is not None else "", samples_added,
+                self.analysed_s, self._settings.event_log_max, *self.registry.flatten(logged)]
+
+        def attempt():
+            verdict = self._store.append(self.keys, args)
+            if verdict[0] == b"fenced":
+                self.stop(lost=True)
+            elif verdict[0] == b"ok":
+                for event in logged:
+                    self.registry.metrics.events.labels(event.name).inc()
+        return attempt
+
+    # -- writes an outage holds back ---------------------------------------------------------
+    def _write(self, attempt, events_in_it=0):
+        """Run the store write `attempt` after every earlier one.
+
+        The analysis goes on through a store outage and its events must not be lost: a write the
+        outage refuses waits, with every later one behind it in order, and one greenlet retries
+        them until the store is back, or the lease is found lost (the next holder then analyses
+        again from the last checkpoint written). The stream keeps HARKEN_EVENT_LOG_MAX events,
+        so more held back than that would be trimmed anyway: past it the oldest writes go.
+        """
+        self._unwritten.append((attempt, events_in_it))
+        held = sum(n for _, n in self._unwritten)
+        while held > self._settings.event_log_max and len(self._unwritten) > 1:
+            _, dropped = self._unwritten.popleft()
+            held -= dropped
+            log.error("[%s] %d events lost: the store outage outlasted %d held-back events",
+                      self.session_id, dropped, self._settings.event_log_max)
+        if self._draining or self._retrier is not None:
+            return  # the write under way, or the retrier, takes this one in its turn
+        if not self._drain():
+            self._retrier = gevent.spawn(self._retry)
+
+    def _drain(self):
+        """Run the held-back writes in order; False when an outage stops them (they stay held)."""
+        self._draining = True
+        try:
+            while not self.stopped.is_set():
+                if not self._unwritten:
+                    if not self._progress_unrecorded:
+                        return True
+                    self._progress_unrecorded = False
+                    self._unwritten.append((self._appending([]), 0))
+                attempt, _ = self._unwritten[0]
+                try:
+                    attempt()
+                except OUTAGES:
+                    raise
+                except Exception:  # a write the store refuses for good is not retried
+                    log.exception("[%s] a store write failed", self.session_id)
+                self._unwritten.popleft()
+            self._unwritten.clear()  # stopped: the lease or the session is gone
+            return True
+        except OUTAGES as exc:
+            log.warning("[%s] %d store writes held back by an outage: %s", self.session_id,
+                        len(self._unwritten), exc)
+            return False
+        finally:
+            self._draining = False
+
+    def _retry(self):
+        while not self.stopped.wait(_RETRY_S):
+            if self._drain():
+                break
+        self._retrier = None
 
     def _status_event(self, detail):
         received = self.samples / TARGET_RATE_HZ
@@ -319,6 +385,6 @@ class Holder:
             except OUTAGES:
                 pass  # the lease runs out by itself
         current = gevent.getcurrent()
-        for greenlet in self._greenlets:
-            if greenlet is not current:
+        for greenlet in [*self._greenlets, self._retrier]:
+            if greenlet is not None and greenlet is not current:
                 greenlet.kill(block=False)
