@@ -4,18 +4,20 @@ The forward pass is written out here in numpy (BERT encoder, mean pooling, L2 no
 model's sentence-transformers config prescribes), float32 throughout, instead of going through
 `transformers` or torch: `transformers`' per-call overhead alone is ~8 ms of CPU, a quarter of
 the per-utterance budget, while the arithmetic for a 15-token utterance is ~6 ms; torch costs
-180-206 MiB in every speech worker for a few matrix products. The weights load with
-`safetensors.numpy` after their SHA-256 is checked. GELU needs erf, which numpy lacks (and
-SciPy stays out of the workers): `_erf` is Abramowitz & Stegun's 7.1.26. Both are checked
-against sentence-transformers and exact erf in `tests/test_analytics_embedding.py`.
+180-206 MiB in every speech worker for a few matrix products. The weights are the
+safetensors file itself, mapped read-only after its SHA-256 is checked (`_map_safetensors`).
+GELU needs erf, which numpy lacks (and SciPy stays out of the workers): `_gelu` uses
+Abramowitz & Stegun's 7.1.26. Both are checked against sentence-transformers and exact erf in
+`tests/test_analytics_embedding.py`.
 """
+import json
 import math
+import mmap
 
 import numpy as np
-from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
-from ..speech.models import verify_sha256
+from ..speech.models import ModelUnavailable, verify_sha256
 
 #: Longer inputs are cut: a live utterance past 128 word pieces is rare and cost grows with length.
 MAX_TOKENS = 128
@@ -48,7 +50,7 @@ class SentenceEncoder:
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
-        w = load_file(str(model_dir / "model.safetensors"))
+        w = _map_safetensors(model_dir / "model.safetensors")
         self._words = w["embeddings.word_embeddings.weight"]
         # Every input is one segment, so token type 0's row is a constant added to every position.
         self._positions = w["embeddings.position_embeddings.weight"] + w["embeddings.token_type_embeddings.weight"][0]
@@ -68,6 +70,33 @@ class SentenceEncoder:
             hidden = _block(hidden, layer, padding)
         pooled = hidden[:, :tokens].mean(1)
         return pooled / max(float(np.linalg.norm(pooled)), _NORM_EPS)
+
+
+def _map_safetensors(path):
+    """{name: read-only float32 array} of a safetensors file's F32 tensors, over a read-only mapping of the file.
+
+    The format is an 8-byte little-endian header length, a JSON header naming each tensor's
+    dtype, shape and byte range, then the data. Mapped rather than read (as
+    `safetensors.numpy.load_file` does, into private copies): the pages are the page cache's,
+    shared by every worker on the host, and the 47 MiB word table is paged in only where a
+    sentence's word pieces fall.
+    """
+    with open(path, "rb") as f:
+        mapping = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    size = int.from_bytes(mapping[:8], "little")
+    if not 2 <= size <= len(mapping) - 8:
+        raise ModelUnavailable(f"{path}: a safetensors header of {size} bytes in a file of {len(mapping)}")
+    header = json.loads(mapping[8:8 + size])
+    arrays = {}
+    for name, entry in header.items():
+        if name == "__metadata__" or entry["dtype"] != "F32":
+            continue
+        start, end = entry["data_offsets"]
+        count = math.prod(entry["shape"])
+        if not 0 <= start <= end <= len(mapping) - 8 - size or end - start != 4 * count:
+            raise ModelUnavailable(f"{path}: tensor {name} has bytes {start}-{end} for shape {entry['shape']}")
+        arrays[name] = np.frombuffer(mapping, "<f4", count, 8 + size + start).reshape(entry["shape"])
+    return arrays
 
 
 def _column_pair(w, name):
