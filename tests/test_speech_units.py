@@ -373,7 +373,7 @@ def test_the_numpy_lstm_embeds_a_real_voice_as_resemblyzer_does():
     embedding is resemblyzer's (torch) within SPEAKER_TOLERANCE a component."""
     from resemblyzer import VoiceEncoder
 
-    from app.speech.diarization import SpeakerEncoder, _block_width, _partial_slices
+    from app.speech.diarization import SpeakerEncoder, _partial_slices, _recurrent_shape
     real = Path(__file__).resolve().parent.parent / "bench" / "data" / "real"
     entry = next(e for e in json.loads((real / "manifest.json").read_text())["utterances"] if e["id"] == "rosehill-v1-01")
     assert entry["split"] == "tuning"
@@ -382,6 +382,6 @@ def test_the_numpy_lstm_embeds_a_real_voice_as_resemblyzer_does():
     widths = set()
     for seconds in (1.0, 2.5, 3.5, 5.0, 8.0, 20.0):
         clip = audio[:int(seconds * 16000)]
-        widths.add(_block_width(len(_partial_slices(len(clip)))))
+        widths.add(_recurrent_shape(len(_partial_slices(len(clip))))[1])
         assert np.abs(ours.embed(clip) - theirs.embed_utterance(clip)).max() < SPEAKER_TOLERANCE
     assert widths == {256, 512, 1024}

@@ -68,10 +68,12 @@ def _lstm(frames, layers):
     `frames` (time, batch, features) float32, as torch.nn.LSTM computes it from zero states.
 
     Each step is a dozen numpy calls on preallocated arrays; the recurrent product is shaped
-    in column blocks where OpenBLAS multiplies that faster (`_block_width`).
+    in the shape OpenBLAS multiplies fastest (`_recurrent_shape`).
     """
-    steps, batch, _ = frames.shape
-    width = _block_width(batch)
+    steps, partials, features = frames.shape
+    batch, width = _recurrent_shape(partials)
+    if batch > partials:  # a zero partial: rows are independent, and it is dropped at the end
+        frames = np.concatenate([frames, np.zeros((steps, batch - partials, features), np.float32)], axis=1)
     gates = np.empty((batch, 4 * _HIDDEN), np.float32)
     sigmoids, forget, output, cell_input, input_gate = (
         gates[:, :3 * _HIDDEN], gates[:, _HIDDEN:2 * _HIDDEN], gates[:, 2 * _HIDDEN:3 * _HIDDEN],
@@ -99,18 +101,21 @@ def _lstm(frames, layers):
             np.tanh(cell, out=hidden)
             hidden *= output
         frames = outputs
-    return hidden
+    return hidden[:partials]
 
 
-def _block_width(batch):
-    """The column block width for the recurrent product (batch × hidden) @ (hidden × 4·hidden).
+def _recurrent_shape(partials):
+    """(rows, column block width) of the recurrent product (rows × hidden) @ (hidden × 4·hidden).
 
     For a few rows OpenBLAS spends longer copying ("packing") the weights than multiplying,
-    unless the product is small. Measured with numpy's OpenBLAS (0.3.31, SkylakeX kernels) inside
-    `_lstm` on real speech: 5 partials 69 → 36 ms an embedding in 512-column blocks, 9 partials
-    82 → 54 ms in 256-column blocks; 1-3 and 13 or more partials gained nothing.
+    unless the product is small, and its small-product kernel is slow on 3 rows. Measured with
+    numpy's OpenBLAS (0.3.31, SkylakeX kernels) inside `_lstm` on real speech: 5 partials 69 →
+    36 ms an embedding in 512-column blocks, 9 partials 82 → 54 ms in 256-column blocks, 3
+    partials 25.2 → 22.9 ms as 4 rows (one of zeros) in 512-column blocks; padding other counts
+    cost more than it saved, and 1-2 or 13 or more partials gained nothing from blocks.
     """
-    return 512 if 4 <= batch <= 6 else 256 if 7 <= batch <= 12 else 4 * _HIDDEN
+    rows = 4 if partials == 3 else partials
+    return rows, 512 if 4 <= rows <= 6 else 256 if 7 <= rows <= 12 else 4 * _HIDDEN
 
 
 # Resemblyzer's hyperparameters: 25 ms windows every 10 ms, 40 mel bands, 1.6 s partials,
