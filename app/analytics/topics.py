@@ -9,7 +9,7 @@ conversation really moved; a one-off aside or a generic question ("anything else
 import re
 from dataclasses import dataclass
 
-import torch
+import numpy as np
 
 #: Utterances shorter than this carry too little meaning to compare ("Sure.", "Thanks a lot.").
 MIN_WORDS = 5
@@ -51,7 +51,8 @@ class TopicTracker:
             return None
         shift = self._confirm(embedding) if self.candidate else None
         if len(self.recent) >= 2:
-            window = torch.nn.functional.normalize(torch.stack(self.recent).mean(0), dim=0)
+            window = np.mean(self.recent, axis=0)
+            window /= np.linalg.norm(window)
             similarity = float(window @ embedding)
             signpost = SIGNPOSTS.search(utterance.text)
             if signpost and similarity < SIGNPOSTED_BELOW:

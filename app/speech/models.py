@@ -109,5 +109,14 @@ def _join_verified(parts, out, digest):
             f"{sha.hexdigest()}, expected {digest}: the model packages are damaged or the wrong version")
 
 
+def verify_sha256(path, digest, package):
+    """Refuse `path`, a model file of the installed `package`, unless its SHA-256 is `digest`."""
+    with open(path, "rb") as f:
+        found = hashlib.file_digest(f, "sha256").hexdigest()
+    if found != digest:
+        raise ModelUnavailable(f"{path} has SHA-256 {found}, expected {digest}: reinstall the pinned "
+                               f"{package} (the `speech` and `analytics` extras of setup.cfg)")
+
+
 def _stamp_text(model):
     return "\n".join(f"{name} {digest}" for name, _, digest in model.files) + "\n"

@@ -30,6 +30,14 @@ _RESTART_DELAY_S = 1.0
 _JOB_WEIGHT = 4
 
 
+def worker_environment():
+    """A worker process's environment: this one's, every math library held to one thread, and this
+    checkout importable. The variables must be set before the worker's numpy loads OpenBLAS,
+    which reads OPENBLAS_NUM_THREADS once, at load."""
+    return {**os.environ, **{name: "1" for name in _THREAD_ENV},
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
+
+
 class WorkerPool:
     """`size` worker processes; sessions are pinned to the least busy one for their whole life."""
 
@@ -114,11 +122,9 @@ class _Worker:
         self._stopping = False
 
     def start(self):
-        env = {**os.environ, **{name: "1" for name in _THREAD_ENV},
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")]))}
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "app.speech.worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(_ROOT), env=env)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=str(_ROOT), env=worker_environment())
         self.pid = self._proc.pid
         self._outbox = Queue()
         self._outbox.put(pack(self._settings))  # the worker's first frame

@@ -25,15 +25,16 @@ log = logging.getLogger(__name__)
 
 
 class LoadedModels:
-    """Everything a worker loads once: Whisper, the speaker encoder, the analytics models."""
+    """Everything a worker loads once: Whisper, the speaker encoder, the analytics models.
+
+    None of them imports torch (180-206 MiB a worker): the speaker encoder and MiniLM run on
+    numpy, whose BLAS the worker's environment holds to one thread (`pool.worker_environment`).
+    """
 
     def __init__(self, settings):
-        import torch
         from .asr import WhisperRecognizer
         from .diarization import SpeakerEncoder
         from .models import asr_model_dir
-        torch.set_num_threads(1)
-        torch.set_num_interop_threads(1)
         started = time.monotonic()
         model_dir = asr_model_dir(settings.asr_model, settings.model_cache_dir)
         self.asr = WhisperRecognizer(model_dir, cpu_threads=settings.asr_threads)
