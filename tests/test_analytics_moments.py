@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.analytics import ConversationAnalytics, load_models
+from app.analytics import ConversationAnalytics, head, load_models
 from app.analytics.moments import Judged, MomentRules
 from app.analytics.stance import skeleton
 from app.pipeline.base import SessionContext
@@ -96,3 +96,21 @@ def test_the_closing_events_carry_the_unfinished_sentences_moment_before_the_sum
     assert [e.name for e in closing] == ["moment", "summary_update"]
     assert closing[0].category == "objection" and closing[0].utterance_ids == ["utt_0001"]
     assert closing[1].moments_by_category == {"objection": 1}
+
+
+def test_the_moment_head_reads_through_its_hidden_layer(models, tmp_path, monkeypatch):
+    """The committed moment head is a ReLU layer then a softmax: a round trip through its JSON keeps every
+    probability, and each equals the two matrix products done by hand."""
+    moment_head = models.moment_head
+    assert moment_head.hidden is not None and moment_head.hidden[0].shape[0] == moment_head.weights.shape[1]
+    x = np.random.default_rng(0).normal(size=moment_head.hidden[0].shape[1])
+    logits = moment_head.weights @ np.maximum(moment_head.hidden[0] @ x + moment_head.hidden[1], 0) + moment_head.bias
+    by_hand = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    assert np.allclose(list(moment_head.probabilities(x).values()), by_hand)
+    monkeypatch.setattr(head, "HERE", tmp_path)
+    (tmp_path / "moment_head.json").write_text(moment_head.to_json())
+    monkeypatch.setitem(head.CHECKSUMS, "moment_head.json",
+                        hashlib.sha256((tmp_path / "moment_head.json").read_bytes()).hexdigest())
+    again = head.load("moment_head.json")
+    assert again.thresholds == moment_head.thresholds
+    assert np.allclose(list(again.probabilities(x).values()), by_hand, atol=1e-4)
