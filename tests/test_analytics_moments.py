@@ -114,3 +114,17 @@ def test_the_moment_head_reads_through_its_hidden_layer(models, tmp_path, monkey
     again = head.load("moment_head.json")
     assert again.thresholds == moment_head.thresholds
     assert np.allclose(list(again.probabilities(x).values()), by_hand, atol=1e-4)
+
+
+def test_a_resolution_read_by_meaning_follows_an_issue_read_below_its_reporting_threshold(models):
+    """An objection the head doubts is not reported, yet its speaker's acceptance of the answer is a resolution;
+    the other side's is not."""
+    rules = MomentRules(models.moment_head)
+    doubted = {"objection": 0.6, "escalation": 0.0, "resolution": 0.0, "other": 0.4}
+    sure = {"resolution": 0.99, "objection": 0.0, "escalation": 0.0, "other": 0.01}
+    assert models.moment_head.thresholds["objection"] > 0.6
+    assert rules.detect(whole("Speaker_1", "utt_0001", "Our old printer costs us nothing to run.", 0.0), doubted) == []
+    assert rules.detect(whole("Speaker_0", "utt_0002", "We could halve the rental for the first year.", 0.1), sure) == []
+    accepted = rules.detect(whole("Speaker_1", "utt_0003", "Half the rental for a year, fine.", 0.2), sure)
+    assert [c for c, _, _ in accepted] == ["resolution"]
+    assert rules.detect(whole("Speaker_1", "utt_0004", "Half the rental for a year, fine.", 0.2), sure) == []
