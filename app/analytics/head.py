@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 #: SHA-256 of each committed head; `bench/train_heads.py` prints the new value when it refits one.
 CHECKSUMS = {
     "emotion_head.json": "e69d900c8072fa29a580e5102f3d173d6cb7269f4d8adec4fc613836ae2edc68",
-    "moment_head.json": "c722261dfe4880291a0d1a2d39c05ea5367b61748c267e46ceffe1cf67d86158",
+    "moment_head.json": "9b52061a4be39e058d1a6378b266ab39e4b6f6f2e89dd713e52fa25c0ec3318e",
 }
 #: The VADER scores appended to the embedding, in order.
 VADER_KEYS = ("compound", "pos", "neg", "neu")
