@@ -10,12 +10,13 @@ Each category is found by phrase (`phrases.py`, chosen for precision: a false ob
 more than a missed one) and objection, escalation and resolution also by meaning: the moment
 head (`head.py`: a hidden layer and a softmax over the MiniLM embeddings of the text and of its
 stance skeleton, fitted by bench/train_heads.py on the tuning sentences) counts when its
-probability reaches the threshold fitted for that label. Both are gated by the conversation so far: an acceptance ("that makes sense") counts only while an objection or
-escalation is open, a resolution read by meaning only from a speaker whose own objection or
-escalation is open, or one of whose turns the head read as an issue with less confidence than it
-takes to report one (who raised an issue is who accepts its answer; the other side's answer is
-not its resolution; an objection missed must not hide its resolution), an objection must not be phrased as a question
-(a seller probing, not a buyer objecting), an objection or escalation must not read as
+probability reaches the threshold fitted for that label. Both are gated by the conversation so
+far: an acceptance ("that makes sense") counts only while an objection or escalation is open, a
+resolution read by meaning only from a speaker whose own objection or escalation is open, or
+one of whose turns the head read as an issue with less confidence than it takes to report one
+(who raised an issue is who accepts its answer; the other side's answer is not its resolution;
+an objection missed must not hide its resolution), an objection must not be phrased as a
+question (a seller probing, not a buyer objecting), an objection or escalation must not read as
 positive. Topic shifts need the embedding window and live in `topics.py`.
 """
 import re
