@@ -128,3 +128,17 @@ def test_a_resolution_read_by_meaning_follows_an_issue_read_below_its_reporting_
     accepted = rules.detect(whole("Speaker_1", "utt_0003", "Half the rental for a year, fine.", 0.2), sure)
     assert [c for c, _, _ in accepted] == ["resolution"]
     assert rules.detect(whole("Speaker_1", "utt_0004", "Half the rental for a year, fine.", 0.2), sure) == []
+
+
+def test_a_doubted_issue_gives_way_to_another_speakers_reported_one(models):
+    """While the customer's escalation is reported open, the agent's own doubted turn does not let the agent's
+    answer count as a resolution; the customer's acceptance does."""
+    rules = MomentRules(models.moment_head)
+    doubted = {"objection": 0.0, "escalation": 0.55, "resolution": 0.0, "other": 0.45}
+    sure = {"resolution": 0.99, "objection": 0.0, "escalation": 0.0, "other": 0.01}
+    assert [c for c, _, _ in rules.detect(whole("Speaker_1", "utt_0001", "This is unacceptable.", -0.6))] == \
+        ["escalation"]
+    rules.detect(whole("Speaker_0", "utt_0002", "That sounds awful, I'm sorry.", -0.2), doubted)
+    assert rules.detect(whole("Speaker_0", "utt_0003", "The engineer comes tomorrow at nine.", 0.1), sure) == []
+    accepted = rules.detect(whole("Speaker_1", "utt_0004", "Tomorrow at nine is fine.", 0.2), sure)
+    assert [c for c, _, _ in accepted] == ["resolution"]

@@ -14,10 +14,11 @@ probability reaches the threshold fitted for that label. Both are gated by the c
 far: an acceptance ("that makes sense") counts only while an objection or escalation is open, a
 resolution read by meaning only from a speaker whose own objection or escalation is open, or
 one of whose turns the head read as an issue with less confidence than it takes to report one
-(who raised an issue is who accepts its answer; the other side's answer is not its resolution;
-an objection missed must not hide its resolution), an objection must not be phrased as a
-question (a seller probing, not a buyer objecting), an objection or escalation must not read as
-positive. Topic shifts need the embedding window and live in `topics.py`.
+while no other speaker's issue is reported open (who raised an issue is who accepts its answer;
+the other side's answer is not its resolution; an objection missed must not hide its
+resolution), an objection must not be phrased as a question (a seller probing, not a buyer
+objecting), an objection or escalation must not read as positive. Topic shifts need the
+embedding window and live in `topics.py`.
 """
 import re
 from dataclasses import dataclass, field
@@ -166,7 +167,8 @@ class MomentRules:
         if match:
             return ("resolution", round(0.7 + 0.25 * valence, 3), _sentence(text, match))
         p = self._meant("resolution", meaning)
-        if p and (speaker in self.doubting or any(owner == speaker for _, _, owner in self.open_issues)):
+        owners = {owner for _, _, owner in self.open_issues}
+        if p and (speaker in owners or (speaker in self.doubting and not owners - {speaker})):
             return ("resolution", round(p, 3), f"{text.strip()} (read as a resolution, p={p:.2f})")
         return None
 
