@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.analytics import ConversationAnalytics, load_models
+from app.analytics import ConversationAnalytics, head, load_models
 from app.analytics.moments import Judged, MomentRules
 from app.analytics.stance import skeleton
 from app.pipeline.base import SessionContext
@@ -16,16 +16,21 @@ from client.events import FinalTranscript
 DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
 #: SHA-256 of bench/data/moments_heldout_fresh.json as committed before the speech-act head existed.
 FRESH_HELDOUT_SHA256 = "190edd3e2a806b158bd9336cdfa648a7d6e67232748380848466b51990db851e"
+#: SHA-256 of bench/data/moments_heldout_fresh2.json as committed before the second speech-act head was tuned.
+FRESH2_HELDOUT_SHA256 = "6c0c5451b5d6fb186b279b966771046f56276ce0652b07f95589a6658c0b026c"
 
 
-def test_fresh_heldout_moment_conversations_are_frozen():
-    """The fresh held-out conversations are byte for byte the ones committed before any tuning."""
-    assert hashlib.sha256((DATA / "moments_heldout_fresh.json").read_bytes()).hexdigest() == FRESH_HELDOUT_SHA256
+@pytest.mark.parametrize("name, digest", [("moments_heldout_fresh.json", FRESH_HELDOUT_SHA256),
+                                           ("moments_heldout_fresh2.json", FRESH2_HELDOUT_SHA256)])
+def test_fresh_heldout_moment_conversations_are_frozen(name, digest):
+    """The fresh held-out conversations are byte for byte the ones committed before the tuning they judge."""
+    assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest
 
 
-def test_fresh_heldout_conversations_use_the_catalog():
+@pytest.mark.parametrize("name", ["moments_heldout_fresh.json", "moments_heldout_fresh2.json"])
+def test_fresh_heldout_conversations_use_the_catalog(name):
     """Every labelled moment is a catalog category judged by meaning or phrase, every polarity one of three."""
-    conversations = json.loads((DATA / "moments_heldout_fresh.json").read_text())["conversations"]
+    conversations = json.loads((DATA / name).read_text())["conversations"]
     turns = [t for c in conversations for t in c["turns"]]
     assert {m for t in turns for m in t["moments"]} <= {"question", "objection", "cta_commit", "escalation",
                                                          "resolution"}
@@ -91,3 +96,49 @@ def test_the_closing_events_carry_the_unfinished_sentences_moment_before_the_sum
     assert [e.name for e in closing] == ["moment", "summary_update"]
     assert closing[0].category == "objection" and closing[0].utterance_ids == ["utt_0001"]
     assert closing[1].moments_by_category == {"objection": 1}
+
+
+def test_the_moment_head_reads_through_its_hidden_layer(models, tmp_path, monkeypatch):
+    """The committed moment head is a ReLU layer then a softmax: a round trip through its JSON keeps every
+    probability, and each equals the two matrix products done by hand."""
+    moment_head = models.moment_head
+    assert moment_head.hidden is not None and moment_head.hidden[0].shape[0] == moment_head.weights.shape[1]
+    x = np.random.default_rng(0).normal(size=moment_head.hidden[0].shape[1])
+    logits = moment_head.weights @ np.maximum(moment_head.hidden[0] @ x + moment_head.hidden[1], 0) + moment_head.bias
+    by_hand = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+    assert np.allclose(list(moment_head.probabilities(x).values()), by_hand)
+    monkeypatch.setattr(head, "HERE", tmp_path)
+    (tmp_path / "moment_head.json").write_text(moment_head.to_json())
+    monkeypatch.setitem(head.CHECKSUMS, "moment_head.json",
+                        hashlib.sha256((tmp_path / "moment_head.json").read_bytes()).hexdigest())
+    again = head.load("moment_head.json")
+    assert again.thresholds == moment_head.thresholds
+    assert np.allclose(list(again.probabilities(x).values()), by_hand, atol=1e-4)
+
+
+def test_a_resolution_read_by_meaning_follows_an_issue_read_below_its_reporting_threshold(models):
+    """An objection the head doubts is not reported, yet its speaker's acceptance of the answer is a resolution;
+    the other side's is not."""
+    rules = MomentRules(models.moment_head)
+    doubted = {"objection": 0.6, "escalation": 0.0, "resolution": 0.0, "other": 0.4}
+    sure = {"resolution": 0.99, "objection": 0.0, "escalation": 0.0, "other": 0.01}
+    assert models.moment_head.thresholds["objection"] > 0.6
+    assert rules.detect(whole("Speaker_1", "utt_0001", "Our old printer costs us nothing to run.", 0.0), doubted) == []
+    assert rules.detect(whole("Speaker_0", "utt_0002", "We could halve the rental for the first year.", 0.1), sure) == []
+    accepted = rules.detect(whole("Speaker_1", "utt_0003", "Half the rental for a year, fine.", 0.2), sure)
+    assert [c for c, _, _ in accepted] == ["resolution"]
+    assert rules.detect(whole("Speaker_1", "utt_0004", "Half the rental for a year, fine.", 0.2), sure) == []
+
+
+def test_a_doubted_issue_gives_way_to_another_speakers_reported_one(models):
+    """While the customer's escalation is reported open, the agent's own doubted turn does not let the agent's
+    answer count as a resolution; the customer's acceptance does."""
+    rules = MomentRules(models.moment_head)
+    doubted = {"objection": 0.0, "escalation": 0.55, "resolution": 0.0, "other": 0.45}
+    sure = {"resolution": 0.99, "objection": 0.0, "escalation": 0.0, "other": 0.01}
+    assert [c for c, _, _ in rules.detect(whole("Speaker_1", "utt_0001", "This is unacceptable.", -0.6))] == \
+        ["escalation"]
+    rules.detect(whole("Speaker_0", "utt_0002", "That sounds awful, I'm sorry.", -0.2), doubted)
+    assert rules.detect(whole("Speaker_0", "utt_0003", "The engineer comes tomorrow at nine.", 0.1), sure) == []
+    accepted = rules.detect(whole("Speaker_1", "utt_0004", "Tomorrow at nine is fine.", 0.2), sure)
+    assert [c for c, _, _ in accepted] == ["resolution"]

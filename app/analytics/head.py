@@ -1,7 +1,10 @@
 """Small softmax classifiers over MiniLM sentence embeddings (plus a few VADER scores), loaded from committed JSON.
 
-The emotion head reads the utterance's embedding and VADER's scores; the moment head reads the
-same plus the embedding of the text's stance skeleton (`stance.py`).
+The emotion head reads the utterance's embedding and VADER's scores: a multinomial logistic
+regression. The moment head reads the same plus the embedding of the text's stance skeleton
+(`stance.py`) through one hidden layer of ReLU units first: with topics left out of its fit, the
+hidden layer read objections, escalations and resolutions better than the linear head did
+(bench/train_heads.py prints both).
 
 The weights are fitted by `bench/train_heads.py` on the tuning sets only and committed beside
 this module; each file's SHA-256 is pinned here and checked at load, so a changed or damaged
@@ -17,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 #: SHA-256 of each committed head; `bench/train_heads.py` prints the new value when it refits one.
 CHECKSUMS = {
     "emotion_head.json": "e69d900c8072fa29a580e5102f3d173d6cb7269f4d8adec4fc613836ae2edc68",
-    "moment_head.json": "1b07e2a319f7f283a0c624a8dccb41bd312613ba4ef29c1b22e2634302dcb80c",
+    "moment_head.json": "9b52061a4be39e058d1a6378b266ab39e4b6f6f2e89dd713e52fa25c0ec3318e",
 }
 #: The VADER scores appended to the embedding, in order.
 VADER_KEYS = ("compound", "pos", "neg", "neu")
@@ -36,17 +39,21 @@ def features(embedding, polarity, *more):
 
 
 class Head:
-    """A fitted multinomial logistic regression: labels, weights (labels × features), biases, thresholds."""
+    """A fitted softmax classifier: labels, weights (labels × inputs), biases, thresholds, and optionally a
+    hidden ReLU layer (hidden weights: units × features) whose outputs are the inputs of the softmax."""
 
-    def __init__(self, labels, weights, bias, about="", thresholds=None):
+    def __init__(self, labels, weights, bias, about="", thresholds=None, hidden=None):
         self.labels = list(labels)
         self.thresholds = dict(thresholds or {})  # label: the probability at which it counts (moment head)
         self.weights = np.asarray(weights, dtype=np.float64)
         self.bias = np.asarray(bias, dtype=np.float64)
+        self.hidden = None if hidden is None else tuple(np.asarray(h, dtype=np.float64) for h in hidden)
         self.about = about
 
     def probabilities(self, x):
         """{label: probability} for one feature vector; sums to 1."""
+        if self.hidden is not None:
+            x = np.maximum(self.hidden[0] @ x + self.hidden[1], 0.0)
         logits = self.weights @ x + self.bias
         p = np.exp(logits - logits.max())
         p /= p.sum()
@@ -54,9 +61,11 @@ class Head:
 
     def to_json(self):
         """The committed form: rounded so a refit on the same data gives the same bytes."""
-        return json.dumps({"about": self.about, "labels": self.labels, "thresholds": self.thresholds,
-                           "weights": np.round(self.weights, 6).tolist(),
-                           "bias": np.round(self.bias, 6).tolist()}, separators=(",", ":")) + "\n"
+        data = {"about": self.about, "labels": self.labels, "thresholds": self.thresholds,
+                "weights": np.round(self.weights, 6).tolist(), "bias": np.round(self.bias, 6).tolist()}
+        if self.hidden is not None:
+            data["hidden_weights"], data["hidden_bias"] = (np.round(h, 6).tolist() for h in self.hidden)
+        return json.dumps(data, separators=(",", ":")) + "\n"
 
 
 def load(name):
@@ -67,4 +76,5 @@ def load(name):
         raise HeadChecksumError(f"{name} has SHA-256 {digest}, expected {CHECKSUMS[name]}: refit it with "
                                 "bench/train_heads.py and pin the printed checksum in app/analytics/head.py")
     data = json.loads(raw)
-    return Head(data["labels"], data["weights"], data["bias"], data["about"], data["thresholds"])
+    hidden = (data["hidden_weights"], data["hidden_bias"]) if "hidden_weights" in data else None
+    return Head(data["labels"], data["weights"], data["bias"], data["about"], data["thresholds"], hidden)

@@ -8,14 +8,17 @@ the sentence spans.
 
 Each category is found by phrase (`phrases.py`, chosen for precision: a false objection costs
 more than a missed one) and objection, escalation and resolution also by meaning: the moment
-head (`head.py`, a softmax over the MiniLM embedding fitted on bench/data/moments_tuning.json)
-counts when its probability reaches the threshold fitted for that label. Both are gated by the
-conversation so far: an acceptance ("that makes sense") counts only while an objection or
-escalation is open, a resolution read by meaning only from a speaker whose own objection or
-escalation is open (who raised an issue is who accepts its answer; the other side's answer is
-not its resolution), an objection must not be phrased as a question
-(a seller probing, not a buyer objecting), an objection or escalation must not read as
-positive. Topic shifts need the embedding window and live in `topics.py`.
+head (`head.py`: a hidden layer and a softmax over the MiniLM embeddings of the text and of its
+stance skeleton, fitted by bench/train_heads.py on the tuning sentences) counts when its
+probability reaches the threshold fitted for that label. Both are gated by the conversation so
+far: an acceptance ("that makes sense") counts only while an objection or escalation is open, a
+resolution read by meaning only from a speaker whose own objection or escalation is open, or
+one of whose turns the head read as an issue with less confidence than it takes to report one
+while no other speaker's issue is reported open (who raised an issue is who accepts its answer;
+the other side's answer is not its resolution; an objection missed must not hide its
+resolution), an objection must not be phrased as a question (a seller probing, not a buyer
+objecting), an objection or escalation must not read as positive. Topic shifts need the
+embedding window and live in `topics.py`.
 """
 import re
 from dataclasses import dataclass, field
@@ -29,6 +32,9 @@ MIN_QUESTION_WORDS = 3
 MAX_CARRIED_WORDS = 40
 #: Valence above which an objection or escalation read by meaning is not believed.
 MEANING_MAX_VALENCE = 0.1
+#: The moment head's objection or escalation probability at which a turn, though not reported as one,
+#: is evidence enough that its speaker has an issue another turn may resolve.
+ISSUE_EVIDENCE = 0.5
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
 
 
@@ -93,6 +99,7 @@ class MomentRules:
     def __init__(self, head=None):
         self.head = head  # the moment head (objection/escalation/resolution by meaning), or None: phrases only
         self.open_issues = []  # (category, utterance_id, speaker) of objections/escalations not yet resolved
+        self.doubting = set()  # speakers of turns that read as an issue below its reporting threshold, not yet resolved
         self.last_arousal = {}
 
     def detect(self, judged, meaning=None):
@@ -121,8 +128,12 @@ class MomentRules:
             if resolution:
                 found.append(resolution)
                 self.open_issues.clear()
+                self.doubting.clear()
         self.open_issues += [(category, judged.utterances[-1].utterance_id, speaker) for category, _, _ in found
                              if category in ("objection", "escalation")]
+        if valence < MEANING_MAX_VALENCE and max(meaning.get("objection", 0.0), meaning.get("escalation", 0.0)) >= \
+                ISSUE_EVIDENCE:
+            self.doubting.add(speaker)
         self.last_arousal[speaker] = arousal
         return found
 
@@ -156,7 +167,8 @@ class MomentRules:
         if match:
             return ("resolution", round(0.7 + 0.25 * valence, 3), _sentence(text, match))
         p = self._meant("resolution", meaning)
-        if p and any(owner == speaker for _, _, owner in self.open_issues):
+        owners = {owner for _, _, owner in self.open_issues}
+        if p and (speaker in owners or (speaker in self.doubting and not owners - {speaker})):
             return ("resolution", round(p, 3), f"{text.strip()} (read as a resolution, p={p:.2f})")
         return None
 
