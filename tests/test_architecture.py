@@ -15,9 +15,11 @@ ALLOWED = {
     "client.events": (),
     "client.version": (),
     "app.audio": ("app.audio",),
+    "app.modelfiles": (),
     # The worker-side packages: no Flask-based module (app.errors, app.logs, …) and no hub state.
-    "app.analytics": ("app.analytics", "app.audio", "app.config", "app.timefmt", "client.events"),
-    "app.speech": ("app.speech", "app.analytics", "app.audio", "app.config", "app.timefmt",
+    "app.analytics": ("app.analytics", "app.audio", "app.config", "app.modelfiles", "app.timefmt",
+                      "client.events"),
+    "app.speech": ("app.speech", "app.analytics", "app.audio", "app.config", "app.modelfiles", "app.timefmt",
                    "client.events"),
     "app.pipeline": ("app.pipeline", "app.speech", "app.analytics", "app.audio", "app.config",
                      "app.errors", "app.timefmt", "client.events"),

@@ -17,7 +17,7 @@ import mmap
 import numpy as np
 from tokenizers import Tokenizer
 
-from ..speech.models import ModelUnavailable, verify_sha256
+from ..modelfiles import ModelUnavailable, verify_sha256
 
 #: Longer inputs are cut: a live utterance past 128 word pieces is rare and cost grows with length.
 MAX_TOKENS = 128

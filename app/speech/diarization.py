@@ -3,7 +3,7 @@ import numpy as np
 
 from ..audio import TARGET_RATE_HZ
 from . import torchfile
-from .models import ModelUnavailable, verify_sha256
+from ..modelfiles import ModelUnavailable, verify_sha256
 
 # Shorter speech gives an embedding too noisy to found a new speaker on.
 MIN_NEW_SPEAKER_S = 1.0

@@ -14,9 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-
-class ModelUnavailable(RuntimeError):
-    """A model's packages are missing or its files do not match their pinned checksums."""
+from ..modelfiles import ModelUnavailable
 
 
 @dataclass(frozen=True)
@@ -107,15 +105,6 @@ def _join_verified(parts, out, digest):
         raise ModelUnavailable(
             f"{out.name} assembled from {', '.join(str(p) for p in parts)} has SHA-256 "
             f"{sha.hexdigest()}, expected {digest}: the model packages are damaged or the wrong version")
-
-
-def verify_sha256(path, digest, package):
-    """Refuse `path`, a model file of the installed `package`, unless its SHA-256 is `digest`."""
-    with open(path, "rb") as f:
-        found = hashlib.file_digest(f, "sha256").hexdigest()
-    if found != digest:
-        raise ModelUnavailable(f"{path} has SHA-256 {found}, expected {digest}: reinstall the pinned "
-                               f"{package} (the `speech` and `analytics` extras of setup.cfg)")
 
 
 def _stamp_text(model):
