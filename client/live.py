@@ -1,6 +1,7 @@
 """`LiveClient`: the live capture endpoints on one `requests.Session`, with timeouts, bounded retries and resumable events."""
 import copy
 import logging
+import threading
 import time
 from typing import Any, Dict, Iterator, Optional, Tuple, Union
 from urllib.parse import urljoin
@@ -62,6 +63,7 @@ class LiveClient:
         self.analyze_timeout = (self.timeout[0], analyze_read_timeout_s)
         self.retry = retry or RetryPolicy()
         self.reconnect_tries = reconnect_tries
+        self._halt = threading.Event()
         self.http = session or self._new_session()
         if api_key:
             self.http.headers["X-API-Key"] = api_key
@@ -79,16 +81,18 @@ class LiveClient:
         http.trust_env = False
         return http
 
-    def twin(self) -> "LiveClient":
+    def twin(self, halt: Optional[threading.Event] = None) -> "LiveClient":
         """This client on a `requests.Session` of its own, for another thread.
 
         requests does not promise that one Session is safe to use from two threads at once
         (its cookie jar and adapter lookup are not locked). The twin copies the headers,
         auth, proxies and TLS settings, and shares the transport adapters, whose urllib3
         connection pools are thread-safe; it is never closed itself (`close()` on this
-        client closes the shared pools).
+        client closes the shared pools). Once `halt` is set, the twin retries nothing more:
+        the thread that owns it has been told to stop.
         """
         twin = copy.copy(self)
+        twin._halt = halt or threading.Event()
         twin.http = requests.Session()
         for name in ("headers", "auth", "proxies", "verify", "cert", "trust_env", "max_redirects"):
             setattr(twin.http, name, copy.copy(getattr(self.http, name)))
@@ -391,10 +395,11 @@ class LiveClient:
         return response
 
     def _retrying(self, attempt, only=HarkenError):
-        """Call `attempt()` until it succeeds, or fails in a way `self.retry` will not retry."""
+        """Call `attempt()` until it succeeds, or fails in a way `self.retry` will not retry (or the client is halted)."""
         attempts = protocol.Attempts(self.retry)
         while True:
             try:
                 return attempt()
             except only as error:
-                time.sleep(attempts.wait_after(error))
+                if self._halt.wait(attempts.wait_after(error)):
+                    raise

@@ -133,7 +133,7 @@ class LiveStream(StreamPlan):
         if self.session is not None:
             raise RuntimeError("a stream can be iterated only once")
         self.session = self.client.start(**self.start_options)
-        uploader = threading.Thread(target=self._upload, args=(self.client.twin(),), daemon=True,
+        uploader = threading.Thread(target=self._upload, args=(self.client.twin(halt=self._stop),), daemon=True,
                                     name=f"harken-upload-{self.session.session_id}")
         watchdog = None
         if self.cancel_at is not None:

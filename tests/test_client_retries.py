@@ -1,5 +1,6 @@
 """Small unit tests of the client's transport: scripted answers show which failures are retried and that every call has a timeout."""
 import json
+import threading
 
 import pytest
 import requests
@@ -100,6 +101,18 @@ def test_retries_are_bounded():
     client, transport = client_with(*[requests.ReadTimeout("slow")] * 2, tries=2)
     with pytest.raises(RequestTimeout):
         client.control(SESSION, "finalize")
+
+
+def test_a_halted_twin_retries_nothing():
+    """A twin whose halt is set (its stream hit the deadline) raises the first failure instead of resending."""
+    client, transport = client_with(requests.ReadTimeout("slow"), (200, {"status": "finalizing"}, {}))
+    halt = threading.Event()
+    twin = client.twin(halt=halt)
+    halt.set()
+    with pytest.raises(RequestTimeout):
+        twin.control(SESSION, "finalize")
+    assert len(transport.sent) == 1
+    assert client.control(SESSION, "finalize")["status"] == "finalizing"  # the client itself is not halted
 
 
 def test_backpressure_is_honoured_beyond_the_tries_within_its_budget():
