@@ -210,7 +210,10 @@ def test_real_speech_past_the_deadline_cancels_with_what_was_heard(speech_server
     assert status == 504, body
     assert body["complete"] is False and body["deadline_hit"] is True
     assert body["error"]["code"] == "cancelled" and took < 8.0
-    assert body["audio_bytes_sent"] == body["audio_bytes"]
+    # All of it was sent, or (a loaded machine: the server pushed back) the upload stopped at
+    # the finalize point and says so.
+    assert body["audio_bytes_sent"] == body["audio_bytes"] or (
+        body["truncated"] and body["audio_bytes_sent"] < body["audio_bytes"])
     vocabulary = set(speechgen.normalise(" ".join(text for _, text in turns)).split())
     for utterance in body["utterances"]:  # what was heard before the cut is real speech
         words = speechgen.normalise(utterance["text"]).split()
