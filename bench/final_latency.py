@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/final_latency.py                      # tuning split (the default)
     .venv/bin/python bench/final_latency.py --set sentence_end_silence_s=0.1 --set end_silence_s=0.3
+    .venv/bin/python bench/final_latency.py --fixed-cost --conditions clean,phone,noise --set pre_roll_s=0.2
 
 The real recordings of bench/data/real (the sessions of bench/real_speech.py) go through one
 in-process `SessionRecognizer` as a worker would serve them, on a virtual clock: a 100 ms
@@ -19,7 +20,10 @@ into:
   of the same session was under way);
 - decode: the call that emitted the final (0 when the endpoint took a reading decoded during
   the pause).
-Also word -> first partial and word -> final, and the WER of the finals. This is one session
+Also word -> first partial and word -> final, and the WER of the finals (each session's finals
+are in the JSON). With --fixed-cost every call takes a fixed time instead of its CPU time: the
+run no longer depends on the machine or its load, so two settings compare word for word (CPU
+time varies from run to run, and so do the commit points and a few words with it). This is one session
 alone on a core: the live bench (bench/real_speech.py) adds the other sessions and the load.
 Writes bench/results/final_latency.json.
 """
@@ -37,15 +41,21 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import machine  # noqa: E402
 import speechgen  # noqa: E402
-from real_speech import SESSIONS, manifest, session_audio  # noqa: E402
+from real_speech import SESSIONS, condition, manifest, session_audio  # noqa: E402
 from speech import CHUNK_S, ENDPOINT_GAP_S, RESULTS, pct  # noqa: E402
 
 CHUNK = int(CHUNK_S * 16000)
 
 
-def simulate(recognizer, audio, slowdown=1.0):
-    """Feed `audio` on the virtual clock, each call taking `slowdown` times its CPU time;
-    (finals with their timing, partial arrival times)."""
+# --fixed-cost: what each call takes on the virtual clock instead of its CPU time.
+FIXED_COST_S = {"feed": 0.005, "partial": 0.25, "finish": 0.25}
+
+
+def simulate(recognizer, audio, slowdown=1.0, fixed_cost=False):
+    """Feed `audio` on the virtual clock, each call taking `slowdown` times its CPU time
+    (or, with `fixed_cost`, its FIXED_COST_S: the run is then the same on every machine and
+    every run, so two settings compare word for word); (finals with their timing, partial
+    arrival times)."""
     arrivals = [k * CHUNK_S for k in range(-(-len(audio) // CHUNK))]  # LiveRun posts chunk k at k * CHUNK_S
     now, fed, finals, partials = 0.0, 0, [], []
     pause_known = None  # when the audio that made the current pause a sentence-end pause had arrived
@@ -54,7 +64,7 @@ def simulate(recognizer, audio, slowdown=1.0):
         nonlocal now
         started, cpu = now, time.process_time()
         events = fn()
-        now += (time.process_time() - cpu) * slowdown
+        now += FIXED_COST_S[kind] if fixed_cost else (time.process_time() - cpu) * slowdown
         for event in events:
             name = type(event).__name__
             if name == "FinalTranscript":
@@ -120,6 +130,38 @@ def word_latencies(finals, partials):
     return out
 
 
+def run_condition(recognizer, sessions, utterances, condition_name, slowdown, fixed_cost):
+    """Every session played in `condition_name` through a fresh recognizer(): WER, finals, latencies."""
+    rows, words, errors, ref_words, per_session = [], [], 0.0, 0, {}
+    for seed, (name, ids) in enumerate(sessions):
+        audio = condition(session_audio(ids, utterances), condition_name, seed)
+        finals, partials = simulate(recognizer(), audio, slowdown, fixed_cost)
+        rows += breakdown(finals)
+        words += word_latencies(finals, partials)
+        reference = " ".join(utterances[u]["reference"] for u in ids)
+        n = len(speechgen.normalise(reference).split())
+        session_wer = speechgen.wer(reference, " ".join(e["final"].text for e in finals))
+        errors, ref_words = errors + session_wer * n, ref_words + n
+        per_session[name] = {"wer": round(session_wer, 4), "words": n,
+                             "finals": [e["final"].text for e in finals]}
+        print(f"{name}: WER {session_wer:.3f}, {len(finals)} finals, {len(partials)} partials", flush=True)
+
+    def stats(values):
+        return {"p50": pct(values, 50), "p95": pct(values, 95), "mean": round(float(np.mean(values)), 3),
+                "n": len(values)} if values else None
+
+    return {"wer": round(errors / ref_words, 4), "words": ref_words,
+            "utterance_end_to_final_s": {part: stats([r[part] for r in rows])
+                                         for part in ("total", "vad", "voice_after_word", "wait", "decode")},
+            "by_kind": {kind: {"n": sum(1 for r in rows if r["kind"] == kind),
+                               "total_p50": pct([r["total"] for r in rows if r["kind"] == kind], 50)}
+                        for kind in ("sentence end in a pause", "endpoint")},
+            "word_to_first_partial_s": stats([p for p, _ in words if p is not None]),
+            "words_first_seen_in_final": sum(1 for p, _ in words if p is None),
+            "word_to_final_s": stats([f for _, f in words]),
+            "sessions": per_session}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=("tuning", "heldout"), default="tuning")
@@ -127,6 +169,11 @@ def main():
                         help="an EndpointSettings field to change")
     parser.add_argument("--slowdown", type=float, default=1.0,
                         help="every call takes this many times its CPU time (a loaded or slower core)")
+    parser.add_argument("--fixed-cost", action="store_true",
+                        help="each call takes a fixed time (FIXED_COST_S), not its CPU time: "
+                             "deterministic, for comparing settings (its latencies are not the machine's)")
+    parser.add_argument("--conditions", default="clean",
+                        help="comma-separated: clean, phone, noise (as bench/real_speech.py plays them)")
     parser.add_argument("--out", default="final_latency.json")
     args = parser.parse_args()
 
@@ -147,37 +194,19 @@ def main():
     whisper = WhisperRecognizer(asr_model_dir(config.asr_model, config.model_cache_dir))
     encoder = SpeakerEncoder()
     utterances = manifest()
-    rows, words, errors, ref_words = [], [], 0.0, 0
-    for name, split, ids in SESSIONS:
-        if split != args.split:
-            continue
-        audio = session_audio(ids, utterances)
-        recognizer = SessionRecognizer(whisper, OnlineSpeakers(encoder, config.speaker_similarity), settings=settings)
-        finals, partials = simulate(recognizer, audio, args.slowdown)
-        rows += breakdown(finals)
-        words += word_latencies(finals, partials)
-        reference = " ".join(utterances[u]["reference"] for u in ids)
-        n = len(speechgen.normalise(reference).split())
-        session_wer = speechgen.wer(reference, " ".join(e["final"].text for e in finals))
-        errors, ref_words = errors + session_wer * n, ref_words + n
-        print(f"{name}: WER {session_wer:.3f}, {len(finals)} finals, {len(partials)} partials", flush=True)
-
-    def stats(values):
-        return {"p50": pct(values, 50), "p95": pct(values, 95), "mean": round(float(np.mean(values)), 3),
-                "n": len(values)} if values else None
-
+    sessions = [(name, ids) for name, split, ids in SESSIONS if split == args.split]
     report = {"machine": machine.describe(), "split": args.split, "slowdown": args.slowdown,
-              "settings": dataclasses.asdict(settings),
-              "wer": round(errors / ref_words, 4), "words": ref_words,
-              "utterance_end_to_final_s": {part: stats([r[part] for r in rows])
-                                           for part in ("total", "vad", "voice_after_word", "wait", "decode")},
-              "by_kind": {kind: {"n": sum(1 for r in rows if r["kind"] == kind),
-                                 "total_p50": pct([r["total"] for r in rows if r["kind"] == kind], 50)}
-                          for kind in ("sentence end in a pause", "endpoint")},
-              "word_to_first_partial_s": stats([p for p, _ in words if p is not None]),
-              "words_first_seen_in_final": sum(1 for p, _ in words if p is None),
-              "word_to_final_s": stats([f for _, f in words])}
-    print(json.dumps({k: v for k, v in report.items() if k not in ("machine", "settings")}, indent=1))
+              "fixed_cost": FIXED_COST_S if args.fixed_cost else None,
+              "settings": dataclasses.asdict(settings), "conditions": {}}
+    for condition_name in args.conditions.split(","):
+        print(f"-- {condition_name}", flush=True)
+
+        def recognizer():
+            return SessionRecognizer(whisper, OnlineSpeakers(encoder, config.speaker_similarity), settings=settings)
+        report["conditions"][condition_name] = run_condition(
+            recognizer, sessions, utterances, condition_name, args.slowdown, args.fixed_cost)
+    print(json.dumps({c: {k: v for k, v in r.items() if k != "sessions"}
+                      for c, r in report["conditions"].items()}, indent=1))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / args.out).write_text(json.dumps(report, indent=1))
 

@@ -129,8 +129,9 @@ def test_a_voice_after_a_long_monologue_and_a_pause_is_heard(talking_freely):
     """The second monologue (a cold, another room) after the first one's 27 s and a 0.8 s pause:
     Silero's carried state once heard no speech in all of it, and the whole turn was lost."""
     finals, said, _ = talking_freely
-    for phrase in ("this is the sick corpus", "the recording environment is also quite different",
-                   "words that i did not say in the original one"):
+    # "recording" is left out: Whisper base hears "reporting" there, offline too.
+    for phrase in ("this is the sick corpus", "environment is also quite different",
+                   "words that i did not say in the original"):
         assert phrase in said, [f.text for f in finals]
 
 
@@ -153,9 +154,9 @@ def test_the_vad_hears_the_next_voice_once_its_state_starts_afresh():
 
 
 @pytest.mark.speech
-@pytest.mark.xfail(strict=True, reason="issue 16, open: the live path reads both monologues at 14.6 % WER "
-                                       "(offline 2.4 %): it drops 'else going' of the self-repair, the 'so' before "
-                                       "'this is the sick corpus' and 'and here's' before 'a long pause'")
+@pytest.mark.xfail(strict=True, reason="issue 16, open: the live path reads both monologues at 8.1 % WER "
+                                       "(offline 2.4 %): its beam-5 final drops 'else going' of the self-repair "
+                                       "(the greedy partials had 'going out going on')")
 def test_a_person_talking_freely_is_transcribed_as_offline_whisper_reads_them(talking_freely):
     """Both monologues and the self-repair are kept, and the live finals are as close to the
     reference as the offline reading of the same model (2.4 % greedy)."""

@@ -28,7 +28,10 @@ class EndpointSettings:
     min_speech_s: float
     max_utterance_s: float
     partial_interval_s: float
-    pre_roll_s: float = 0.2
+    # Audio kept from before the frame that opens an utterance. Silero scores a weak or hoarse
+    # onset low ("um, the recording environment" from a speaker with a cold: under 0.3 until
+    # "environment"), and Whisper reads leading near-silence without trouble.
+    pre_roll_s: float = 0.5
     commit_min_words: int = 2
     # Even agreed words stay open while they end this close to the end of the decoded audio:
     # the next word may still change how Whisper spells them.
