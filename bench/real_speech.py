@@ -205,18 +205,19 @@ def cached_readings(kind, audio, read):
     """(condition, session) -> read(samples), kept in bench/results/ by `kind` and a hash of the audio.
 
     The offline and anchor readings depend on the audio and the model only, and take
-    minutes: a rerun after a change to the live path reuses them.
+    minutes: a rerun after a change to the live path reuses them. Each reading is saved as
+    soon as it is made, so an interrupted run keeps what it read.
     """
     cache_path = RESULTS / f"real_speech_{kind}_cache.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
+    RESULTS.mkdir(parents=True, exist_ok=True)
     out = {}
     for key, samples in audio.items():
         digest = hashlib.sha256(samples.tobytes()).hexdigest()[:16]
         if digest not in cache:
             cache[digest] = read(samples)
+            cache_path.write_text(json.dumps(cache))
         out[key] = cache[digest]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    cache_path.write_text(json.dumps(cache))
     return out
 
 
