@@ -7,7 +7,7 @@ an Utterance with its text and no audio, so the words decide:
   utterance in a fresh session;
 - moments: the development and held-out conversations of `conversations.json` and the
   held-out conversations in new wording of `moments_heldout.json` and
-  `moments_heldout_fresh.json` and `moments_heldout_fresh2.json` (precision/recall per category
+  `moments_heldout_fresh.json`, `moments_heldout_fresh2.json` and `moments_heldout_fresh3.json` (precision/recall per category
   and per split: `development` is what the rules were tuned on, the others are held out).
 
 Spoken path (`--speech`, minutes): every turn of those conversations is spoken by Piper
@@ -59,6 +59,7 @@ DATA = ROOT / "bench" / "data" / "conversations.json"
 MOMENTS_HELDOUT = ROOT / "bench" / "data" / "moments_heldout.json"
 MOMENTS_FRESH = ROOT / "bench" / "data" / "moments_heldout_fresh.json"
 MOMENTS_FRESH2 = ROOT / "bench" / "data" / "moments_heldout_fresh2.json"
+MOMENTS_FRESH3 = ROOT / "bench" / "data" / "moments_heldout_fresh3.json"
 EMOTION_SETS = {"heldout": ROOT / "bench" / "data" / "emotion_heldout.json",
                 "tuning": ROOT / "bench" / "data" / "emotion_tuning.json"}
 EMOTIONS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
@@ -74,9 +75,10 @@ def load_set():
     """The labelled conversations: conversations.json (development and heldout splits), the
     held-out conversations in new wording (split `heldout_new_wording`, looked at while the first
     moment head was tuned), the fresh ones written before the speech-act head (`heldout_fresh`) and
-    the second fresh ones written before that head's second tuning (`heldout_fresh2`)."""
+    the second fresh ones written before that head's second tuning (`heldout_fresh2`) and the
+    third, written before the head that reads a turn in its exchange (`heldout_fresh3`)."""
     sets = ((MOMENTS_HELDOUT, "heldout_new_wording"), (MOMENTS_FRESH, "heldout_fresh"),
-            (MOMENTS_FRESH2, "heldout_fresh2"))
+            (MOMENTS_FRESH2, "heldout_fresh2"), (MOMENTS_FRESH3, "heldout_fresh3"))
     return json.loads(DATA.read_text())["conversations"] + [
         dict(c, split=split) for path, split in sets for c in json.loads(path.read_text())["conversations"]]
 
