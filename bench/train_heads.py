@@ -1,6 +1,6 @@
 """Fits the classifier heads of app/analytics on the tuning sets only, and writes them beside the code.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/train_heads.py
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/train_heads.py [emotion] [moment]
 
 (one BLAS thread: on the shared two-core machine that is several times faster.)
 
@@ -13,8 +13,10 @@ held-out sets are never read here.
 - emotion head: bench/data/emotion_tuning.json → app/analytics/emotion_head.json (7 labels): a
   multinomial logistic regression (L2, accelerated gradient descent), its L2 strength chosen by
   5-fold cross-validation inside the set.
-- moment head: bench/data/moments_tuning.json + speech_acts.json + speech_acts_voices.json →
-  app/analytics/moment_head.json (objection, escalation, resolution, other): one hidden layer of
+- moment head: bench/data/moments_tuning.json + speech_acts.json + speech_acts_voices.json +
+  exchanges.json → app/analytics/moment_head.json (objection, escalation, resolution, other),
+  reading also the other speaker's turn before (`prior` of the exchanges; zeros for the sentences
+  of the other files, which have none, as for a conversation's first turn): one hidden layer of
   ReLU units and a softmax (Adam on minibatches, L2), three members fitted from different seeds
   whose logits are averaged (stored as one layer of their hidden units side by side). Its folds
   leave whole topics out (each topic of the speech_acts files, and moments_tuning.json as one
@@ -34,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.analytics.head import HERE, Head, features  # noqa: E402
+from app.analytics.head import HERE, Head, exchange, features  # noqa: E402
 from app.analytics.models import load_readers  # noqa: E402
 from app.analytics.stance import skeleton  # noqa: E402
 
@@ -181,20 +183,35 @@ def thresholds(probs, y, labels, precision=THRESHOLD_PRECISION):
     return chosen
 
 
+def report(probs, y, labels, chosen):
+    """Out-of-fold precision / recall of each label at the chosen thresholds."""
+    for index, label in enumerate(labels[:-1]):
+        said = probs[:, index] >= chosen[label]
+        right = np.sum(said & (y == index))
+        print(f"  {label}: precision {right / max(said.sum(), 1):.2f}, recall {right / max(np.sum(y == index), 1):.2f}")
+
+
 def build(name, paths, labels, about, vader, encoder, with_thresholds=False, leave_topics_out=False,
-          read_stance=False, hidden=False):
+          read_stance=False, read_exchange=False, hidden=False):
     """Fit one head on the items of `paths`; folds leave topics out when asked (each item's topic, or its file).
 
-    With `hidden`, the linear head is cross-validated first on the same folds, for comparison,
-    and the head with a hidden layer is the one written.
+    With `read_stance`, the head also reads the stance skeleton's embedding; with `read_exchange`,
+    the embedding of the other speaker's turn before (an item's `prior`; zeros for the sentences
+    that have none, as for a conversation's first turn: `head.exchange`). With `hidden`, the linear
+    head is cross-validated first on the same folds, for comparison, and the head with a hidden
+    layer is the one written.
     """
     items = []
     for path in paths:
-        items += [dict(i, topic=i.get("topic", path.stem)) for i in json.loads(path.read_text())["items"]]
+        items += [dict(i, topic=i.get("topic", path.stem), written_with_prior=bool(i.get("prior")))
+                  for i in json.loads(path.read_text())["items"]]
     x = np.stack([features(encoder.encode(i["text"]), vader.polarity_scores(i["text"]),
-                           *([encoder.encode(skeleton(i["text"], vader.lexicon))] if read_stance else []))
+                           *([encoder.encode(skeleton(i["text"], vader.lexicon))] if read_stance else []),
+                           *([exchange(encoder.encode(i["prior"]) if i.get("prior") else None)] if read_exchange
+                             else []))
                   for i in items])
     y = np.array([labels.index(i["label"]) for i in items])
+    exchanges = np.array([bool(i.get("written_with_prior")) for i in items])
     fold = topic_folds([i["topic"] for i in items]) if leave_topics_out else stratified_folds(y, len(labels))
     trainer, strengths = train, STRENGTHS
     if hidden:
@@ -210,6 +227,10 @@ def build(name, paths, labels, about, vader, encoder, with_thresholds=False, lea
     if with_thresholds:
         print(f"{name}: out-of-fold figures at the chosen thresholds")
         head.thresholds = thresholds(probs, y, labels)
+        if exchanges.any():
+            print(f"  of which the {exchanges.sum()} exchanges (a turn and the turn before it): accuracy "
+                  f"{np.mean(probs[exchanges].argmax(axis=1) == y[exchanges]):.3f}")
+            report(probs[exchanges], y[exchanges], labels, head.thresholds)
     text = head.to_json()
     (HERE / name).write_text(text)
     digest = hashlib.sha256(text.encode()).hexdigest()
@@ -218,20 +239,25 @@ def build(name, paths, labels, about, vader, encoder, with_thresholds=False, lea
     return digest
 
 
-def main():
+def main(argv):
+    """Fit the heads named on the command line (emotion, moment), or both."""
+    wanted = set(argv) or {"emotion", "moment"}
     vader, encoder = load_readers()
-    build("emotion_head.json", [DATA / "emotion_tuning.json"],
-          ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"],
-          "Seven-way text emotion over MiniLM embedding + VADER.", vader, encoder)
-    build("moment_head.json", [DATA / "moments_tuning.json", DATA / "speech_acts.json",
-                               DATA / "speech_acts_voices.json"],
-          ["objection", "escalation", "resolution", "other"],
-          "Objection, escalation, resolution or other, over MiniLM embedding + VADER + the stance "
-          "skeleton's MiniLM embedding, through one hidden ReLU layer (three members' units side by side, "
-          "their logits averaged); a label counts "
-          "when its probability reaches its threshold (chosen with topics left out).", vader, encoder,
-          with_thresholds=True, leave_topics_out=True, read_stance=True, hidden=True)
+    if "emotion" in wanted:
+        build("emotion_head.json", [DATA / "emotion_tuning.json"],
+              ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"],
+              "Seven-way text emotion over MiniLM embedding + VADER.", vader, encoder)
+    if "moment" in wanted:
+        build("moment_head.json", [DATA / "moments_tuning.json", DATA / "speech_acts.json",
+                                   DATA / "speech_acts_voices.json", DATA / "exchanges.json"],
+              ["objection", "escalation", "resolution", "other"],
+              "Objection, escalation, resolution or other, over MiniLM embedding + VADER + the stance "
+              "skeleton's MiniLM embedding + the other speaker's turn before (its MiniLM embedding and 1, or "
+              "zeros), through one hidden ReLU layer (three members' units side by side, their logits "
+              "averaged); a label counts when its probability reaches its threshold (chosen with topics "
+              "left out).", vader, encoder,
+              with_thresholds=True, leave_topics_out=True, read_stance=True, read_exchange=True, hidden=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -146,3 +146,29 @@ def test_a_doubted_issue_gives_way_to_another_speakers_reported_one(models):
     assert rules.detect(whole("Speaker_0", "utt_0003", "The engineer comes tomorrow at nine.", 0.1), sure) == []
     accepted = rules.detect(whole("Speaker_1", "utt_0004", "Tomorrow at nine is fine.", 0.2), sure)
     assert [c for c, _, _ in accepted] == ["resolution"]
+
+
+class _CountingEncoder:
+    """The real encoder, counting the texts it embeds."""
+
+    def __init__(self, encoder):
+        self.encoder, self.texts = encoder, []
+
+    def encode(self, text):
+        self.texts.append(text)
+        return self.encoder.encode(text)
+
+
+def test_the_moment_head_reads_the_turn_before_from_the_embedding_already_computed(models):
+    """Each final is embedded once and its stance skeleton once: the other speaker's turn before, which the
+    moment head also reads, is never embedded again."""
+    import dataclasses
+    counting = _CountingEncoder(models.encoder)
+    analytics = ConversationAnalytics(SessionContext("s", "c"), dataclasses.replace(models, encoder=counting))
+    offer = "We could take the trial down to a thousand for the one farm."
+    analytics.on_final(said(1, "Speaker_0", offer))
+    analytics.on_final(said(2, "Speaker_1", "A thousand for the trial. Go on then."))
+    assert counting.texts.count(offer) == 1 and len(counting.texts) == 4
+    assert list(analytics.heard) == ["Speaker_0", "Speaker_1"]
+    assert np.array_equal(head.exchange(None), np.zeros(head.EMBEDDING_SIZE + 1))
+    assert models.moment_head.hidden[0].shape[1] == 3 * head.EMBEDDING_SIZE + len(head.VADER_KEYS) + 1
