@@ -287,19 +287,24 @@ def split_scores(by_split):
     return out
 
 
-def evaluate_text(conversations, models):
-    """The text path: emotion sets and moments per split."""
-    report = {"emotion": {name: emotion_report(json.loads(path.read_text())["items"], models)
-                          for name, path in EMOTION_SETS.items()}}
-    report["emotion"]["note"] = ("tuning figures are in-sample (the head was fitted on that set); "
-                                 "bench/train_heads.py prints its 5-fold cross-validated accuracy")
+def text_moments(conversations, models):
+    """split_scores() of the conversations fed turn by turn as text."""
     by_split = defaultdict(lambda: ([], []))
     for conversation in conversations:
         turns = run_text(conversation, models)
         for split in (conversation["split"], "all"):
             by_split[split][0].extend(conversation["turns"])
             by_split[split][1].extend(turns)
-    report["moments"] = split_scores(by_split)
+    return split_scores(by_split)
+
+
+def evaluate_text(conversations, models):
+    """The text path: emotion sets and moments per split."""
+    report = {"emotion": {name: emotion_report(json.loads(path.read_text())["items"], models)
+                          for name, path in EMOTION_SETS.items()}}
+    report["emotion"]["note"] = ("tuning figures are in-sample (the head was fitted on that set); "
+                                 "bench/train_heads.py prints its 5-fold cross-validated accuracy")
+    report["moments"] = text_moments(conversations, models)
     report["best_recall_at_precision"] = best_recall(conversations, models)
     return report
 
@@ -341,13 +346,7 @@ def best_recall(conversations, models):
                 moved = target in (category, "pooled")
                 models.moment_head.thresholds[category] = min(max(shipped[category] + offset, 0.05), 0.99) \
                     if moved else shipped[category]
-            by_split = defaultdict(lambda: ([], []))
-            for conversation in conversations:
-                turns = run_text(conversation, memo)
-                for split in (conversation["split"], "all"):
-                    by_split[split][0].extend(conversation["turns"])
-                    by_split[split][1].extend(turns)
-            for split, result in split_scores(by_split).items():
+            for split, result in text_moments(conversations, memo).items():
                 m = result["by_meaning_pooled"] if target == "pooled" else result["moments"][target]
                 if m["precision"] is not None and m["precision"] >= TARGET_PRECISION and \
                         m["recall"] is not None and m["recall"] > best[split].get(target, {}).get("recall", -1):
