@@ -1,6 +1,6 @@
 """Fits the classifier heads of app/analytics on the tuning sets only, and writes them beside the code.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/train_heads.py [emotion] [moment]
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python bench/train_heads.py [emotion] [moment] [exchange]
 
 (one BLAS thread: on the shared two-core machine that is several times faster.)
 
@@ -13,16 +13,21 @@ held-out sets are never read here.
 - emotion head: bench/data/emotion_tuning.json → app/analytics/emotion_head.json (7 labels): a
   multinomial logistic regression (L2, accelerated gradient descent), its L2 strength chosen by
   5-fold cross-validation inside the set.
-- moment head: bench/data/moments_tuning.json + speech_acts.json + speech_acts_voices.json +
-  exchanges.json → app/analytics/moment_head.json (objection, escalation, resolution, other),
-  reading also the other speaker's turn before (`prior` of the exchanges; zeros for the sentences
-  of the other files, which have none, as for a conversation's first turn): one hidden layer of
+- moment head: bench/data/moments_tuning.json + speech_acts.json + speech_acts_voices.json →
+  app/analytics/moment_head.json (objection, escalation, resolution, other): one hidden layer of
   ReLU units and a softmax (Adam on minibatches, L2), three members fitted from different seeds
   whose logits are averaged (stored as one layer of their hidden units side by side). Its folds
   leave whole topics out (each topic of the speech_acts files, and moments_tuning.json as one
   more), so the L2 strength and the thresholds are chosen for sentences on topics the fit never
   saw: the head must carry the speech act, not the topic, to new conversations. The linear head
   is cross-validated beside it on the same folds and printed, for comparison.
+- `exchange` (an experiment; writes nothing): the same moment head fitted also on
+  bench/data/exchanges.json and reading also the other speaker's turn before (`prior`: its MiniLM
+  embedding and a 1; zeros for the sentences of the other files, which have none, as for a
+  conversation's first turn); prints its out-of-fold figures, on the exchanges too. Not shipped:
+  it did not raise recall on the fresh held-out calls and read plain reports after a support
+  desk's greeting as escalations (docs/analytics.md, "What did not help"); the runtime side that
+  fed it the turn before is in the history (commit 861f25c).
 
 It prints each file's SHA-256: pin it in app/analytics/head.py `CHECKSUMS`.
 """
@@ -36,7 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.analytics.head import HERE, Head, exchange, features  # noqa: E402
+from app.analytics.head import HERE, Head, features  # noqa: E402
 from app.analytics.models import load_readers  # noqa: E402
 from app.analytics.stance import skeleton  # noqa: E402
 
@@ -54,6 +59,8 @@ HIDDEN_STRENGTHS = (1.0, 3.0, 10.0)
 #: neither objects nor escalates (moments.py); a sentence out of context, as here, meets none of
 #: those gates, so its precision is asked less of: 0.7.
 THRESHOLD_PRECISION = {"objection": 0.85, "escalation": 0.85, "resolution": 0.7}
+#: Components of a MiniLM sentence embedding.
+EMBEDDING_SIZE = 384
 THRESHOLD_GRID = tuple(round(0.3 + 0.05 * i, 2) for i in range(14))
 
 
@@ -183,6 +190,13 @@ def thresholds(probs, y, labels, precision=THRESHOLD_PRECISION):
     return chosen
 
 
+def turn_before(encoder, prior):
+    """The exchange head's view of the turn before: its embedding and 1, or zeros and 0 where there is none."""
+    if not prior:
+        return np.zeros(EMBEDDING_SIZE + 1)
+    return np.concatenate([encoder.encode(prior), [1.0]])
+
+
 def report(probs, y, labels, chosen):
     """Out-of-fold precision / recall of each label at the chosen thresholds."""
     for index, label in enumerate(labels[:-1]):
@@ -192,26 +206,24 @@ def report(probs, y, labels, chosen):
 
 
 def build(name, paths, labels, about, vader, encoder, with_thresholds=False, leave_topics_out=False,
-          read_stance=False, read_exchange=False, hidden=False):
+          read_stance=False, read_exchange=False, hidden=False, write=True):
     """Fit one head on the items of `paths`; folds leave topics out when asked (each item's topic, or its file).
 
     With `read_stance`, the head also reads the stance skeleton's embedding; with `read_exchange`,
     the embedding of the other speaker's turn before (an item's `prior`; zeros for the sentences
-    that have none, as for a conversation's first turn: `head.exchange`). With `hidden`, the linear
+    that have none, as for a conversation's first turn: `turn_before`). With `hidden`, the linear
     head is cross-validated first on the same folds, for comparison, and the head with a hidden
-    layer is the one written.
+    layer is the one written (unless `write` is false: an experiment, its figures printed only).
     """
     items = []
     for path in paths:
-        items += [dict(i, topic=i.get("topic", path.stem), written_with_prior=bool(i.get("prior")))
-                  for i in json.loads(path.read_text())["items"]]
+        items += [dict(i, topic=i.get("topic", path.stem)) for i in json.loads(path.read_text())["items"]]
     x = np.stack([features(encoder.encode(i["text"]), vader.polarity_scores(i["text"]),
                            *([encoder.encode(skeleton(i["text"], vader.lexicon))] if read_stance else []),
-                           *([exchange(encoder.encode(i["prior"]) if i.get("prior") else None)] if read_exchange
-                             else []))
+                           *([turn_before(encoder, i.get("prior"))] if read_exchange else []))
                   for i in items])
     y = np.array([labels.index(i["label"]) for i in items])
-    exchanges = np.array([bool(i.get("written_with_prior")) for i in items])
+    exchanges = np.array([bool(i.get("prior")) for i in items])
     fold = topic_folds([i["topic"] for i in items]) if leave_topics_out else stratified_folds(y, len(labels))
     trainer, strengths = train, STRENGTHS
     if hidden:
@@ -232,7 +244,8 @@ def build(name, paths, labels, about, vader, encoder, with_thresholds=False, lea
                   f"{np.mean(probs[exchanges].argmax(axis=1) == y[exchanges]):.3f}")
             report(probs[exchanges], y[exchanges], labels, head.thresholds)
     text = head.to_json()
-    (HERE / name).write_text(text)
+    if write:
+        (HERE / name).write_text(text)
     digest = hashlib.sha256(text.encode()).hexdigest()
     print(f"{name}: cross-validated accuracy by L2 strength {scores}; chose {strength}; "
           f"thresholds {head.thresholds}; sha256 {digest}")
@@ -240,23 +253,26 @@ def build(name, paths, labels, about, vader, encoder, with_thresholds=False, lea
 
 
 def main(argv):
-    """Fit the heads named on the command line (emotion, moment), or both."""
+    """Fit the heads named on the command line (emotion, moment, exchange), or the two shipped ones."""
     wanted = set(argv) or {"emotion", "moment"}
     vader, encoder = load_readers()
     if "emotion" in wanted:
         build("emotion_head.json", [DATA / "emotion_tuning.json"],
               ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"],
               "Seven-way text emotion over MiniLM embedding + VADER.", vader, encoder)
+    moment_sets = [DATA / "moments_tuning.json", DATA / "speech_acts.json", DATA / "speech_acts_voices.json"]
+    about = ("Objection, escalation, resolution or other, over MiniLM embedding + VADER + the stance "
+             "skeleton's MiniLM embedding, through one hidden ReLU layer (three members' units side by side, "
+             "their logits averaged); a label counts "
+             "when its probability reaches its threshold (chosen with topics left out).")
     if "moment" in wanted:
-        build("moment_head.json", [DATA / "moments_tuning.json", DATA / "speech_acts.json",
-                                   DATA / "speech_acts_voices.json", DATA / "exchanges.json"],
-              ["objection", "escalation", "resolution", "other"],
-              "Objection, escalation, resolution or other, over MiniLM embedding + VADER + the stance "
-              "skeleton's MiniLM embedding + the other speaker's turn before (its MiniLM embedding and 1, or "
-              "zeros), through one hidden ReLU layer (three members' units side by side, their logits "
-              "averaged); a label counts when its probability reaches its threshold (chosen with topics "
-              "left out).", vader, encoder,
-              with_thresholds=True, leave_topics_out=True, read_stance=True, read_exchange=True, hidden=True)
+        build("moment_head.json", moment_sets, ["objection", "escalation", "resolution", "other"], about, vader,
+              encoder, with_thresholds=True, leave_topics_out=True, read_stance=True, hidden=True)
+    if "exchange" in wanted:
+        build("moment_head.json (exchange experiment, not written)", moment_sets + [DATA / "exchanges.json"],
+              ["objection", "escalation", "resolution", "other"], about + " Reads the turn before too.", vader,
+              encoder, with_thresholds=True, leave_topics_out=True, read_stance=True, read_exchange=True,
+              hidden=True, write=False)
 
 
 if __name__ == "__main__":

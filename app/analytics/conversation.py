@@ -49,9 +49,6 @@ class ConversationAnalytics:
         self.moments = []
         self.transitions = []
         self.previous_embedding = None
-        #: speaker: the embedding of their last judged text, most recent speaker last: the turn the
-        #: next other speaker's text answers (already computed once; never embedded again).
-        self.heard = {}
         #: CPU seconds spent in each analyser over the session (read by bench/analytics.py).
         self.cpu_s = defaultdict(float)
 
@@ -137,8 +134,7 @@ class ConversationAnalytics:
         """[(category, confidence, evidence, utterances)] of one judged text, by phrase and by meaning.
 
         The embedding and VADER scores of `utterance` (the final just analysed) are reused when
-        the text is that final's alone; the stance skeleton is always embedded here. The head also
-        reads the other speaker's last judged text, by the embedding kept when it was judged.
+        the text is that final's alone; the stance skeleton is always embedded here.
         """
         timed = _CpuTimer(self.cpu_s)
         meaning = None
@@ -150,12 +146,8 @@ class ConversationAnalytics:
                 polarity = timed("lexical", self.models.vader.polarity_scores, judged.text)
             skeleton = timed("embedding", self.models.encoder.encode,
                              stance.skeleton(judged.text, self.models.vader.lexicon))
-            speaker = judged.utterances[-1].speaker
-            prior = next((seen for who, seen in reversed(self.heard.items()) if who != speaker), None)
             meaning = timed("moments", self.models.moment_head.probabilities,
-                            head.features(embedding, polarity, skeleton, head.exchange(prior)))
-            self.heard.pop(speaker, None)
-            self.heard[speaker] = embedding
+                            head.features(embedding, polarity, skeleton))
         found = timed("moments", self.rules.detect, judged, meaning)
         return [(category, confidence, evidence, judged.utterances) for category, confidence, evidence in found]
 

@@ -2,10 +2,9 @@
 
 The emotion head reads the utterance's embedding and VADER's scores: a multinomial logistic
 regression. The moment head reads the same plus the embedding of the text's stance skeleton
-(`stance.py`) and the embedding of the other speaker's turn before it (`exchange`), through one
-hidden layer of ReLU units first: with topics left out of its fit, the hidden layer read
-objections, escalations and resolutions better than the linear head did (bench/train_heads.py
-prints both).
+(`stance.py`) through one hidden layer of ReLU units first: with topics left out of its fit, the
+hidden layer read objections, escalations and resolutions better than the linear head did
+(bench/train_heads.py prints both).
 
 The weights are fitted by `bench/train_heads.py` on the tuning sets only and committed beside
 this module; each file's SHA-256 is pinned here and checked at load, so a changed or damaged
@@ -21,12 +20,10 @@ HERE = Path(__file__).resolve().parent
 #: SHA-256 of each committed head; `bench/train_heads.py` prints the new value when it refits one.
 CHECKSUMS = {
     "emotion_head.json": "e69d900c8072fa29a580e5102f3d173d6cb7269f4d8adec4fc613836ae2edc68",
-    "moment_head.json": "95bf15f24e40fd1aa00760453296fdca5ff33aafa320cc7be1a66c276d516750",
+    "moment_head.json": "9b52061a4be39e058d1a6378b266ab39e4b6f6f2e89dd713e52fa25c0ec3318e",
 }
 #: The VADER scores appended to the embedding, in order.
 VADER_KEYS = ("compound", "pos", "neg", "neu")
-#: Components of a MiniLM sentence embedding.
-EMBEDDING_SIZE = 384
 
 
 class HeadChecksumError(RuntimeError):
@@ -39,14 +36,6 @@ def features(embedding, polarity, *more):
     return np.concatenate([np.asarray(embedding, dtype=np.float64),
                            np.array([polarity[k] for k in VADER_KEYS], dtype=np.float64),
                            *(np.asarray(m, dtype=np.float64) for m in more)])
-
-
-def exchange(prior):
-    """The moment head's view of the turn before: the other speaker's last judged text's embedding and 1,
-    or zeros when nobody else has spoken yet ("Fine, go ahead." answers a concession or a routine proposal)."""
-    if prior is None:
-        return np.zeros(EMBEDDING_SIZE + 1)
-    return np.concatenate([np.asarray(prior, dtype=np.float64), [1.0]])
 
 
 class Head:

@@ -8,9 +8,8 @@ the sentence spans.
 
 Each category is found by phrase (`phrases.py`, chosen for precision: a false objection costs
 more than a missed one) and objection, escalation and resolution also by meaning: the moment
-head (`head.py`: a hidden layer and a softmax over the MiniLM embeddings of the text, of its
-stance skeleton and of the other speaker's turn before it, fitted by bench/train_heads.py on the
-tuning sentences and exchanges) counts when its
+head (`head.py`: a hidden layer and a softmax over the MiniLM embeddings of the text and of its
+stance skeleton, fitted by bench/train_heads.py on the tuning sentences) counts when its
 probability reaches the threshold fitted for that label. Both are gated by the conversation so
 far: an acceptance ("that makes sense") counts only while an objection or escalation is open, a
 resolution read by meaning only from a speaker whose own objection or escalation is open, or
