@@ -18,16 +18,20 @@ DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
 FRESH_HELDOUT_SHA256 = "190edd3e2a806b158bd9336cdfa648a7d6e67232748380848466b51990db851e"
 #: SHA-256 of bench/data/moments_heldout_fresh2.json as committed before the second speech-act head was tuned.
 FRESH2_HELDOUT_SHA256 = "6c0c5451b5d6fb186b279b966771046f56276ce0652b07f95589a6658c0b026c"
+#: SHA-256 of bench/data/moments_heldout_fresh3.json as committed before the head that reads a turn in its exchange was tuned.
+FRESH3_HELDOUT_SHA256 = "425f855767469feae22d65300743f6c743209a649280e3d8f708d12630f4b6c0"
 
 
 @pytest.mark.parametrize("name, digest", [("moments_heldout_fresh.json", FRESH_HELDOUT_SHA256),
-                                           ("moments_heldout_fresh2.json", FRESH2_HELDOUT_SHA256)])
+                                           ("moments_heldout_fresh2.json", FRESH2_HELDOUT_SHA256),
+                                           ("moments_heldout_fresh3.json", FRESH3_HELDOUT_SHA256)])
 def test_fresh_heldout_moment_conversations_are_frozen(name, digest):
     """The fresh held-out conversations are byte for byte the ones committed before the tuning they judge."""
     assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest
 
 
-@pytest.mark.parametrize("name", ["moments_heldout_fresh.json", "moments_heldout_fresh2.json"])
+@pytest.mark.parametrize("name", ["moments_heldout_fresh.json", "moments_heldout_fresh2.json",
+                                  "moments_heldout_fresh3.json"])
 def test_fresh_heldout_conversations_use_the_catalog(name):
     """Every labelled moment is a catalog category judged by meaning or phrase, every polarity one of three."""
     conversations = json.loads((DATA / name).read_text())["conversations"]
@@ -142,3 +146,27 @@ def test_a_doubted_issue_gives_way_to_another_speakers_reported_one(models):
     assert rules.detect(whole("Speaker_0", "utt_0003", "The engineer comes tomorrow at nine.", 0.1), sure) == []
     accepted = rules.detect(whole("Speaker_1", "utt_0004", "Tomorrow at nine is fine.", 0.2), sure)
     assert [c for c, _, _ in accepted] == ["resolution"]
+
+
+
+class _CountingEncoder:
+    """The real encoder, counting the texts it embeds."""
+
+    def __init__(self, encoder):
+        self.encoder, self.texts = encoder, []
+
+    def encode(self, text):
+        self.texts.append(text)
+        return self.encoder.encode(text)
+
+
+def test_each_final_is_embedded_once_and_its_stance_skeleton_once(models):
+    """The CPU budget counts two MiniLM passes per final that ends a sentence: the emotion head, the topics
+    and the moment head share the text's embedding, the moment head adds its skeleton's."""
+    import dataclasses
+    counting = _CountingEncoder(models.encoder)
+    analytics = ConversationAnalytics(SessionContext("s", "c"), dataclasses.replace(models, encoder=counting))
+    offer = "We could take the trial down to a thousand for the one farm."
+    analytics.on_final(said(1, "Speaker_0", offer))
+    analytics.on_final(said(2, "Speaker_1", "A thousand for the trial. Go on then."))
+    assert counting.texts.count(offer) == 1 and len(counting.texts) == 4
