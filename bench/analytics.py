@@ -32,6 +32,7 @@ Prints the figures and writes them to bench/results/analytics.json. Polarity of 
 positive if its valence > POLARITY_THRESHOLD, negative below minus it, else neutral.
 """
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -335,7 +336,6 @@ def best_recall(conversations, models):
     is from the target, not what the shipped thresholds do. A category's threshold moves alone
     (the others stay shipped); for the pooled figure all three move by the same offset.
     """
-    import dataclasses
     memo = dataclasses.replace(models, encoder=_Memo(models.encoder))
     shipped = dict(models.moment_head.thresholds)
     best = defaultdict(dict)

@@ -198,11 +198,12 @@ def main():
     report = {"machine": machine.describe(), "split": args.split, "slowdown": args.slowdown,
               "fixed_cost": FIXED_COST_S if args.fixed_cost else None,
               "settings": dataclasses.asdict(settings), "conditions": {}}
+
+    def recognizer():
+        return SessionRecognizer(whisper, OnlineSpeakers(encoder, config.speaker_similarity), settings=settings)
+
     for condition_name in args.conditions.split(","):
         print(f"-- {condition_name}", flush=True)
-
-        def recognizer():
-            return SessionRecognizer(whisper, OnlineSpeakers(encoder, config.speaker_similarity), settings=settings)
         report["conditions"][condition_name] = run_condition(
             recognizer, sessions, utterances, condition_name, args.slowdown, args.fixed_cost)
     print(json.dumps({c: {k: v for k, v in r.items() if k != "sessions"}

@@ -1,4 +1,5 @@
 """Moments in new wording: the fresh held-out conversations are frozen before the speech-act head is tuned."""
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -148,7 +149,6 @@ def test_a_doubted_issue_gives_way_to_another_speakers_reported_one(models):
     assert [c for c, _, _ in accepted] == ["resolution"]
 
 
-
 class _CountingEncoder:
     """The real encoder, counting the texts it embeds."""
 
@@ -163,7 +163,6 @@ class _CountingEncoder:
 def test_each_final_is_embedded_once_and_its_stance_skeleton_once(models):
     """The CPU budget counts two MiniLM passes per final that ends a sentence: the emotion head, the topics
     and the moment head share the text's embedding, the moment head adds its skeleton's."""
-    import dataclasses
     counting = _CountingEncoder(models.encoder)
     analytics = ConversationAnalytics(SessionContext("s", "c"), dataclasses.replace(models, encoder=counting))
     offer = "We could take the trial down to a thousand for the one farm."
