@@ -50,6 +50,8 @@ import soundfile  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import machine  # noqa: E402  (bench/ is this script's own directory, first on the path)
+
 from app.analytics import ConversationAnalytics, load_models  # noqa: E402
 from app.pipeline.base import SessionContext  # noqa: E402
 from app.speech.analysis import Utterance  # noqa: E402
@@ -454,7 +456,7 @@ def main(argv=None):
     RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.process_time()
     models = load_models()
-    report = {"model_load_cpu_s": round(time.process_time() - started, 2),
+    report = {"machine": machine.describe(), "model_load_cpu_s": round(time.process_time() - started, 2),
               "text": evaluate_text(conversations, models)}
     if args.speech:
         report["speech"] = evaluate_speech(conversations, models)
