@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-# The probe: this many products of the shapes MiniLM's feed-forward layer multiplies for a
-# sentence, best of PROBE_REPEATS (the least disturbed by other work on the machine).
-PROBE_PRODUCTS = 200
+# The probe: this many passes of element-wise float32 work over a 64k array (numpy runs it on one
+# thread whatever BLAS is set to), best of PROBE_REPEATS (the least disturbed by other work).
+PROBE_PASSES = 2000
 PROBE_REPEATS = 5
 
 
@@ -40,13 +40,15 @@ def describe():
 
 
 def speed_probe_ms():
-    """CPU milliseconds of a fixed float32 workload on this process's threads: lower is a faster host."""
-    rng = np.random.default_rng(0)
-    weights, tokens = rng.standard_normal((1536, 384), np.float32), rng.standard_normal((384, 32), np.float32)
+    """CPU milliseconds of a fixed float32 workload on one thread: lower is a faster host."""
+    x = np.linspace(-4, 4, 1 << 16, dtype=np.float32)
+    out = np.empty_like(x)
     best = float("inf")
     for _ in range(PROBE_REPEATS):
         started = time.process_time()
-        for _ in range(PROBE_PRODUCTS):
-            weights @ tokens
+        for _ in range(PROBE_PASSES):
+            np.exp(x, out=out)
+            out *= x
+            out += x
         best = min(best, time.process_time() - started)
     return round(1000 * best, 2)
