@@ -1,10 +1,19 @@
-"""Model files that ship inside installed packages: the error when one is missing or altered, and its checksum check.
+"""Model files that ship inside installed packages: the error when one is missing or altered, its checksum check,
+and the model cache where files made from them are built once.
 
 Both worker-side packages load packaged weights (app.speech: Whisper and the speaker
-encoder; app.analytics: MiniLM), and neither may import the other's loaders, so the check
-they share lives here, on the standard library alone.
+encoder; app.analytics: MiniLM), and neither may import the other's loaders, so what they
+share lives here, on the standard library alone.
 """
+import fcntl
 import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+#: The file that marks a built model directory complete, holding the stamp it was built for.
+_STAMP = ".harken-verified"
 
 
 class ModelUnavailable(RuntimeError):
@@ -18,3 +27,31 @@ def verify_sha256(path, digest, package):
     if found != digest:
         raise ModelUnavailable(f"{path} has SHA-256 {found}, expected {digest}: reinstall the pinned "
                                f"{package} (the `speech` and `analytics` extras of setup.cfg)")
+
+
+def build_once(target, stamp, build):
+    """The directory `target`, made by `build(staging)` and marked with `stamp` the first time; reused after.
+
+    Several worker processes may start at once: one builds in a staging directory beside
+    `target` and moves it into place, the others wait on a lock and reuse it. A directory
+    with another stamp (other pinned files) is built again.
+    """
+    target = Path(target)
+    marker = target / _STAMP
+    if marker.is_file() and marker.read_text() == stamp:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f".{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.is_file() and marker.read_text() == stamp:
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            build(staging)
+            (staging / _STAMP).write_text(stamp)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return target

@@ -171,10 +171,10 @@ def run_in_process(conversation, items, models, timed=True):
     analytics = ConversationAnalytics(context, models)
     turns, index = [], {}
     for utterance in items:
-        started = time.thread_time()
+        started = time.process_time()
         events = analytics.on_final(utterance)
         if timed:
-            ON_FINAL_CPU_S.append(time.thread_time() - started)
+            ON_FINAL_CPU_S.append(time.process_time() - started)
         index[utterance.utterance_id] = len(turns)
         turns.append({"text": utterance.text, "valence": events[0].scores["valence"],
                       "label": events[0].label, "moments": []})

@@ -86,7 +86,7 @@ def child_steps():
     speakers = SpeakerEncoder()
     record("load the speaker encoder", began)
     began = time.monotonic()
-    analytics = worker._load_analytics()
+    analytics = worker._load_analytics(settings.model_cache_dir)
     record("load the analytics models", began)
     models = types.SimpleNamespace(asr=asr, speakers=speakers, analytics=analytics)
     began = time.monotonic()

