@@ -29,14 +29,16 @@ def verify_sha256(path, digest, package):
                                f"{package} (the `speech` and `analytics` extras of setup.cfg)")
 
 
-def build_once(target, stamp, build):
-    """The directory `target`, made by `build(staging)` and marked with `stamp` the first time; reused after.
+def build_once(target, digests, build):
+    """The directory `target`, made by `build(staging)` the first time; reused after.
 
-    Several worker processes may start at once: one builds in a staging directory beside
-    `target` and moves it into place, the others wait on a lock and reuse it. A directory
-    with another stamp (other pinned files) is built again.
+    `digests` ({file: SHA-256}) are the pinned files it is built from and of: they are written
+    into its stamp, so a directory built for other files is built again. Several worker
+    processes may start at once: one builds in a staging directory beside `target` and moves
+    it into place, the others wait on a lock and reuse it.
     """
     target = Path(target)
+    stamp = "".join(f"{name} {digest}\n" for name, digest in digests.items())
     marker = target / _STAMP
     if marker.is_file() and marker.read_text() == stamp:
         return target

@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 
+import ctranslate2
 import numpy as np
 from tokenizers import Tokenizer
 
@@ -51,9 +52,8 @@ class SentenceEncoder:
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(MAX_TOKENS)
-        stamp = "".join(f"{name} {digest}\n" for name, digest in {**CHECKSUMS, **CONVERTED}.items())
-        converted = build_once(os.path.join(cache_dir, CACHE_NAME), stamp, lambda staging: _convert(model_dir, staging))
-        import ctranslate2
+        converted = build_once(os.path.join(cache_dir, CACHE_NAME), {**CHECKSUMS, **CONVERTED},
+                               lambda staging: _convert(model_dir, staging))
         self._encoder = ctranslate2.Encoder(str(converted), device="cpu", compute_type="float32",
                                             inter_threads=1, intra_threads=1)
 

@@ -54,7 +54,7 @@ def assemble(model, cache_dir):
         for name, parts, digest in model.files:
             _join_verified([_package_file(pkg, rel) for pkg, rel in parts], staging / name, digest)
 
-    return build_once(cache_dir / model.name, _stamp_text(model), join)
+    return build_once(cache_dir / model.name, {name: digest for name, _, digest in model.files}, join)
 
 
 def _package_file(package, relative):
@@ -83,6 +83,3 @@ def _join_verified(parts, out, digest):
             f"{out.name} assembled from {', '.join(str(p) for p in parts)} has SHA-256 "
             f"{sha.hexdigest()}, expected {digest}: the model packages are damaged or the wrong version")
 
-
-def _stamp_text(model):
-    return "\n".join(f"{name} {digest}" for name, _, digest in model.files) + "\n"
