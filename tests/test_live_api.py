@@ -234,7 +234,8 @@ def test_finalize_is_idempotent_and_closes_ingest(transport_server):
     session = start(transport_server.url, suffix=".pcm")
     assert control(transport_server.url, session, "finalize").status_code == 200
     again = control(transport_server.url, session, "finalize")
-    assert again.status_code == 200 and again.json()["status"] in ("processing", "completed")
+    draining = ("processing", "completed") if hasattr(transport_server, "hosts") else ("completed",)  # Redis deployment
+    assert again.status_code == 200 and again.json()["status"] in draining
     late = upload(transport_server.url, session, 0, tone_pcm(0.1))
     assert late.status_code == 409 and late.json()["error"]["code"] == "session_closed"
     url = transport_server.url + "/analyze/live/" + session["session_id"]
