@@ -10,45 +10,30 @@ Results are printed and written to bench/results/api_fuzz.json.
     .venv/bin/python bench/api_fuzz.py [--examples 1100]
 """
 import argparse
-import json
 import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-from apifuzz import fuzz  # noqa: E402  (the fuzzing shared with tests/test_hardening_fuzz.py)
-from conftest import Server  # noqa: E402  (the tests' server runner: the Procfile's command)
-from machine import describe  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
+from harness import model_free_server, save
+from apifuzz import fuzz  # in tests/, put on the path by harness; shared with tests/test_hardening_fuzz.py
+from machine import describe
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=1100, help="cases per operation and mode")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server({"HARKEN_PIPELINE": "none", "HARKEN_MAX_SESSIONS": "1000000",
-                         "HARKEN_HEARTBEAT_S": "60", "HARKEN_ACCESS_LOG": ""},
-                        Path(tmp) / "server.log", need_models=False)
-        try:
-            started = time.monotonic()
-            report = fuzz(server.url, args.examples)
-            elapsed_s = time.monotonic() - started
-            alive = server.proc.poll() is None
-        finally:
-            server.stop()
+    with model_free_server({"HARKEN_MAX_SESSIONS": "1000000", "HARKEN_HEARTBEAT_S": "60"}) as server:
+        started = time.monotonic()
+        report = fuzz(server.url, args.examples)
+        elapsed_s = time.monotonic() - started
+        alive = server.proc.poll() is None
     result = {"examples_per_operation": args.examples, "cases": report.total,
               "cases_by_operation": dict(report.cases),
               "statuses": {str(k): v for k, v in sorted(report.statuses.items())},
               "server_errors": report.server_errors, "nonconforming": len(report.failures),
               "failures": report.failures[:50], "server_alive_after": alive,
               "elapsed_s": round(elapsed_s, 1), "machine": describe()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "api_fuzz.json").write_text(json.dumps(result, indent=2))
+    save("api_fuzz.json", result)
     print(f"cases {report.total} in {elapsed_s:.0f} s; statuses {result['statuses']}")
     print(f"5xx (503 excepted): {report.server_errors}; nonconforming answers: "
           f"{len(report.failures)}; server alive after: {alive}")

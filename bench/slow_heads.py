@@ -14,19 +14,12 @@ import selectors
 import socket
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-from conftest import Server  # noqa: E402
-from machine import describe  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
+from harness import model_free_server, save
+from machine import describe
 
 
 def main():
@@ -34,18 +27,11 @@ def main():
     parser.add_argument("--connections", type=int, default=1500)
     parser.add_argument("--head-timeout-s", type=float, default=10.0)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server({"HARKEN_PIPELINE": "none", "HARKEN_ACCESS_LOG": "",
-                         "HARKEN_HEADER_TIMEOUT_S": str(args.head_timeout_s)},
-                        Path(tmp) / "server.log", need_models=False)
-        try:
-            result = measure(server, args.connections)
-        finally:
-            server.stop()
+    with model_free_server({"HARKEN_HEADER_TIMEOUT_S": str(args.head_timeout_s)}) as server:
+        result = measure(server, args.connections)
     result.update(connections=args.connections, head_timeout_s=args.head_timeout_s, keepalive_s=75,
                   machine=describe())
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "slow_heads.json").write_text(json.dumps(result, indent=2))
+    save("slow_heads.json", result)
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
     return 0 if result["closed"] == args.connections and result["last_closed_s"] < 75 else 1
 
