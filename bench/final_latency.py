@@ -137,12 +137,16 @@ def run_condition(recognizer, sessions, utterances, condition_name, slowdown, fi
         audio = condition(session_audio(ids, utterances), condition_name, seed)
         finals, partials = simulate(recognizer(), audio, slowdown, fixed_cost)
         rows += breakdown(finals)
-        words += word_latencies(finals, partials)
+        session_words = word_latencies(finals, partials)
+        words += session_words
         reference = " ".join(utterances[u]["reference"] for u in ids)
         n = len(speechgen.normalise(reference).split())
         session_wer = speechgen.wer(reference, " ".join(e["final"].text for e in finals))
         errors, ref_words = errors + session_wer * n, ref_words + n
+        # Each session's own word -> final, to tell which material sets the pooled P95.
         per_session[name] = {"wer": round(session_wer, 4), "words": n,
+                             "word_to_final_s": {"p50": pct([f for _, f in session_words], 50),
+                                                 "p95": pct([f for _, f in session_words], 95)},
                              "finals": [e["final"].text for e in finals]}
         print(f"{name}: WER {session_wer:.3f}, {len(finals)} finals, {len(partials)} partials", flush=True)
 
