@@ -133,6 +133,11 @@ def word_latencies(finals, partials):
 def run_condition(recognizer, sessions, utterances, condition_name, slowdown, fixed_cost):
     """Every session played in `condition_name` through a fresh recognizer(): WER, finals, latencies."""
     rows, words, errors, ref_words, per_session = [], [], 0.0, 0, {}
+
+    def stats(values):
+        return {"p50": pct(values, 50), "p95": pct(values, 95), "mean": round(float(np.mean(values)), 3),
+                "n": len(values)} if values else None
+
     for seed, (name, ids) in enumerate(sessions):
         audio = condition(session_audio(ids, utterances), condition_name, seed)
         finals, partials = simulate(recognizer(), audio, slowdown, fixed_cost)
@@ -145,14 +150,9 @@ def run_condition(recognizer, sessions, utterances, condition_name, slowdown, fi
         errors, ref_words = errors + session_wer * n, ref_words + n
         # Each session's own word -> final, to tell which material sets the pooled P95.
         per_session[name] = {"wer": round(session_wer, 4), "words": n,
-                             "word_to_final_s": {"p50": pct([f for _, f in session_words], 50),
-                                                 "p95": pct([f for _, f in session_words], 95)},
+                             "word_to_final_s": stats([f for _, f in session_words]),
                              "finals": [e["final"].text for e in finals]}
         print(f"{name}: WER {session_wer:.3f}, {len(finals)} finals, {len(partials)} partials", flush=True)
-
-    def stats(values):
-        return {"p50": pct(values, 50), "p95": pct(values, 95), "mean": round(float(np.mean(values)), 3),
-                "n": len(values)} if values else None
 
     return {"wer": round(errors / ref_words, 4), "words": ref_words,
             "utterance_end_to_final_s": {part: stats([r[part] for r in rows])
