@@ -51,6 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import machine  # noqa: E402  (bench/ is this script's own directory, first on the path)
+from report import RESULTS, save  # noqa: E402
 
 from app.analytics import ConversationAnalytics, load_models  # noqa: E402
 from app.pipeline.base import SessionContext  # noqa: E402
@@ -67,7 +68,6 @@ EMOTION_SETS = {"heldout": ROOT / "bench" / "data" / "emotion_heldout.json",
                 "tuning": ROOT / "bench" / "data" / "emotion_tuning.json"}
 EMOTIONS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 NEGATIVE = ("anger", "disgust", "fear", "sadness")
-RESULTS = ROOT / "bench" / "results"
 CATEGORIES = ("question", "objection", "cta_commit", "topic_shift", "escalation", "resolution")
 POLARITY_THRESHOLD = 0.25
 #: CPU seconds of every on_final call of the run, for the per-utterance distribution.
@@ -453,7 +453,6 @@ def main(argv=None):
     parser.add_argument("--real", metavar="MANIFEST", help="real recordings' manifest.json: arousal along sox ladders")
     args = parser.parse_args(argv)
     conversations = load_set()
-    RESULTS.mkdir(parents=True, exist_ok=True)
     started = time.process_time()
     models = load_models()
     report = {"machine": machine.describe(), "model_load_cpu_s": round(time.process_time() - started, 2),
@@ -465,6 +464,7 @@ def main(argv=None):
     if args.live:
         sys.path.insert(0, str(ROOT / "tests"))  # conftest imports its helper modules as the test run does
         from tests.conftest import Server
+        RESULTS.mkdir(parents=True, exist_ok=True)
         server = Server({"HARKEN_PIPELINE": "speech"}, RESULTS / "server.log")
         try:
             report["live"] = evaluate_live(server.url, conversations)
@@ -473,7 +473,7 @@ def main(argv=None):
     elif args.url:
         report["live"] = evaluate_live(args.url, conversations)
     _print(report)
-    (RESULTS / "analytics.json").write_text(json.dumps(report, indent=2))
+    save("analytics.json", report)
     return report
 
 

@@ -13,9 +13,10 @@ import argparse
 import sys
 import time
 
-from harness import model_free_server, save
+from harness import model_free_server
 from apifuzz import fuzz  # in tests/, put on the path by harness; shared with tests/test_hardening_fuzz.py
 from machine import describe
+from report import save
 
 
 def main():

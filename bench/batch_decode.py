@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import machine  # noqa: E402
 from real_speech import manifest, session_audio  # noqa: E402
-from speech import RESULTS  # noqa: E402
+from report import save  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.speech.asr import WhisperRecognizer  # noqa: E402
@@ -97,8 +97,7 @@ def main():
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     report = {"machine": machine.describe(), "utterances": tuning, "rows": rows}
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "batch_decode.json").write_text(json.dumps(report, indent=2))
+    save("batch_decode.json", report)
 
 
 if __name__ == "__main__":

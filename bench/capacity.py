@@ -47,7 +47,8 @@ from conftest import Server  # noqa: E402
 from deployment import Deployment  # noqa: E402
 from redisserver import RedisServer  # noqa: E402
 from real_speech import SESSIONS, manifest, session_audio  # noqa: E402
-from speech import CHUNK_S, RATE_HZ, RESULTS, LiveRun, pct, worker_cpu_s  # noqa: E402
+from report import RESULTS, save  # noqa: E402
+from speech import CHUNK_S, RATE_HZ, LiveRun, pct, worker_cpu_s  # noqa: E402
 
 WORD_TO_FINAL_P50_S = 1.5
 WORD_TO_FINAL_P95_S = 3.0
@@ -190,7 +191,6 @@ def main():
     material = sessions(args.audio_s)
     if args.simulate:
         return simulated(args, material)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     report = {"machine": machine.describe(), "layout": args.layout, "audio_s": args.audio_s, "trials": []}
     with _deployment(args.layout) as server:
         for count in [int(c) for c in args.counts.split(",")]:
@@ -209,7 +209,7 @@ def main():
     print(f"ceiling: {report['ceiling_sessions']} sessions (word -> final P50 <= {WORD_TO_FINAL_P50_S} s, "
           f"P95 <= {WORD_TO_FINAL_P95_S} s)")
     default_out = "capacity.json" if args.layout == "embedded" else f"capacity-{args.layout}.json"
-    (RESULTS / (args.out or default_out)).write_text(json.dumps(report, indent=1))
+    save(args.out or default_out, report, indent=1)
 
 
 @contextlib.contextmanager
@@ -217,6 +217,7 @@ def _deployment(layout):
     """The server the sessions stream into (its `url`), stopped on exit."""
     env = {"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}
     if layout == "embedded":
+        RESULTS.mkdir(parents=True, exist_ok=True)
         server = Server(env, RESULTS / "capacity-server.log")
         try:
             yield server
@@ -252,8 +253,7 @@ def simulated(args, material):
             if r["word_to_final_s"]["p50"] <= WORD_TO_FINAL_P50_S and r["word_to_final_s"]["p95"] <= WORD_TO_FINAL_P95_S]
     report["ceiling_sessions_per_worker"] = max(kept, default=0)
     print(f"ceiling: {report['ceiling_sessions_per_worker']} sessions per worker on its own core")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / (args.out or "capacity-sim.json")).write_text(json.dumps(report, indent=1))
+    save(args.out or "capacity-sim.json", report, indent=1)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 import machine  # noqa: E402
 import speechgen  # noqa: E402
 from speechgen import RATE_HZ  # noqa: E402
-from speech import RESULTS, build_sets, offline_model, offline_transcripts  # noqa: E402
+from report import save  # noqa: E402
+from speech import build_sets, offline_model, offline_transcripts  # noqa: E402
 
 PAST_S = (15, 25)
 # Audio kept before a window's first sentence and after the sentence being read.
@@ -116,8 +117,7 @@ def main():
                            for base in baselines},
               "per_set": per_set}
     print(json.dumps(report, indent=2))
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / ("causal_bound_real.json" if args.real else "causal_bound.json")).write_text(json.dumps(report, indent=2))
+    save("causal_bound_real.json" if args.real else "causal_bound.json", report)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Prints the figures and writes them as JSON to bench/results/client-<time>.json.
 """
 import argparse
 import asyncio
-import json
 import os
 import resource
 import statistics
@@ -36,6 +35,7 @@ from client import AsyncLiveClient, LiveClient, Status  # noqa: E402
 from client.events import FinalTranscript, Word, parse_event  # noqa: E402
 from client.sse import SSEParser  # noqa: E402
 from conftest import Server  # noqa: E402  (the tests' server runner: the Procfile's command)
+from report import RESULTS, save  # noqa: E402
 
 CHUNK_BYTES = 320  # 10 ms of 16 kHz s16le mono
 CHUNK_S = 0.01
@@ -187,9 +187,8 @@ def main():
     parser.add_argument("--paced-chunks", type=int, default=1000,
                         help="chunks sent one every 10 ms, as a microphone would")
     args = parser.parse_args()
-    results_dir = ROOT / "bench" / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    server = start_server(results_dir / "client-server.log")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    server = start_server(RESULTS / "client-server.log")
     try:
         runs = {"back_to_back": bench_live(server.url, args.chunks, 0.0),
                 "real_time": bench_live(server.url, args.paced_chunks, CHUNK_S),
@@ -212,8 +211,7 @@ def main():
         print(f"  per event: {event_cpu['user']} µs user + {event_cpu['system']} µs system CPU")
         print(f"  server write → iterator: p50 {delay['p50']} µs, p99 {delay['p99']} µs, "
               f"max {delay['max']} µs")
-    out = results_dir / f"client-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json"
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    out = save(f"client-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}.json", result)
     print(f"wrote {out.relative_to(ROOT)}")
 
 

@@ -21,8 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from report import RESULTS, save  # bench/ is this script's own directory, first on the path
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 HARNESS = ROOT / "tests" / "fuzzdecoders.py"
 MAX_LEN = 8192
 
@@ -76,8 +77,7 @@ def main():
               "coverage_edges": coverage, "corpus_inputs": corpus_files, "findings": findings,
               "max_len": MAX_LEN, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     print(json.dumps(result, indent=2))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "decode_fuzz.json").write_text(json.dumps(result, indent=2) + "\n")
+    save("decode_fuzz.json", result)
 
 
 if __name__ == "__main__":

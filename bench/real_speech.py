@@ -50,7 +50,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 import machine  # noqa: E402
 import speechgen  # noqa: E402
 from conftest import Server  # noqa: E402
-from speech import RESULTS, LiveRun, offline_model, pct, worker_cpu_s  # noqa: E402
+from report import RESULTS, save  # noqa: E402
+from speech import LiveRun, offline_model, pct, worker_cpu_s  # noqa: E402
 from speechgen import RATE_HZ  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "real"
@@ -385,8 +386,7 @@ def main():
             report["conditions"][c] = block
     finally:
         server.stop()
-    (RESULTS / args.out).write_text(json.dumps(report, indent=2))
-    print(f"written {RESULTS / args.out}")
+    print(f"written {save(args.out, report)}")
 
 
 if __name__ == "__main__":

@@ -46,9 +46,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # before bench/: bench/client.p
 from conftest import Server, free_port  # noqa: E402  (the tests' runners: the Procfile's command)
 from machine import describe  # noqa: E402
 from redisserver import RedisServer  # noqa: E402
+from report import RESULTS, save  # noqa: E402
 from transport import ProcStat, _loadavg, warm_up  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 LIVE = "/analyze/live"
 TIMEOUT = (5, 30)
 RATE_HZ = 16000
@@ -255,7 +255,6 @@ def main(argv=None):
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds of each transport run")
     args = parser.parse_args(argv)
-    RESULTS.mkdir(parents=True, exist_ok=True)
     redis_server = RedisServer(Path(tempfile.mkdtemp(prefix="scale-redis-")), free_port()).start()
     results = {"machine": describe(), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                "sessions": args.sessions, "duration_s": args.duration}
@@ -281,7 +280,7 @@ def main(argv=None):
     path = RESULTS / "scale.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
     merged.update(results)
-    path.write_text(json.dumps(merged, indent=2) + "\n")
+    save("scale.json", merged)
     print(f"written to {path.relative_to(ROOT)}", file=sys.stderr)
     return 0
 

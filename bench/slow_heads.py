@@ -18,8 +18,9 @@ import time
 
 import requests
 
-from harness import model_free_server, save
+from harness import model_free_server
 from machine import describe
+from report import save
 
 
 def main():

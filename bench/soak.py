@@ -41,10 +41,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from live import iter_events  # noqa: E402
 from machine import describe  # noqa: E402
 from proxy import Fault, FaultyProxy  # noqa: E402
+from report import save  # noqa: E402
 from speechgen import RATE_HZ  # noqa: E402
 from transport import BenchServer, ProcStat  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 TIMEOUT = (5, 15)
 RESULT_TTL_S = 5
 
@@ -307,8 +307,7 @@ def main():
               "rss_after_mb": round(rss_after_mb, 1),
               "rss_change_pct": round(100 * (rss_after_mb - rss_before_mb) / rss_before_mb, 1),
               "all_buried": buried, "machine": describe()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / ("soak-speech.json" if args.speech else "soak.json")).write_text(json.dumps(result, indent=2))
+    save("soak-speech.json" if args.speech else "soak.json", result)
     print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
     losses = sum(totals[k] for k in ("chunks_lost", "chunks_duplicated", "bytes_short", "events_lost",
                                      "events_repeated", "events_out_of_order"))

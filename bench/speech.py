@@ -40,8 +40,8 @@ import machine  # noqa: E402
 import speechgen  # noqa: E402  (tests/ holds the audio generator shared with the tests)
 from speechgen import RATE_HZ  # noqa: E402
 from conftest import Server  # noqa: E402
+from report import RESULTS, save  # noqa: E402  (RESULTS also for the benches that import it from here)
 
-RESULTS = ROOT / "bench" / "results"
 CHUNK_S = 0.1
 TIMEOUT = (5, 120)
 MAX_LAG_S = 2.0
@@ -383,8 +383,7 @@ def main():
             print(f"max sessions with lag < 2 s: {report['concurrency']['max_sessions_lag_under_2s']}")
     finally:
         server.stop()
-    (RESULTS / "speech.json").write_text(json.dumps(report, indent=2))
-    print(f"written {RESULTS / 'speech.json'}")
+    print(f"written {save('speech.json', report)}")
 
 
 if __name__ == "__main__":

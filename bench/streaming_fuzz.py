@@ -12,7 +12,6 @@ go), and checks each run's finals against the reference: WER, and words emitted 
 writes bench/results/streaming_fuzz.json; the worst runs' transcripts are kept there.
 """
 import argparse
-import json
 import random
 import sys
 import time
@@ -35,8 +34,8 @@ from app.speech.diarization import OnlineSpeakers, SpeakerEncoder  # noqa: E402
 from app.speech.models import asr_model_dir  # noqa: E402
 from app.speech.settings import endpoint_settings  # noqa: E402
 from app.speech.streaming import SessionRecognizer  # noqa: E402
+from report import RESULTS, save  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 SETS = {
     # The browser test's microphone passage, where a replayed clause was seen under load.
     "browser": ([("A", "Thanks for joining the call today. I wanted to walk you through the new pricing."),
@@ -161,8 +160,7 @@ def main():
         report["sets"][name] = summary
         print(f"== {name}: mean WER {summary['mean_wer']:.3f}, max {summary['max_wer']:.3f}, "
               f"runs with repeated words {summary['runs_with_repeats']}/{args.runs}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "streaming_fuzz.json").write_text(json.dumps(report, indent=2))
+    save("streaming_fuzz.json", report)
 
 
 if __name__ == "__main__":

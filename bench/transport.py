@@ -40,8 +40,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import Server  # noqa: E402  (the tests' server runner: the Procfile's command)
+from report import RESULTS, save  # noqa: E402
 
-RESULTS = ROOT / "bench" / "results"
 LIVE = "/analyze/live"
 TIMEOUT = (5, 30)
 PCM_RATE_HZ = 16000
@@ -232,7 +232,7 @@ def orchestrate(args):
     path = RESULTS / "transport.json"
     merged = json.loads(path.read_text()) if path.exists() else {}
     merged[mode] = result
-    path.write_text(json.dumps(merged, indent=2) + "\n")
+    save("transport.json", merged)
     print(json.dumps(result, indent=2))
     print(f"written to {path.relative_to(ROOT)}", file=sys.stderr)
     return 0 if result["targets"]["met"] else 1
