@@ -42,7 +42,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 import machine  # noqa: E402
 import speechgen  # noqa: E402
 from real_speech import SESSIONS, condition, manifest, session_audio  # noqa: E402
-from speech import CHUNK_S, ENDPOINT_GAP_S, RESULTS, pct  # noqa: E402
+from report import save  # noqa: E402
+from speech import CHUNK_S, ENDPOINT_GAP_S, pct  # noqa: E402
 
 CHUNK = int(CHUNK_S * 16000)
 
@@ -212,8 +213,7 @@ def main():
             recognizer, sessions, utterances, condition_name, args.slowdown, args.fixed_cost)
     print(json.dumps({c: {k: v for k, v in r.items() if k != "sessions"}
                       for c, r in report["conditions"].items()}, indent=1))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / args.out).write_text(json.dumps(report, indent=1))
+    save(args.out, report, indent=1)
 
 
 if __name__ == "__main__":
