@@ -319,6 +319,23 @@ def test_hyphenated_words_stay_whole():
         ["hearted", "and", "rather", "selfish"]
 
 
+def test_an_unsure_agreed_word_is_committed_once_heard_long_enough_ago():
+    """Agreed words commit up to the first unsure one and end on a nearly sure one, unless
+    the unsure word ends by the settled time: then it no longer holds back the words after it."""
+    from app.speech.words import sure_prefix
+    words = [replace(w, confidence=c) for w, c in zip(words_of("item to the cart I think there"),
+                                                      (0.12, 0.98, 0.99, 0.9, 0.98, 0.99, 0.8))]
+
+    def committed(settled_by_s):
+        return " ".join(w.word for w in sure_prefix(words, 0.5, 0.95, settled_by_s))
+
+    assert committed(0.0) == ""  # "item" (0.12) holds back everything after it
+    assert committed(0.2) == "item to the cart I think"  # "item" ends at 0.2 s: settled
+    assert committed(1.7) == "item to the cart I think"  # "there" (0.8, last) ends at 2.0 s
+    assert committed(2.0) == "item to the cart I think there"
+    assert [w.word for w in sure_prefix(words[1:4], 0.5, 0.95, 0.0)] == ["to", "the"]  # "cart" 0.9 is last
+
+
 def test_a_decode_keeps_only_words_heard_in_the_open_audio():
     """Words read again inside the committed context, or invented after the voice stopped, are dropped."""
     from app.speech.asr import WordHyp

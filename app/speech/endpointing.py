@@ -45,6 +45,11 @@ class EndpointSettings:
     # that Whisper is not nearly sure of is often a fragment of a longer word ("lap" of
     # "laptops") and waits for the next decode.
     commit_last_min_confidence: float = 0.95
+    # An agreed word that ends this long before the audio's end is committed however unsure:
+    # Whisper has heard that much past it, and held back it holds back every word after it (in
+    # a fluent dictation "item", read at probability 0.12-0.45 eight times, held 25 words for
+    # 5 s). 6 s, not 4: at 4 s noisy speech locked in wrong words a later reading would fix.
+    commit_settled_s: float = 6.0
     # After this much silence the open utterance is decoded ahead of its endpoint. A reading
     # that ends a sentence (. ? !) is final at once; any other is kept for the endpoint, so
     # its final goes out as soon as the endpoint is confirmed instead of a decode later.

@@ -32,7 +32,7 @@ from .open_audio import OpenAudio
 from .replays import drop_echo, drop_replays
 from .transcript import Transcript
 from .vad import SileroFrames
-from .words import agreement, before, ends_sentence, heard_words, join, unhyphened
+from .words import agreement, before, ends_sentence, heard_words, join, sure_prefix, unhyphened
 
 __all__ = ["EndpointSettings", "ResumePoint", "SessionRecognizer"]
 
@@ -159,14 +159,13 @@ class SessionRecognizer:
 
     def _stable_prefix(self, words):
         """The words to commit now: those two consecutive decodes agree on (LocalAgreement-2),
-        that end clear of the audio's end, with every word sure enough and the last one nearly sure."""
+        that end clear of the audio's end, with every word sure enough and the last one nearly
+        sure (or heard long enough ago)."""
+        cfg = self._cfg
         audio_end = self._audio.end / RATE_HZ
-        agreed = before(agreement(self._previous, words), audio_end - self._cfg.commit_guard_s)
-        unsure = next((i for i, w in enumerate(agreed) if w.confidence < self._cfg.commit_min_confidence), None)
-        agreed = agreed if unsure is None else agreed[:unsure]
-        while agreed and agreed[-1].confidence < self._cfg.commit_last_min_confidence:
-            agreed = agreed[:-1]
-        return agreed
+        agreed = before(agreement(self._previous, words), audio_end - cfg.commit_guard_s)
+        return sure_prefix(agreed, cfg.commit_min_confidence, cfg.commit_last_min_confidence,
+                           audio_end - cfg.commit_settled_s)
 
     # -- segmentation ------------------------------------------------------------------------
 

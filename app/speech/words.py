@@ -28,6 +28,24 @@ def agreement(previous, current):
     return agreed
 
 
+def sure_prefix(agreed, min_confidence, last_min_confidence, settled_by_s):
+    """The leading `agreed` words sure enough to commit: every one of probability
+    `min_confidence` or more and the last `last_min_confidence` or more, except that a word
+    ending by `settled_by_s` counts as sure whatever its probability (Whisper has heard that
+    much past it and still reads it so: more audio will not change it)."""
+    def sure(word, floor):
+        return word.confidence >= floor or word.end <= settled_by_s
+
+    out = []
+    for word in agreed:
+        if not sure(word, min_confidence):
+            break
+        out.append(word)
+    while out and not sure(out[-1], last_min_confidence):
+        out.pop()
+    return out
+
+
 def before(words, limit_s):
     """The leading words that end by `limit_s`."""
     out = []
