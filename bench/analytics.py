@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import machine  # noqa: E402  (bench/ is this script's own directory, first on the path)
-from report import RESULTS, save  # noqa: E402
+from report import results_path, save  # noqa: E402
 
 from app.analytics import ConversationAnalytics, load_models  # noqa: E402
 from app.pipeline.base import SessionContext  # noqa: E402
@@ -464,8 +464,7 @@ def main(argv=None):
     if args.live:
         sys.path.insert(0, str(ROOT / "tests"))  # conftest imports its helper modules as the test run does
         from tests.conftest import Server
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        server = Server({"HARKEN_PIPELINE": "speech"}, RESULTS / "server.log")
+        server = Server({"HARKEN_PIPELINE": "speech"}, results_path("server.log"))
         try:
             report["live"] = evaluate_live(server.url, conversations)
         finally:

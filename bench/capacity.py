@@ -47,7 +47,7 @@ from conftest import Server  # noqa: E402
 from deployment import Deployment  # noqa: E402
 from redisserver import RedisServer  # noqa: E402
 from real_speech import SESSIONS, manifest, session_audio  # noqa: E402
-from report import RESULTS, save  # noqa: E402
+from report import results_path, save  # noqa: E402
 from speech import CHUNK_S, RATE_HZ, LiveRun, pct, worker_cpu_s  # noqa: E402
 
 WORD_TO_FINAL_P50_S = 1.5
@@ -217,8 +217,7 @@ def _deployment(layout):
     """The server the sessions stream into (its `url`), stopped on exit."""
     env = {"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}
     if layout == "embedded":
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        server = Server(env, RESULTS / "capacity-server.log")
+        server = Server(env, results_path("capacity-server.log"))
         try:
             yield server
         finally:

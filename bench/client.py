@@ -35,7 +35,7 @@ from client import AsyncLiveClient, LiveClient, Status  # noqa: E402
 from client.events import FinalTranscript, Word, parse_event  # noqa: E402
 from client.sse import SSEParser  # noqa: E402
 from conftest import Server  # noqa: E402  (the tests' server runner: the Procfile's command)
-from report import RESULTS, save  # noqa: E402
+from report import results_path, save  # noqa: E402
 
 CHUNK_BYTES = 320  # 10 ms of 16 kHz s16le mono
 CHUNK_S = 0.01
@@ -187,8 +187,7 @@ def main():
     parser.add_argument("--paced-chunks", type=int, default=1000,
                         help="chunks sent one every 10 ms, as a microphone would")
     args = parser.parse_args()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    server = start_server(RESULTS / "client-server.log")
+    server = start_server(results_path("client-server.log"))
     try:
         runs = {"back_to_back": bench_live(server.url, args.chunks, 0.0),
                 "real_time": bench_live(server.url, args.paced_chunks, CHUNK_S),

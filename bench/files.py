@@ -38,7 +38,7 @@ import machine  # noqa: E402
 import speechgen  # noqa: E402
 from speechgen import RATE_HZ  # noqa: E402
 from conftest import Server  # noqa: E402
-from report import RESULTS, save  # noqa: E402
+from report import results_path, save  # noqa: E402
 
 SAMPLE = ROOT / "samples" / "sales-call.ogg"
 TIMEOUT = (5, 3600)
@@ -196,8 +196,7 @@ def main():
     parser.add_argument("--live-up-to", type=float, default=5, help="compare with the live path up to this length")
     args = parser.parse_args()
     samples, turns = sample()
-    log = RESULTS / "files-server.log"
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    log = results_path("files-server.log")
     server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_MAX_FILE_JOBS": "2",
                      "HARKEN_MAX_BACKLOG_S": "600", "HARKEN_ACCESS_LOG": ""}, log)
     try:

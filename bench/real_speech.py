@@ -50,7 +50,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 import machine  # noqa: E402
 import speechgen  # noqa: E402
 from conftest import Server  # noqa: E402
-from report import RESULTS, save  # noqa: E402
+from report import results_path, save  # noqa: E402
 from speech import LiveRun, offline_model, pct, worker_cpu_s  # noqa: E402
 from speechgen import RATE_HZ  # noqa: E402
 
@@ -214,9 +214,8 @@ def cached_readings(kind, audio, read):
     minutes: a rerun after a change to the live path reuses them. Each reading is saved as
     soon as it is made, so an interrupted run keeps what it read.
     """
-    cache_path = RESULTS / f"real_speech_{kind}_cache.json"
+    cache_path = results_path(f"real_speech_{kind}_cache.json")
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
-    RESULTS.mkdir(parents=True, exist_ok=True)
     out = {}
     for key, samples in audio.items():
         digest = hashlib.sha256(samples.tobytes()).hexdigest()[:16]
@@ -326,8 +325,7 @@ def main():
         print("LocalAgreement-2 anchor ...", flush=True)
         anchor = cached_readings("anchor", audio, local_agreement.transcribe)
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, RESULTS / "real-speech-server.log")
+    server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, results_path("real-speech-server.log"))
     report = {"machine": machine.describe(), "noise_snr_db": NOISE_SNR_DB, "pause_s": PAUSE_S,
               "parallel_sessions": args.parallel, "load_average_at_start": os.getloadavg(),
               "audio_s": {name: round(len(audio[(conditions[0], name)]) / RATE_HZ, 2) for name, _, _ in sessions},

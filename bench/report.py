@@ -10,9 +10,14 @@ from pathlib import Path
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def save(name, result, indent=2):
-    """Write `result` as JSON to bench/results/`name`, making the folder if it is missing; return the path."""
+def results_path(name):
+    """bench/results/`name`, the folder made if it is missing: for a bench's logs, caches and recordings."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / name
+    return RESULTS / name
+
+
+def save(name, result, indent=2):
+    """Write `result` as JSON to bench/results/`name`; return the path."""
+    path = results_path(name)
     path.write_text(json.dumps(result, indent=indent) + "\n")
     return path

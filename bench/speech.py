@@ -40,7 +40,7 @@ import machine  # noqa: E402
 import speechgen  # noqa: E402  (tests/ holds the audio generator shared with the tests)
 from speechgen import RATE_HZ  # noqa: E402
 from conftest import Server  # noqa: E402
-from report import RESULTS, save  # noqa: E402  (RESULTS also for the benches that import it from here)
+from report import results_path, save  # noqa: E402
 
 CHUNK_S = 0.1
 TIMEOUT = (5, 120)
@@ -320,8 +320,7 @@ def main():
     del model  # freed before the live runs, which need the memory and cores
     offline = {name: round(speechgen.wer(sets[name][1], text), 4) for name, text in offline_text.items()}
     offline_greedy = {name: round(speechgen.wer(sets[name][1], text), 4) for name, text in greedy_text.items()}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, RESULTS / "speech-server.log")
+    server = Server({"HARKEN_PIPELINE": "speech", "HARKEN_STATUS_EVERY_S": "0.5"}, results_path("speech-server.log"))
     report = {"machine": machine.describe(), "sets": {}}
     try:
         utterance_lat, first_partial, word_final, never_partial = [], [], [], 0

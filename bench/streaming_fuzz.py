@@ -34,7 +34,7 @@ from app.speech.diarization import OnlineSpeakers, SpeakerEncoder  # noqa: E402
 from app.speech.models import asr_model_dir  # noqa: E402
 from app.speech.settings import endpoint_settings  # noqa: E402
 from app.speech.streaming import SessionRecognizer  # noqa: E402
-from report import RESULTS, save  # noqa: E402
+from report import results_path, save  # noqa: E402
 
 SETS = {
     # The browser test's microphone passage, where a replayed clause was seen under load.
@@ -147,8 +147,7 @@ def main():
                          "repeated_4grams": repeated_words(reference, hypothesis), "finals": finals})
             if fresh and (runs[-1]["repeated_4grams"] or runs[-1]["wer"] > 0.1):
                 # Keep the recording of a bad run, so it can be replayed: --audio FILE --run i.
-                RESULTS.mkdir(parents=True, exist_ok=True)
-                runs[-1]["audio"] = str(RESULTS / f"fuzz-{name}-{args.seed}-{i}.wav")
+                runs[-1]["audio"] = str(results_path(f"fuzz-{name}-{args.seed}-{i}.wav"))
                 soundfile.write(runs[-1]["audio"], audio, RATE_HZ, subtype="PCM_16")
             print(f"{name} run {i:2d} {plan} WER {runs[-1]['wer']:.3f} repeats {runs[-1]['repeated_4grams']}",
                   flush=True)

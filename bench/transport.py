@@ -40,7 +40,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import Server  # noqa: E402  (the tests' server runner: the Procfile's command)
-from report import RESULTS, save  # noqa: E402
+from report import RESULTS, results_path, save  # noqa: E402
 
 LIVE = "/analyze/live"
 TIMEOUT = (5, 30)
@@ -165,9 +165,8 @@ def orchestrate(args):
            "HARKEN_WORKER_CONNECTIONS": str(max(2000, 2 * (args.idle_consumers or args.sessions) + 100))}
     if args.no_access_log:
         env["HARKEN_ACCESS_LOG"] = ""
-    RESULTS.mkdir(parents=True, exist_ok=True)
     mode = "idle_consumers" if idle else "sessions"
-    server = BenchServer(env, RESULTS / f"transport-{mode}-server.log")
+    server = BenchServer(env, results_path(f"transport-{mode}-server.log"))
     worker = ProcStat(server.worker_pid)
     try:
         warm_up(server)
