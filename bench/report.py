@@ -21,3 +21,12 @@ def save(name, result, indent=2):
     path = results_path(name)
     path.write_text(json.dumps(result, indent=indent) + "\n")
     return path
+
+
+def merge(name, parts):
+    """Update bench/results/`name` (a JSON object) with `parts`, keeping the parts a run did not
+    measure; return the path. For benches whose parts are run one at a time."""
+    path = results_path(name)
+    merged = json.loads(path.read_text()) if path.exists() else {}
+    merged.update(parts)
+    return save(name, merged)

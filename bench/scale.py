@@ -46,7 +46,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # before bench/: bench/client.p
 from conftest import Server, free_port  # noqa: E402  (the tests' runners: the Procfile's command)
 from machine import describe  # noqa: E402
 from redisserver import RedisServer  # noqa: E402
-from report import RESULTS, save  # noqa: E402
+from report import merge  # noqa: E402
 from transport import ProcStat, _loadavg, warm_up  # noqa: E402
 
 LIVE = "/analyze/live"
@@ -277,10 +277,7 @@ def main(argv=None):
             results["redis-1x1"]["cpu_ms_per_audio_s"] - results["memory"]["cpu_ms_per_audio_s"], 2)
         print(f"Redis overhead: {results['redis_overhead_cpu_ms_per_audio_s']} CPU-ms per audio second "
               "(one worker, workers + redis-server)")
-    path = RESULTS / "scale.json"
-    merged = json.loads(path.read_text()) if path.exists() else {}
-    merged.update(results)
-    save("scale.json", merged)
+    path = merge("scale.json", results)
     print(f"written to {path.relative_to(ROOT)}", file=sys.stderr)
     return 0
 

@@ -40,7 +40,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from conftest import Server  # noqa: E402  (the tests' server runner: the Procfile's command)
-from report import RESULTS, results_path, save  # noqa: E402
+from report import merge, results_path  # noqa: E402
 
 LIVE = "/analyze/live"
 TIMEOUT = (5, 30)
@@ -228,10 +228,7 @@ def orchestrate(args):
         result["targets"] = {"chunk_p50_ms": TARGETS["chunk_p50_ms"], "chunk_p99_ms": TARGETS["chunk_p99_ms"],
                              "met": latency.get("p50", 1e9) <= TARGETS["chunk_p50_ms"]
                              and latency.get("p99", 1e9) <= TARGETS["chunk_p99_ms"]}
-    path = RESULTS / "transport.json"
-    merged = json.loads(path.read_text()) if path.exists() else {}
-    merged[mode] = result
-    save("transport.json", merged)
+    path = merge("transport.json", {mode: result})
     print(json.dumps(result, indent=2))
     print(f"written to {path.relative_to(ROOT)}", file=sys.stderr)
     return 0 if result["targets"]["met"] else 1

@@ -310,13 +310,13 @@ def test_hyphenated_and_dotted_words_stay_whole():
     """Whisper's alignment splits "ill-disposed" into "ill" and "-disposed" and "p.m." into "p"
     and ".m.": joined again; a decode starting with a hyphen (it continues a committed word)
     loses the hyphen."""
-    from app.speech.asr import WordHyp, join_hyphenated
+    from app.speech.asr import WordHyp, join_split_words
     from app.speech.words import unhyphened
-    joined = join_hyphenated((WordHyp(" an", 0.0, 0.2, 0.9), WordHyp(" ill", 0.2, 0.4, 0.9),
+    joined = join_split_words((WordHyp(" an", 0.0, 0.2, 0.9), WordHyp(" ill", 0.2, 0.4, 0.9),
                               WordHyp("-disposed", 0.4, 0.9, 0.8), WordHyp(" man", 0.9, 1.2, 0.9)))
     assert [(w.text, w.start, w.end, w.probability) for w in joined] == [
         (" an", 0.0, 0.2, 0.9), (" ill-disposed", 0.2, 0.9, 0.8), (" man", 0.9, 1.2, 0.9)]
-    dotted = join_hyphenated((WordHyp(" 3", 0.0, 0.3, 0.9), WordHyp(" p", 0.3, 0.5, 0.6),
+    dotted = join_split_words((WordHyp(" 3", 0.0, 0.3, 0.9), WordHyp(" p", 0.3, 0.5, 0.6),
                               WordHyp(".m.", 0.5, 0.8, 0.9), WordHyp(" Then.", 0.9, 1.2, 0.9)))
     assert [w.text for w in dotted] == [" 3", " p.m.", " Then."]
     assert [w.word for w in unhyphened(words_of("-hearted and rather selfish"))] == \

@@ -138,7 +138,7 @@ class WhisperRecognizer:
             WordHyp(w["word"], round(float(w["start"]), 3), round(min(float(w["end"]), duration_s), 3),
                     round(float(w["probability"]), 3))
             for w in alignment if w["word"].strip())
-        return Hypothesis(join_hyphenated(words), avg_logprob, result.no_speech_prob)
+        return Hypothesis(join_split_words(words), avg_logprob, result.no_speech_prob)
 
     def _tokenizer(self, language):
         from faster_whisper.tokenizer import Tokenizer
@@ -184,7 +184,7 @@ def restore_lost_merges(hf_tokenizer):
     return Tokenizer.from_str(json.dumps(spec))
 
 
-def join_hyphenated(words):
+def join_split_words(words):
     """`words` with each hyphenated or dotted word whole: "ill" + "-disposed" become
     "ill-disposed", "p" + ".m." become "p.m.".
 

@@ -28,6 +28,16 @@ def agreement(previous, current):
     return agreed
 
 
+def leading(words, keep):
+    """The leading `words` for which `keep(word)` holds, up to the first that fails it."""
+    out = []
+    for word in words:
+        if not keep(word):
+            break
+        out.append(word)
+    return out
+
+
 def sure_prefix(agreed, min_confidence, last_min_confidence, settled_by_s):
     """The leading `agreed` words sure enough to commit: every one of probability
     `min_confidence` or more and the last `last_min_confidence` or more, except that a word
@@ -36,11 +46,7 @@ def sure_prefix(agreed, min_confidence, last_min_confidence, settled_by_s):
     def sure(word, floor):
         return word.confidence >= floor or word.end <= settled_by_s
 
-    out = []
-    for word in agreed:
-        if not sure(word, min_confidence):
-            break
-        out.append(word)
+    out = leading(agreed, lambda word: sure(word, min_confidence))
     while out and not sure(out[-1], last_min_confidence):
         out.pop()
     return out
@@ -48,12 +54,7 @@ def sure_prefix(agreed, min_confidence, last_min_confidence, settled_by_s):
 
 def before(words, limit_s):
     """The leading words that end by `limit_s`."""
-    out = []
-    for word in words:
-        if word.end > limit_s:
-            break
-        out.append(word)
-    return out
+    return leading(words, lambda word: word.end <= limit_s)
 
 
 def ends_sentence(words):
