@@ -10,7 +10,13 @@ P50/P95 over every final word of every session, utterance end -> final P50/P95, 
 partial P50, the share of words first seen in their final, partials per session minute, the
 largest `lag_seconds`, the worker CPU per audio second, and the WER of the finals. The ceiling
 is the largest count at which word -> final P50 <= 1.5 s and P95 <= 3 s both hold (issue 16);
-the run stops at the first count that misses it. All timings depend on what else the machine
+the run stops at the first count that misses it.
+The sessions' own latency counts too: a fluent reader's words wait for a pause whatever the
+load. By default count N takes the first N sessions, so a larger count also brings harder
+material; --mix K cycles the first K sessions instead, so that counts that are multiples of K
+hold the same material. --alone first streams each session of the material alone into the
+idle server, and every count then also reports the latency of its sessions alone (the
+material's floor) beside what it measured under load. All timings depend on what else the machine
 runs: the load average at the start of each count is in the JSON.
 With --simulate, the same sessions are served instead by one in-process worker on a virtual
 clock, as bench/final_latency.py does for one session: chunks arrive at real time, the worker
@@ -54,23 +60,40 @@ WORD_TO_FINAL_P50_S = 1.5
 WORD_TO_FINAL_P95_S = 3.0
 
 
-def sessions(audio_s):
-    """[(pcm, reference or None)]: each real-speech session cut to `audio_s` (its reference only when whole)."""
+def sessions(audio_s, mix=None):
+    """[(name, pcm, reference or None)]: the first `mix` (default all) real-speech sessions, each
+    cut to `audio_s` (its reference only when whole)."""
     utterances = manifest()
     out = []
-    for _, _, ids in SESSIONS:
+    for name, _, ids in SESSIONS[:mix]:
         audio = session_audio(ids, utterances)
         whole = len(audio) <= audio_s * RATE_HZ
         reference = " ".join(utterances[u]["reference"] for u in ids) if whole else None
         pcm = (np.clip(audio[:int(audio_s * RATE_HZ)], -1, 1) * 32767).astype(np.int16).tobytes()
-        out.append((pcm, reference))
+        out.append((name, pcm, reference))
+    return out
+
+
+def picked(material, count):
+    """The sessions a trial of `count` streams: the material in turn."""
+    return [material[i % len(material)] for i in range(count)]
+
+
+def alone(url, material):
+    """{name: [word -> final seconds]}: each session of `material` streamed alone."""
+    out = {}
+    for name, pcm, _ in material:
+        run = LiveRun(url, pcm)
+        run.run()
+        out[name] = [final for _, final in run.word_latencies()]
+        print(f"{name} alone: word -> final P50 {pct(out[name], 50)} s, P95 {pct(out[name], 95)} s", flush=True)
     return out
 
 
 def trial(url, material, count, measure_cpu=True):
     """`count` sessions at once; their figures."""
-    picked = [material[i % len(material)] for i in range(count)]
-    runs = [LiveRun(url, pcm) for pcm, _ in picked]
+    picked_sessions = picked(material, count)
+    runs = [LiveRun(url, pcm) for _, pcm, _ in picked_sessions]
     load = os.getloadavg()[0]
     cpu_before = worker_cpu_s(url) if measure_cpu else None
     threads = [threading.Thread(target=run.run) for run in runs]
@@ -80,15 +103,16 @@ def trial(url, material, count, measure_cpu=True):
     for thread in threads:
         thread.join()
     cpu = worker_cpu_s(url) - cpu_before if cpu_before is not None else None
-    audio_s = sum(len(pcm) / 2 / RATE_HZ for pcm, _ in picked)
+    audio_s = sum(len(pcm) / 2 / RATE_HZ for _, pcm, _ in picked_sessions)
     words = [w for run in runs for w in run.word_latencies()]
     finals = [f for _, f in words]
     firsts = [p for p, _ in words if p is not None]
     utterance = [u for run in runs for u in run.utterance_latencies()]
-    scored = [(reference, run.transcript) for (_, reference), run in zip(picked, runs) if reference]
+    scored = [(reference, run.transcript) for (_, _, reference), run in zip(picked_sessions, runs) if reference]
     ref_words = sum(len(speechgen.normalise(r).split()) for r, _ in scored)
     errors = sum(speechgen.wer(r, t) * len(speechgen.normalise(r).split()) for r, t in scored)
-    return {"sessions": count, "load_average_at_start": round(load, 2),
+    return {"sessions": count, "names": [name for name, _, _ in picked_sessions],
+            "load_average_at_start": round(load, 2),
             "word_to_final_s": {"p50": pct(finals, 50), "p95": pct(finals, 95), "n": len(finals)},
             "utterance_end_to_final_s": {"p50": pct(utterance, 50), "p95": pct(utterance, 95), "n": len(utterance)},
             "word_to_first_partial_s": {"p50": pct(firsts, 50), "p95": pct(firsts, 95)},
@@ -118,8 +142,7 @@ def simulate_worker(count, material, slowdown=1.0):
         _MODELS = (WhisperRecognizer(asr_model_dir(config.asr_model, config.model_cache_dir)), SpeakerEncoder())
     whisper, encoder = _MODELS
     chunk = int(CHUNK_S * RATE_HZ)
-    audios = [np.frombuffer(material[i % len(material)][0], np.int16).astype(np.float32) / 32767
-              for i in range(count)]
+    audios = [np.frombuffer(pcm, np.int16).astype(np.float32) / 32767 for _, pcm, _ in picked(material, count)]
     recognizers = [SessionRecognizer(whisper, OnlineSpeakers(encoder, config.speaker_similarity),
                                      settings=endpoint_settings(config))
                    for _ in range(count)]
@@ -186,15 +209,28 @@ def main():
     parser.add_argument("--layout", choices=("embedded", "redis-1x2", "redis-2x2"), default="embedded")
     parser.add_argument("--every-count", action="store_true",
                         help="measure every count, past the ceiling too (to compare layouts at the same loads)")
+    parser.add_argument("--mix", type=int, default=None,
+                        help="cycle the first K sessions (default: all), so that multiples of K hold the same material")
+    parser.add_argument("--alone", action="store_true",
+                        help="first stream each session alone, and report every count's latency alone beside it")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    material = sessions(args.audio_s)
+    counts = [int(c) for c in args.counts.split(",")]
+    material = sessions(args.audio_s, args.mix)
     if args.simulate:
         return simulated(args, material)
-    report = {"machine": machine.describe(), "layout": args.layout, "audio_s": args.audio_s, "trials": []}
+    report = {"machine": machine.describe(), "layout": args.layout, "audio_s": args.audio_s, "mix": args.mix,
+              "trials": []}
     with _deployment(args.layout) as server:
-        for count in [int(c) for c in args.counts.split(",")]:
+        floors = alone(server.url, material[:max(counts)]) if args.alone else None
+        if floors:
+            report["alone_word_to_final_s"] = {
+                name: {"p50": pct(v, 50), "p95": pct(v, 95), "n": len(v)} for name, v in floors.items()}
+        for count in counts:
             row = trial(server.url, material, count, measure_cpu=args.layout == "embedded")
+            if floors:
+                pooled = [s for name in row["names"] for s in floors[name]]
+                row["alone_word_to_final_s"] = {"p50": pct(pooled, 50), "p95": pct(pooled, 95)}
             report["trials"].append(row)
             print(json.dumps(row), flush=True)
             final = row["word_to_final_s"]
