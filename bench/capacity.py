@@ -152,28 +152,40 @@ def simulate_worker(count, material, slowdown=1.0):
     finals, partials, order = [[] for _ in range(count)], [[] for _ in range(count)], list(range(count))
     now = 0.0
 
-    def call(i, fn):
+    cpu_by_call = {}
+
+    def call(i, kind, fn):
         nonlocal now
         cpu = time.process_time()
         events = fn()
-        now += (time.process_time() - cpu) * slowdown
+        spent = time.process_time() - cpu
+        now += spent * slowdown
+        emitted_final = False
         for event in events:
-            (finals if type(event).__name__ == "FinalTranscript" else partials)[i].append((now, event))
+            is_final = type(event).__name__ == "FinalTranscript"
+            emitted_final |= is_final
+            (finals if is_final else partials)[i].append((now, event))
+        # A feed that emits a final decoded it at the endpoint; a partial that does committed words.
+        key = f"{kind} with a final" if emitted_final else kind
+        spent_n = cpu_by_call.setdefault(key, [0.0, 0])
+        spent_n[0] += spent
+        spent_n[1] += 1
 
     while arrivals:
         if arrivals[0][0] <= now:
             _, i, k = heapq.heappop(arrivals)
-            call(i, lambda: recognizers[i].feed(audios[i][k * chunk:(k + 1) * chunk]))
+            call(i, "feed", lambda: recognizers[i].feed(audios[i][k * chunk:(k + 1) * chunk]))
             continue
         due = next((i for i in order if recognizers[i].wants_partial()), None)
         if due is None:
             now = arrivals[0][0]
             continue
-        call(due, recognizers[due].partial)
+        call(due, "partial", recognizers[due].partial)
         order.remove(due)
         order.append(due)
     for i in range(count):
-        call(i, recognizers[i].finish)
+        call(i, "finish", recognizers[i].finish)
+    audio_s = sum(len(a) / RATE_HZ for a in audios)
     word_final, first = [], []
     for i in range(count):
         seen = {}
@@ -192,7 +204,11 @@ def simulate_worker(count, material, slowdown=1.0):
             "word_to_first_partial_s": {"p50": pct(first, 50), "p95": pct(first, 95)},
             "words_first_seen_in_final": round(1 - len(first) / len(word_final), 3) if word_final else None,
             "partials_per_session_minute": round(
-                sum(len(p) for p in partials) * 60 / sum(len(a) / RATE_HZ for a in audios), 1),
+                sum(len(p) for p in partials) * 60 / audio_s, 1),
+            "cpu_per_audio_s": round(sum(c for c, _ in cpu_by_call.values()) / audio_s, 3),
+            # Where the worker's CPU goes: seconds per audio second and calls, by kind of call.
+            "cpu_by_call": {kind: {"cpu_per_audio_s": round(c / audio_s, 4), "calls": n, "mean_s": round(c / n, 4)}
+                            for kind, (c, n) in sorted(cpu_by_call.items())},
             "errors": 0}
 
 
