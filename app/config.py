@@ -20,6 +20,14 @@ def _csv(text):
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def _compute_type(text):
+    """How CTranslate2 runs Whisper: int8 (weights and products quantised) or float32."""
+    value = text.strip().lower()
+    if value not in ("int8", "float32"):
+        raise ValueError("expected int8 or float32")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Service settings; each field names the environment variable that sets it."""
@@ -62,6 +70,7 @@ class Settings:
         default=os.path.join(os.path.expanduser("~"), ".cache", "harken", "models"),
         metadata={"env": "HARKEN_MODEL_CACHE"})
     asr_threads: int = field(default=1, metadata={"env": "HARKEN_ASR_THREADS"})
+    asr_compute_type: str = field(default="int8", metadata={"env": "HARKEN_ASR_COMPUTE_TYPE", "parse": _compute_type})
     asr_final_beam_size: int = field(default=5, metadata={"env": "HARKEN_ASR_FINAL_BEAM_SIZE"})
     asr_final_window_s: int = field(default=10, metadata={"env": "HARKEN_ASR_FINAL_WINDOW_S"})
     asr_final_context_s: float = field(default=12.0, metadata={"env": "HARKEN_ASR_FINAL_CONTEXT_S"})

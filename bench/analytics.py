@@ -133,13 +133,9 @@ def render(conversation):
 
 def whisper():
     """The packaged Whisper model, one CPU thread, as the speech pipeline runs it."""
-    from faster_whisper import WhisperModel
-
     from app.config import Settings
-    from app.speech.models import asr_model_dir
-    settings = Settings.from_env()
-    return WhisperModel(str(asr_model_dir(settings.asr_model, settings.model_cache_dir)),
-                        device="cpu", compute_type="int8", cpu_threads=1)
+    from app.speech.models import whisper_model
+    return whisper_model(Settings.from_env())
 
 
 def utterances(conversation, wav, spans, asr):

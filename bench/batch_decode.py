@@ -32,7 +32,7 @@ from report import save  # noqa: E402
 
 from app.config import Settings  # noqa: E402
 from app.speech.asr import WhisperRecognizer  # noqa: E402
-from app.speech.models import asr_model_dir  # noqa: E402
+from app.speech.models import whisper_model  # noqa: E402
 
 WINDOWS_S = (3, 10)
 BEAMS = (1, 5)
@@ -47,7 +47,7 @@ class Decoder:
     def __init__(self):
         from faster_whisper.transcribe import get_suppressed_tokens
         settings = Settings.from_env()
-        recognizer = WhisperRecognizer(asr_model_dir(settings.asr_model, settings.model_cache_dir), cpu_threads=1)
+        recognizer = WhisperRecognizer(whisper_model(settings))
         self._whisper = recognizer._whisper
         self._tokenizer = recognizer._tokenizer("en")
         self._suppress = list(get_suppressed_tokens(self._tokenizer, [-1]))

@@ -132,14 +132,14 @@ def simulate_worker(count, material, slowdown=1.0):
     from app.config import Settings
     from app.speech.asr import WhisperRecognizer
     from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
-    from app.speech.models import asr_model_dir
+    from app.speech.models import whisper_model
     from app.speech.settings import endpoint_settings
     from app.speech.streaming import SessionRecognizer
 
     global _MODELS
     config = Settings.from_env()
     if _MODELS is None:
-        _MODELS = (WhisperRecognizer(asr_model_dir(config.asr_model, config.model_cache_dir)), SpeakerEncoder())
+        _MODELS = (WhisperRecognizer(whisper_model(config)), SpeakerEncoder())
     whisper, encoder = _MODELS
     chunk = int(CHUNK_S * RATE_HZ)
     audios = [np.frombuffer(pcm, np.int16).astype(np.float32) / 32767 for _, pcm, _ in picked(material, count)]

@@ -185,7 +185,7 @@ def main():
     from app.config import Settings
     from app.speech.asr import WhisperRecognizer
     from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
-    from app.speech.models import asr_model_dir
+    from app.speech.models import whisper_model
     from app.speech.endpointing import EndpointSettings
     from app.speech.settings import endpoint_settings
     from app.speech.streaming import SessionRecognizer
@@ -196,7 +196,7 @@ def main():
         changes[name] = (int if fields[name] in (int, "int") else float)(value)
     config = Settings.from_env()
     settings = dataclasses.replace(endpoint_settings(config), **changes)
-    whisper = WhisperRecognizer(asr_model_dir(config.asr_model, config.model_cache_dir))
+    whisper = WhisperRecognizer(whisper_model(config))
     encoder = SpeakerEncoder()
     utterances = manifest()
     sessions = [(name, ids) for name, split, ids in SESSIONS if split == args.split]

@@ -31,9 +31,8 @@ def _norm(text):
 @functools.lru_cache(maxsize=1)
 def _recognizer():
     from app.config import Settings
-    from app.speech.models import asr_model_dir
-    settings = Settings.from_env()
-    return WhisperRecognizer(asr_model_dir(settings.asr_model, settings.model_cache_dir))
+    from app.speech.models import whisper_model
+    return WhisperRecognizer(whisper_model(Settings.from_env()))
 
 
 def transcribe(audio):

@@ -22,7 +22,8 @@ PROBE_REPEATS = 5
 
 
 def describe():
-    """Cores, Python, CPU model and the vector extensions the models' kernels use."""
+    """Cores, Python, CPU model and the vector extensions the models' kernels use, and how Whisper runs on them."""
+    from app.config import Settings  # the bench put the repository on sys.path
     model, flags = "", set()
     try:
         with open("/proc/cpuinfo") as cpuinfo:
@@ -36,6 +37,8 @@ def describe():
         pass
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "cpu": model or platform.processor(),
             "vector": sorted(flags & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16"}),
+            # int8 reads real speech worse than float32 on a CPU without VNNI (docs/speech.md, "Models").
+            "asr_compute_type": Settings.from_env().asr_compute_type,
             "load_average": round(os.getloadavg()[0], 2), "speed_probe_ms": speed_probe_ms()}
 
 

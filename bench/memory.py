@@ -78,9 +78,8 @@ def child_steps():
     # worker.LoadedModels, one step at a time.
     began = time.monotonic()
     from app.speech.asr import WhisperRecognizer
-    from app.speech.models import asr_model_dir
-    asr = WhisperRecognizer(asr_model_dir(settings.asr_model, settings.model_cache_dir),
-                            cpu_threads=settings.asr_threads)
+    from app.speech.models import whisper_model
+    asr = WhisperRecognizer(whisper_model(settings, cpu_threads=settings.asr_threads))
     record(f"load Whisper ({settings.asr_model})", began)
     began = time.monotonic()
     from app.speech.diarization import SpeakerEncoder

@@ -210,15 +210,19 @@ def offline_readings(model, audio):
 def cached_readings(kind, audio, read):
     """(condition, session) -> read(samples), kept in bench/results/ by `kind` and a hash of the audio.
 
-    The offline and anchor readings depend on the audio and the model only, and take
-    minutes: a rerun after a change to the live path reuses them. Each reading is saved as
-    soon as it is made, so an interrupted run keeps what it read.
+    The offline and anchor readings depend on the audio and the model only (its name and
+    compute type are in the key), and take minutes: a rerun after a change to the live path
+    reuses them. Each reading is saved as soon as it is made, so an interrupted run keeps
+    what it read.
     """
+    from app.config import Settings
+    settings = Settings.from_env()
+    model = f"{settings.asr_model}:{settings.asr_compute_type}"
     cache_path = results_path(f"real_speech_{kind}_cache.json")
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     out = {}
     for key, samples in audio.items():
-        digest = hashlib.sha256(samples.tobytes()).hexdigest()[:16]
+        digest = f"{model}:{hashlib.sha256(samples.tobytes()).hexdigest()[:16]}"
         if digest not in cache:
             cache[digest] = read(samples)
             cache_path.write_text(json.dumps(cache))

@@ -246,13 +246,9 @@ def worker_cpu_s(url):
 
 def offline_model():
     """The service's Whisper model, loaded as faster-whisper loads it for its own `transcribe`."""
-    from faster_whisper import WhisperModel
-
     from app.config import Settings
-    from app.speech.models import asr_model_dir
-    settings = Settings.from_env()
-    return WhisperModel(str(asr_model_dir(settings.asr_model, settings.model_cache_dir)),
-                        device="cpu", compute_type="int8", cpu_threads=os.cpu_count())
+    from app.speech.models import whisper_model
+    return whisper_model(Settings.from_env(), cpu_threads=os.cpu_count())
 
 
 def offline_transcripts(sets, model, beam_size=5):

@@ -31,7 +31,7 @@ from app.audio import open_decoder  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.speech.asr import WhisperRecognizer  # noqa: E402
 from app.speech.diarization import OnlineSpeakers, SpeakerEncoder  # noqa: E402
-from app.speech.models import asr_model_dir  # noqa: E402
+from app.speech.models import whisper_model  # noqa: E402
 from app.speech.settings import endpoint_settings  # noqa: E402
 from app.speech.streaming import SessionRecognizer  # noqa: E402
 from report import results_path, save  # noqa: E402
@@ -119,7 +119,7 @@ def main():
                         help="a different Piper take of the sets for every run instead of one recording")
     args = parser.parse_args()
     settings = Settings.from_env()
-    asr = WhisperRecognizer(asr_model_dir(settings.asr_model, settings.model_cache_dir))
+    asr = WhisperRecognizer(whisper_model(settings))
     encoder = SpeakerEncoder()
     report = {"machine": machine.describe(),
               "runs_per_set": args.runs, "fresh_recordings": args.fresh, "opus": args.opus, "sets": {}}

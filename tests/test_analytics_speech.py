@@ -33,13 +33,9 @@ def models():
 
 @pytest.fixture(scope="module")
 def asr():
-    from faster_whisper import WhisperModel
-
     from app.config import Settings
-    from app.speech.models import asr_model_dir
-    settings = Settings.from_env()
-    return WhisperModel(str(asr_model_dir(settings.asr_model, settings.model_cache_dir)),
-                        device="cpu", compute_type="int8", cpu_threads=1)
+    from app.speech.models import whisper_model
+    return whisper_model(Settings.from_env())
 
 
 def recognise(asr, path, uid, speaker="Speaker_0", t_start=0.0):

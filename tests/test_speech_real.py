@@ -23,7 +23,7 @@ REAL = Path(__file__).resolve().parent.parent / "bench" / "data" / "real"
 def whisper():
     from app.config import Settings
     from app.speech.asr import WhisperRecognizer
-    return WhisperRecognizer(models.asr_model_dir("whisper-base", Settings.from_env().model_cache_dir))
+    return WhisperRecognizer(models.whisper_model(Settings.from_env()))
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +164,17 @@ def test_a_person_talking_freely_is_transcribed_as_offline_whisper_reads_them(ta
     assert "so this is the sick corpus" in said, [f.text for f in finals]
     assert "nothing going else going on" in said, [f.text for f in finals]
     assert speechgen.wer(text, said) <= 0.1
+
+
+@pytest.mark.speech
+def test_whisper_runs_unquantised_when_the_setting_asks(whisper):
+    """HARKEN_ASR_COMPUTE_TYPE=float32 loads the packaged weights without int8 quantisation
+    (about a point of WER better on real speech, docs/speech.md), and reads a real reader."""
+    from app.config import Settings
+    from app.speech.asr import WhisperRecognizer
+    audio, reference = recording("LJ001-0001")
+    unquantised = models.whisper_model(Settings.from_env({"HARKEN_ASR_COMPUTE_TYPE": "float32"}))
+    # CTranslate2 names int8 on a CPU by what it does: int8 products, the rest in float32.
+    assert (whisper._whisper.model.compute_type, unquantised.model.compute_type) == ("int8_float32", "float32")
+    said = WhisperRecognizer(unquantised).recognize(audio, beam_size=5).text
+    assert speechgen.wer(reference, said) <= 0.1, said

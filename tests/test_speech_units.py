@@ -170,7 +170,7 @@ def test_the_tokenizer_spells_words_as_whisper_emits_them():
 def whisper():
     """One Whisper base recognizer for the tests below, assembled (at most once) into the shared model cache."""
     from app.speech.asr import WhisperRecognizer
-    return WhisperRecognizer(models.asr_model_dir("whisper-base", Settings.from_env().model_cache_dir))
+    return WhisperRecognizer(models.whisper_model(Settings.from_env()))
 
 
 @pytest.mark.speech

@@ -102,6 +102,9 @@ def test_settings_read_the_environment_and_reject_nonsense():
     assert settings.live_streaming_enabled is False and settings.heartbeat_s == 2.5
     with pytest.raises(ConfigError, match="HARKEN_MAX_SESSIONS"):
         Settings.from_env({"HARKEN_MAX_SESSIONS": "many"})
+    assert Settings.from_env({"HARKEN_ASR_COMPUTE_TYPE": " Float32"}).asr_compute_type == "float32"
+    with pytest.raises(ConfigError, match="HARKEN_ASR_COMPUTE_TYPE='int4': expected int8 or float32"):
+        Settings.from_env({"HARKEN_ASR_COMPUTE_TYPE": "int4"})
 
 
 def test_event_round_trip_keeps_unknown_fields():

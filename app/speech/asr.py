@@ -1,4 +1,4 @@
-"""Whisper (CTranslate2, int8 on CPU) run one short window at a time, with word timings.
+"""Whisper (CTranslate2 on CPU, int8 by default) run one short window at a time, with word timings.
 
 faster-whisper's `transcribe` pads every call to a 30 s window and keeps seeking after the
 speech ends, which costs seconds per utterance on a 2-core CPU. Here one call is one
@@ -64,12 +64,11 @@ class Hypothesis:
 
 
 class WhisperRecognizer:
-    """One loaded Whisper model; `recognize` is synchronous and meant for a worker process."""
+    """One loaded Whisper model (a faster-whisper `WhisperModel`, see models.whisper_model);
+    `recognize` is synchronous and meant for a worker process."""
 
-    def __init__(self, model_dir, cpu_threads=1):
-        from faster_whisper import WhisperModel
-        self._whisper = WhisperModel(str(model_dir), device="cpu", compute_type="int8",
-                                     cpu_threads=cpu_threads, num_workers=1)
+    def __init__(self, whisper):
+        self._whisper = whisper
         self._whisper.hf_tokenizer = restore_lost_merges(self._whisper.hf_tokenizer)
         self._tokenizers = {}
         self._suppress = None

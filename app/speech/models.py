@@ -48,6 +48,15 @@ def asr_model_dir(name, cache_dir):
     return assemble(model, Path(cache_dir))
 
 
+def whisper_model(settings, cpu_threads=1):
+    """The configured Whisper (`settings`: asr_model, model_cache_dir, asr_compute_type) as a
+    faster-whisper model: the one loader of the service, the tests and the benches, so that an
+    offline reading and the live path run the same weights the same way."""
+    from faster_whisper import WhisperModel
+    return WhisperModel(str(asr_model_dir(settings.asr_model, settings.model_cache_dir)), device="cpu",
+                        compute_type=settings.asr_compute_type, cpu_threads=cpu_threads, num_workers=1)
+
+
 def assemble(model, cache_dir):
     """Join and verify `model`'s files into `cache_dir/<name>` once; later calls reuse it."""
     def join(staging):

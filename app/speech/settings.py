@@ -15,6 +15,7 @@ class WorkerSettings:
     asr_model: str
     model_cache_dir: str
     asr_threads: int
+    asr_compute_type: str
     speaker_similarity: float
     summary_every_s: float
     max_file_audio_s: float
@@ -25,7 +26,8 @@ class WorkerSettings:
     def from_settings(cls, settings):
         """The worker's part of `settings` (an app.config.Settings)."""
         return cls(asr_model=settings.asr_model, model_cache_dir=settings.model_cache_dir,
-                   asr_threads=settings.asr_threads, speaker_similarity=settings.speaker_similarity,
+                   asr_threads=settings.asr_threads, asr_compute_type=settings.asr_compute_type,
+                   speaker_similarity=settings.speaker_similarity,
                    summary_every_s=settings.summary_every_s, max_file_audio_s=settings.max_file_audio_s,
                    log_level=settings.log_level, endpointing=endpoint_settings(settings))
 

