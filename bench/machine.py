@@ -37,7 +37,7 @@ def describe():
         pass
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "cpu": model or platform.processor(),
             "vector": sorted(flags & {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16"}),
-            # int8 reads real speech worse than float32 on a CPU without VNNI (docs/speech.md, "Models").
+            # int8 and float32 read the same audio differently (docs/speech.md, "Models").
             "asr_compute_type": Settings.from_env().asr_compute_type,
             "load_average": round(os.getloadavg()[0], 2), "speed_probe_ms": speed_probe_ms()}
 
