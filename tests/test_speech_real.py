@@ -169,7 +169,8 @@ def test_a_person_talking_freely_is_transcribed_as_offline_whisper_reads_them(ta
 @pytest.mark.speech
 def test_whisper_runs_unquantised_when_the_setting_asks(whisper):
     """HARKEN_ASR_COMPUTE_TYPE=float32 loads the packaged weights without int8 quantisation
-    (about a point of WER better on clean real speech, docs/speech.md), and reads a real reader."""
+    (on a CPU without VNNI about a point of WER better on clean real speech, docs/speech.md),
+    and reads a real reader."""
     from app.config import Settings
     from app.speech.asr import WhisperRecognizer
     audio, reference = recording("LJ001-0001")
