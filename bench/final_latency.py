@@ -20,8 +20,9 @@ into:
   of the same session was under way);
 - decode: the call that emitted the final (0 when the endpoint took a reading decoded during
   the pause).
-Also word -> first partial and word -> final, and the WER of the finals (each session's finals
-are in the JSON). With --fixed-cost every call takes a fixed time instead of its CPU time: the
+Also word -> first partial and word -> final, the WER of the finals (each session's finals
+are in the JSON) and their false sentence ends (bench/real_speech.py's, against the offline
+greedy reading, cached in bench/results/ as real_speech caches it). With --fixed-cost every call takes a fixed time instead of its CPU time: the
 run no longer depends on the machine or its load, so two settings compare word for word (CPU
 time varies from run to run, and so do the commit points and a few words with it). This is one session
 alone on a core: the live bench (bench/real_speech.py) adds the other sessions and the load.
@@ -32,6 +33,7 @@ import dataclasses
 import json
 import sys
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +43,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import machine  # noqa: E402
 import speechgen  # noqa: E402
-from real_speech import SESSIONS, condition, manifest, session_audio  # noqa: E402
+from real_speech import (SESSIONS, cached_readings, condition, false_sentence_ends, manifest,  # noqa: E402
+                         offline_readings, session_audio)
 from report import save  # noqa: E402
-from speech import CHUNK_S, ENDPOINT_GAP_S, pct  # noqa: E402
+from speech import CHUNK_S, ENDPOINT_GAP_S, offline_model, pct  # noqa: E402
 
 CHUNK = int(CHUNK_S * 16000)
 
@@ -131,9 +134,11 @@ def word_latencies(finals, partials):
     return out
 
 
-def run_condition(recognizer, sessions, utterances, condition_name, slowdown, fixed_cost):
-    """Every session played in `condition_name` through a fresh recognizer(): WER, finals, latencies."""
+def run_condition(recognizer, sessions, utterances, condition_name, slowdown, fixed_cost, offline):
+    """Every session played in `condition_name` through a fresh recognizer(): WER, finals, latencies,
+    and sentence ends against `offline(key, audio)`, the offline greedy reading."""
     rows, words, errors, ref_words, per_session = [], [], 0.0, 0, {}
+    sentence_ends = false_ends = 0
 
     def stats(values):
         return {"p50": pct(values, 50), "p95": pct(values, 95), "mean": round(float(np.mean(values)), 3),
@@ -147,15 +152,21 @@ def run_condition(recognizer, sessions, utterances, condition_name, slowdown, fi
         words += session_words
         reference = " ".join(utterances[u]["reference"] for u in ids)
         n = len(speechgen.normalise(reference).split())
-        session_wer = speechgen.wer(reference, " ".join(e["final"].text for e in finals))
+        text = " ".join(e["final"].text for e in finals)
+        session_wer = speechgen.wer(reference, text)
+        ends, false = false_sentence_ends(text, offline((condition_name, name), audio))
+        sentence_ends, false_ends = sentence_ends + ends, false_ends + false
         errors, ref_words = errors + session_wer * n, ref_words + n
         # Each session's own word -> final, to tell which material sets the pooled P95.
         per_session[name] = {"wer": round(session_wer, 4), "words": n,
                              "word_to_final_s": stats([f for _, f in session_words]),
+                             "sentence_ends": ends, "false_sentence_ends": false,
                              "finals": [e["final"].text for e in finals]}
-        print(f"{name}: WER {session_wer:.3f}, {len(finals)} finals, {len(partials)} partials", flush=True)
+        print(f"{name}: WER {session_wer:.3f}, {len(finals)} finals, {len(partials)} partials, "
+              f"{false} of {ends} sentence ends false", flush=True)
 
     return {"wer": round(errors / ref_words, 4), "words": ref_words,
+            "sentence_ends": sentence_ends, "false_sentence_ends": false_ends,
             "utterance_end_to_final_s": {part: stats([r[part] for r in rows])
                                          for part in ("total", "vad", "voice_after_word", "wait", "decode")},
             "by_kind": {kind: {"n": sum(1 for r in rows if r["kind"] == kind),
@@ -204,13 +215,18 @@ def main():
               "fixed_cost": FIXED_COST_S if args.fixed_cost else None,
               "settings": dataclasses.asdict(settings), "conditions": {}}
 
+    reader = lru_cache(maxsize=1)(offline_model)  # loaded only if a reading is not cached
+
+    def offline(key, audio):
+        return cached_readings("offline", {key: audio}, lambda samples: offline_readings(reader(), samples))[key][0]
+
     def recognizer():
         return SessionRecognizer(whisper, OnlineSpeakers(encoder, config.speaker_similarity), settings=settings)
 
     for condition_name in args.conditions.split(","):
         print(f"-- {condition_name}", flush=True)
         report["conditions"][condition_name] = run_condition(
-            recognizer, sessions, utterances, condition_name, args.slowdown, args.fixed_cost)
+            recognizer, sessions, utterances, condition_name, args.slowdown, args.fixed_cost, offline)
     print(json.dumps({c: {k: v for k, v in r.items() if k != "sessions"}
                       for c, r in report["conditions"].items()}, indent=1))
     save(args.out, report, indent=1)

@@ -22,8 +22,11 @@ speech apart:
 - fragment tokens in the finals: a token that starts or ends with a hyphen, or a lower-case
   token that is no English word (not in Debian's wamerican-large, the references or the offline
   readings); capitalised such tokens are counted apart as misheard names;
+- false sentence ends: a final's word that ends a sentence (., ?, !) where the offline greedy
+  reading goes on with the sentence (a reader's pause read as a full stop), out of all the
+  sentence ends of the finals;
 - utterance end -> final, word -> first partial and word -> final (P50/P95);
-- the same WER, deletion and fragment figures for the LocalAgreement-2 anchor
+- the same WER, deletion, fragment and sentence-end figures for the LocalAgreement-2 anchor
   (bench/local_agreement.py) when --anchor is given.
 Prints the figures and writes bench/results/real_speech.json.
 """
@@ -155,6 +158,41 @@ def deletion_runs(reference, live, offline):
     return runs
 
 
+# A written token that ends a sentence: a full stop, question or exclamation mark, then any closing quote.
+SENTENCE_END = re.compile(r"[.?!][\"')\]”]*$")
+
+
+def _sentence_marked(text):
+    """The normalised words of `text`, and per word whether its written token ends a sentence."""
+    words, ends = [], []
+    for token in text.split():
+        pieces = speechgen.normalise(token).split()
+        words += pieces
+        ends += [False] * len(pieces)
+        if pieces and SENTENCE_END.search(token):
+            ends[-1] = True
+    return words, ends
+
+
+def false_sentence_ends(text, offline):
+    """(sentence ends in `text`, those the offline reading does not have).
+
+    An early commit can end a final where the reader only paused ("we are at present
+    concerned." / "Differs from most…"): WER does not see it, a reader and the analytics'
+    sentences do. A sentence end in `text` is false where the offline reading of the same
+    audio, which heard what followed, has the same word (or another in its place) and goes on
+    with the sentence.
+    """
+    words, ends = _sentence_marked(text)
+    offline_words, offline_ends = _sentence_marked(offline)
+    false = 0
+    for chunk in jiwer.process_words(" ".join(offline_words) or "<empty>", " ".join(words) or "<empty>").alignments[0]:
+        if chunk.type in ("equal", "substitute"):
+            pairs = zip(range(chunk.ref_start_idx, chunk.ref_end_idx), range(chunk.hyp_start_idx, chunk.hyp_end_idx))
+            false += sum(1 for i, j in pairs if ends[j] and not offline_ends[i])
+    return sum(ends), false
+
+
 # Debian's wamerican-large (170,000 words): the default list (wamerican, 100,000) lacks real
 # words such as "unblest", which then counted as fragments.
 DICTIONARIES = ("/usr/share/dict/american-english-large", "/usr/share/dict/words")
@@ -268,6 +306,8 @@ def summarise(entries, references):
         out[f"{who}_deletion_runs"] = sum(len(entries[n][f"{who}_deletion_runs"]) for n in entries)
         out[f"{who}_fragments"] = sum(len(entries[n][f"{who}_fragments"]) for n in entries)
         out[f"{who}_misheard_names"] = sum(len(entries[n][f"{who}_misheard_names"]) for n in entries)
+        for key in (f"{who}_sentence_ends", f"{who}_false_sentence_ends"):
+            out[key] = sum(entries[n][key] for n in entries)
     return out
 
 
@@ -353,6 +393,8 @@ def main():
                          "wer_offline_beam5": round(speechgen.wer(reference, beam), 4),
                          "live_deletion_runs": deletion_runs(reference, run.transcript, greedy),
                          **dict(zip(("live_fragments", "live_misheard_names"), fragments(tokens, known))),
+                         **dict(zip(("live_sentence_ends", "live_false_sentence_ends"),
+                                    false_sentence_ends(run.transcript, greedy))),
                          "finals": len(run.of("final_transcript")), "partials": len(run.of("partial_transcript")),
                          "max_lag_s": round(run.max_lag_s, 3),
                          "transcript_live": run.transcript, "transcript_offline_greedy": greedy,
@@ -363,6 +405,8 @@ def main():
                                   "anchor_deletion_runs": deletion_runs(reference, text, greedy),
                                   **dict(zip(("anchor_fragments", "anchor_misheard_names"),
                                              fragments(tokens_anchor, known))),
+                                  **dict(zip(("anchor_sentence_ends", "anchor_false_sentence_ends"),
+                                             false_sentence_ends(text, greedy))),
                                   "transcript_anchor": text})
                 entries[name] = entry
                 latencies[name] = session_latencies(run, anchor[(c, name)]["word_to_final_s"] if anchor else [])
