@@ -80,6 +80,19 @@ def test_the_clause_after_a_pause_inside_a_sentence_is_kept(whisper, encoder):
 
 
 @pytest.mark.speech
+def test_a_readers_pause_at_a_comma_ends_no_sentence(whisper, encoder):
+    """LJ Speech: "Printing, in the only sense with which we are at present concerned, differs
+    from most ..." is one sentence read with a pause at each comma. Whisper, whose audio ends at
+    such a pause, read "present concerned." there and the finals went on with "Differs from
+    most": a full stop it was unsure of. The finals end no sentence before the last word."""
+    audio, reference = recording("LJ001-0001")
+    finals = finals_of(whisper, encoder, audio)
+    text = " ".join(f.text for f in finals)
+    assert not re.search(r"[.?!]\s", text), [f.text for f in finals]
+    assert speechgen.wer(reference, text) <= 0.1, text
+
+
+@pytest.mark.speech
 def test_hyphenated_words_are_never_broken_at_a_commit(whisper, encoder):
     """LibriVox: "ill-disposed" and "cold-hearted" come out whole, in a long stretch where
     words are committed early."""

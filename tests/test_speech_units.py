@@ -323,6 +323,23 @@ def test_hyphenated_and_dotted_words_stay_whole():
         ["hearted", "and", "rather", "selfish"]
 
 
+def test_a_full_stop_whisper_is_unsure_of_ends_no_utterance_in_a_pause():
+    """Whisper reads "." as a token of its own: its probability is taken before punctuation is
+    merged into the words, and a reading ends the utterance in a pause only when that mark is
+    sure enough (a mark inside a token, as in "p.m.", has none of its own and counts as sure)."""
+    from app.speech.asr import _sentence_end_probability
+    from app.speech.streaming import _Reading
+    alignment = [{"word": " present", "probability": 0.9}, {"word": " concerned", "probability": 0.95},
+                 {"word": ".", "probability": 0.611}, {"word": "", "probability": 0.0}]
+    assert _sentence_end_probability(alignment) == 0.611
+    assert _sentence_end_probability(alignment[:2]) is None
+    assert _sentence_end_probability([{"word": " really", "probability": 0.8}, {"word": "?!", "probability": 0.9}]) == 0.9
+    assert not _Reading(words_of("present concerned."), 0.611).ends_sentence(0.8)
+    assert _Reading(words_of("present concerned."), 0.93).ends_sentence(0.8)
+    assert _Reading(words_of("at 7 p.m."), None).ends_sentence(0.8)
+    assert not _Reading(words_of("present concerned"), None).ends_sentence(0.8)
+
+
 def test_an_unsure_agreed_word_is_committed_once_heard_long_enough_ago():
     """Agreed words commit up to the first unsure one and end on a nearly sure one, unless
     the unsure word ends by the settled time: then it no longer holds back the words after it."""

@@ -57,6 +57,9 @@ class Hypothesis:
     words: tuple
     avg_logprob: float
     no_speech_prob: float
+    # The probability Whisper gave the full stop, question or exclamation mark that ends the
+    # reading (None where it ends otherwise): at a pause it tells a sentence's end from a comma.
+    end_probability: float = None
 
     @property
     def text(self):
@@ -132,12 +135,13 @@ class WhisperRecognizer:
             consumed += len(alignment[skipped]["tokens"])
             skipped += 1
         alignment = alignment[skipped:]
+        end_probability = _sentence_end_probability(alignment)
         merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
         words = tuple(
             WordHyp(w["word"], round(float(w["start"]), 3), round(min(float(w["end"]), duration_s), 3),
                     round(float(w["probability"]), 3))
             for w in alignment if w["word"].strip())
-        return Hypothesis(join_split_words(words), avg_logprob, result.no_speech_prob)
+        return Hypothesis(join_split_words(words), avg_logprob, result.no_speech_prob, end_probability)
 
     def _tokenizer(self, language):
         from faster_whisper.tokenizer import Tokenizer
@@ -181,6 +185,15 @@ def restore_lost_merges(hf_tokenizer):
     log.warning("the model's tokenizer lacks BPE merges %s: restored", restored)
     model["merges"] = [list(m) if as_pairs else " ".join(m) for m in merges]
     return Tokenizer.from_str(json.dumps(spec))
+
+
+def _sentence_end_probability(alignment):
+    """The probability of the alignment's last word if it is a sentence's closing mark (before
+    punctuation is merged into the words: Whisper reads "." as a token of its own)."""
+    last = next((w for w in reversed(alignment) if w["word"].strip()), None)
+    if last is not None and set(last["word"].strip()) <= set(".?!"):
+        return round(float(last["probability"]), 3)
+    return None
 
 
 def join_split_words(words):

@@ -6,11 +6,12 @@ speech of the current utterance; and words on which two consecutive partial hypo
 agree (LocalAgreement-2) are emitted at once as their own `final_transcript`, the audio
 behind them is dropped, and the rest of the utterance goes on under a new utterance id.
 A reading that ends a sentence once the voice has paused is final without waiting for the
-endpoint. The finals of a session read, in order, as the whole of what was said: the next
-decode, in the same turn or the next, starts on the last committed words again, forced as
-the decoder's prefix, and returns only what follows them; a decode that reads committed
-words again anyway (a replay) loses them. A decode whose words become finals at once sees
-more than a partial: the turn's committed audio and a wider window, and it searches a beam.
+endpoint, if Whisper is sure of its full stop. The finals of a session read, in order, as the
+whole of what was said: the next decode, in the same turn or the next, starts on the last
+committed words again, forced as the decoder's prefix, and returns only what follows them;
+a decode that reads committed words again anyway (a replay) loses them. A decode whose words
+become finals at once sees more than a partial: the turn's committed audio and a wider window,
+and it searches a beam.
 
 `SessionRecognizer` only decides what to decode and what to commit. Its parts can each be
 read and tested alone: `Endpointer` and `DecodeSchedule` (endpointing.py: where utterances
@@ -55,6 +56,20 @@ class ResumePoint:
     samples: int = 0  # session sample where the resumed stream's audio starts
     utterances: int = 0  # the number of the last utterance that has a final
     said: tuple = ()  # the session's last emitted words
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """The words of one decode, in session seconds, and how sure Whisper was of the full stop
+    (question or exclamation mark) after the last of them: None where there is none."""
+
+    words: list
+    end_probability: float = None
+
+    def ends_sentence(self, min_probability):
+        """True when the words end a sentence whose closing mark Whisper gave `min_probability`
+        or more (or no probability of its own: a mark inside a token, as in "p.m.")."""
+        return ends_sentence(self.words) and (self.end_probability is None or self.end_probability >= min_probability)
 
 
 class SessionRecognizer:
@@ -117,11 +132,14 @@ class SessionRecognizer:
         """Decode the open utterance: a partial, preceded by a final for any stable prefix."""
         self._schedule.decoding()
         pausing = self._vad.pausing()  # a decode in a pause may be the utterance's last: it gets the beam
-        words = self._decode_checked(final=pausing)
+        reading = self._decode_checked(final=pausing)
+        words = reading.words
         events = []
-        if pausing and ends_sentence(words):
+        if pausing and reading.ends_sentence(self._cfg.sentence_end_min_probability):
             # The voice stopped and Whisper reads a whole sentence: that is the utterance's end.
             # Should the speaker go on, the next utterance starts here with this as its context.
+            # A full stop Whisper is unsure of is most often a reader's pause at a comma (the
+            # audio ends there, so it guesses): that reading waits for the endpoint instead.
             events += self._commit(words, max(words[-1].end, self._vad.speech_end / RATE_HZ))
             words = []
         elif pausing:
@@ -204,17 +222,18 @@ class SessionRecognizer:
         fewer words than the last partial, or ends over a second before the voice did, the
         audio is decoded again in a 10 s window without the prompt, and the fuller reading kept.
         """
-        words = self._decode(final)
+        reading = self._decode(final)
+        words = reading.words
         speech_end_s = self._vad.speech_end / RATE_HZ
         voiced_s = speech_end_s - self._audio.start / RATE_HZ
         cut_short = voiced_s > _RETRY_AFTER_S and (not words or words[-1].end < speech_end_s - _RETRY_AFTER_S)
         if cut_short or len(words) < len(self._previous) // 2:
             retry = self._decode(final, with_prompt=False, min_window_s=_RETRY_WINDOW_S)
-            words = retry if len(retry) > len(words) else words
-        return words
+            reading = retry if len(retry.words) > len(words) else reading
+        return reading
 
     def _decode(self, final, with_prompt=True, min_window_s=MIN_WINDOW_S):
-        """Words of the uncommitted audio, in session seconds; `final`: they become finals at once.
+        """A `_Reading` of the uncommitted audio; `final`: its words become finals at once.
 
         The last committed words (up to 1 s of them, or `final_context_s` for a final) are
         decoded again in front of the open audio as a forced prefix, so Whisper never starts
@@ -236,7 +255,9 @@ class SessionRecognizer:
             max(min_window_s, window_floor_s), beam_size=beam_size, speech_end_s=speech_end_s - offset)
         words = unhyphened(heard_words(hypothesis.words, offset, cut_s, speech_end_s))
         spoken = self._vad.voice.spoken
-        return drop_replays(self._text.history(), drop_echo(words, spoken), spoken)
+        words = drop_replays(self._text.history(), drop_echo(words, spoken), spoken)
+        last_kept = bool(words) and words[-1].word == hypothesis.words[-1].text.strip()
+        return _Reading(words, hypothesis.end_probability if last_kept else None)
 
     def _endpoint(self):
         """Silence long enough: decode what is left of the utterance and close it."""
@@ -244,7 +265,7 @@ class SessionRecognizer:
         if self._vad.enough_speech() and self._voiced_open():
             words = self._schedule.held
             if words is None:
-                words = self._decode_checked(final=True)
+                words = self._decode_checked(final=True).words
             if words:
                 events += self._commit(words, None)
         if self._speaker is not None and self._audio.has_segment():
@@ -259,7 +280,7 @@ class SessionRecognizer:
 
     def _commit_long(self):
         """The utterance reached its maximum length: commit all but its last second of words."""
-        words = self._decode(final=True)
+        words = self._decode(final=True).words
         piece_end = self._audio.end / RATE_HZ
         keep = [w for w in words if w.end <= piece_end - _LONG_UTTERANCE_TAIL_S] or words[:-1]
         if keep:
