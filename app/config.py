@@ -77,6 +77,8 @@ class Settings:
     vad_threshold: float = field(default=0.5, metadata={"env": "HARKEN_VAD_THRESHOLD"})
     vad_end_silence_s: float = field(default=0.4, metadata={"env": "HARKEN_VAD_END_SILENCE_S"})
     vad_sentence_end_silence_s: float = field(default=0.15, metadata={"env": "HARKEN_VAD_SENTENCE_END_SILENCE_S"})
+    vad_sentence_end_min_probability: float = field(
+        default=0.8, metadata={"env": "HARKEN_VAD_SENTENCE_END_MIN_PROBABILITY"})
     vad_min_speech_s: float = field(default=0.25, metadata={"env": "HARKEN_VAD_MIN_SPEECH_S"})
     max_utterance_s: float = field(default=12.0, metadata={"env": "HARKEN_MAX_UTTERANCE_S"})
     partial_interval_s: float = field(default=0.6, metadata={"env": "HARKEN_PARTIAL_INTERVAL_S"})

@@ -56,8 +56,8 @@ class EndpointSettings:
     sentence_end_silence_s: float
     # ... unless Whisper gave that closing mark a probability below this: with the audio ending
     # at the pause it guesses, and on real readers most such guesses are a comma's pause
-    # ("we are at present concerned." / "Differs from most…"; docs/speech.md).
-    sentence_end_min_probability: float = 0.8
+    # ("we are at present concerned." / "Differs from most…"; docs/speech.md). 0: every one.
+    sentence_end_min_probability: float
     # Decodes whose words become finals at once (in a pause, at the endpoint, at the maximum
     # length) use a beam this wide; partials, whose agreed words are held to a second reading,
     # stay greedy.
