@@ -22,8 +22,8 @@ into:
   the pause).
 Also word -> first partial and word -> final, the WER of the finals (each session's finals
 are in the JSON) and their false sentence ends (bench/real_speech.py's, against the offline
-greedy reading, cached in bench/results/ as real_speech caches it). With --fixed-cost every call takes a fixed time instead of its CPU time: the
-run no longer depends on the machine or its load, so two settings compare word for word (CPU
+greedy reading, cached in bench/results/ as real_speech caches it). With --fixed-cost every
+call takes a fixed time instead of its CPU time: the run no longer depends on the machine or its load, so two settings compare word for word (CPU
 time varies from run to run, and so do the commit points and a few words with it). This is one session
 alone on a core: the live bench (bench/real_speech.py) adds the other sessions and the load.
 Writes bench/results/final_latency.json.

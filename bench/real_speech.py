@@ -52,6 +52,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 import machine  # noqa: E402
 import speechgen  # noqa: E402
+from app.speech.words import closes_sentence  # noqa: E402
 from conftest import Server  # noqa: E402
 from report import results_path, save  # noqa: E402
 from speech import LiveRun, offline_model, pct, worker_cpu_s  # noqa: E402
@@ -158,10 +159,6 @@ def deletion_runs(reference, live, offline):
     return runs
 
 
-# A written token that ends a sentence: a full stop, question or exclamation mark, then any closing quote.
-SENTENCE_END = re.compile(r"[.?!][\"')\]”]*$")
-
-
 def _sentence_marked(text):
     """The normalised words of `text`, and per word whether its written token ends a sentence."""
     words, ends = [], []
@@ -169,7 +166,7 @@ def _sentence_marked(text):
         pieces = speechgen.normalise(token).split()
         words += pieces
         ends += [False] * len(pieces)
-        if pieces and SENTENCE_END.search(token):
+        if pieces and closes_sentence(token):
             ends[-1] = True
     return words, ends
 

@@ -38,7 +38,8 @@ def endpoint_settings(settings, **tuning):
     return EndpointSettings(
         vad_threshold=settings.vad_threshold, end_silence_s=settings.vad_end_silence_s,
         sentence_end_silence_s=settings.vad_sentence_end_silence_s,
-        sentence_end_min_probability=settings.vad_sentence_end_min_probability, min_speech_s=settings.vad_min_speech_s,
+        sentence_end_min_probability=settings.vad_sentence_end_min_probability,
+        min_speech_s=settings.vad_min_speech_s,
         max_utterance_s=settings.max_utterance_s, partial_interval_s=settings.partial_interval_s,
         final_beam_size=settings.asr_final_beam_size, final_window_s=settings.asr_final_window_s,
         final_context_s=settings.asr_final_context_s, **tuning)

@@ -57,8 +57,14 @@ def before(words, limit_s):
     return leading(words, lambda word: word.end <= limit_s)
 
 
+def closes_sentence(text):
+    """True when `text` ends with a full stop, question or exclamation mark (before any closing
+    quote or bracket)."""
+    return text.rstrip("\"')]”").endswith((".", "?", "!"))
+
+
 def ends_sentence(words):
-    return bool(words) and words[-1].word.rstrip("\"')]”").endswith((".", "?", "!"))
+    return bool(words) and closes_sentence(words[-1].word)
 
 
 def heard_words(hypothesis_words, offset_s, cut_s, speech_end_s):
