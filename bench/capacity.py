@@ -108,9 +108,6 @@ def trial(url, material, count, measure_cpu=True):
     finals = [f for _, f in words]
     firsts = [p for p, _ in words if p is not None]
     utterance = [u for run in runs for u in run.utterance_latencies()]
-    scored = [(reference, run.transcript) for (_, _, reference), run in zip(picked_sessions, runs) if reference]
-    ref_words = sum(len(speechgen.normalise(r).split()) for r, _ in scored)
-    errors = sum(speechgen.wer(r, t) * len(speechgen.normalise(r).split()) for r, t in scored)
     return {"sessions": count, "names": [name for name, _, _ in picked_sessions],
             "load_average_at_start": round(load, 2),
             "word_to_final_s": {"p50": pct(finals, 50), "p95": pct(finals, 95), "n": len(finals)},
@@ -121,8 +118,16 @@ def trial(url, material, count, measure_cpu=True):
                 sum(len(run.of("partial_transcript")) for run in runs) * 60 / audio_s, 1),
             "max_lag_s": round(max(run.max_lag_s for run in runs), 3),
             "worker_cpu_per_audio_s": round(cpu / audio_s, 3) if cpu is not None else None,
-            "wer": round(errors / ref_words, 4) if ref_words else None,
+            "wer": pooled_wer(picked_sessions, [run.transcript for run in runs]),
             "errors": sum(1 for run in runs if run.error or not run.of("done"))}
+
+
+def pooled_wer(picked_sessions, transcripts):
+    """WER over the sessions that have their reference (those not cut), pooled by words; None if none has."""
+    scored = [(reference, text) for (_, _, reference), text in zip(picked_sessions, transcripts) if reference]
+    ref_words = sum(len(speechgen.normalise(r).split()) for r, _ in scored)
+    errors = sum(speechgen.wer(r, t) * len(speechgen.normalise(r).split()) for r, t in scored)
+    return round(errors / ref_words, 4) if ref_words else None
 
 
 def simulate_worker(count, material, slowdown=1.0):
@@ -142,7 +147,8 @@ def simulate_worker(count, material, slowdown=1.0):
         _MODELS = (WhisperRecognizer(whisper_model(config)), SpeakerEncoder())
     whisper, encoder = _MODELS
     chunk = int(CHUNK_S * RATE_HZ)
-    audios = [np.frombuffer(pcm, np.int16).astype(np.float32) / 32767 for _, pcm, _ in picked(material, count)]
+    picked_sessions = picked(material, count)
+    audios = [np.frombuffer(pcm, np.int16).astype(np.float32) / 32767 for _, pcm, _ in picked_sessions]
     recognizers = [SessionRecognizer(whisper, OnlineSpeakers(encoder, config.speaker_similarity),
                                      settings=endpoint_settings(config))
                    for _ in range(count)]
@@ -153,6 +159,11 @@ def simulate_worker(count, material, slowdown=1.0):
     now = 0.0
 
     cpu_by_call = {}
+
+    def crowded(i):
+        """As app.speech.worker decides it: enough other sessions wait for a decode."""
+        limit = config.asr_catch_up_at
+        return limit > 0 and sum(r.wants_partial() for j, r in enumerate(recognizers) if j != i) >= limit
 
     def call(i, kind, fn):
         nonlocal now
@@ -174,13 +185,13 @@ def simulate_worker(count, material, slowdown=1.0):
     while arrivals:
         if arrivals[0][0] <= now:
             _, i, k = heapq.heappop(arrivals)
-            call(i, "feed", lambda: recognizers[i].feed(audios[i][k * chunk:(k + 1) * chunk]))
+            call(i, "feed", lambda: recognizers[i].feed(audios[i][k * chunk:(k + 1) * chunk], crowded(i)))
             continue
         due = next((i for i in order if recognizers[i].wants_partial()), None)
         if due is None:
             now = arrivals[0][0]
             continue
-        call(due, "partial", recognizers[due].partial)
+        call(due, "partial", lambda: recognizers[due].partial(crowded(due)))
         order.remove(due)
         order.append(due)
     for i in range(count):
@@ -206,6 +217,8 @@ def simulate_worker(count, material, slowdown=1.0):
             "partials_per_session_minute": round(
                 sum(len(p) for p in partials) * 60 / audio_s, 1),
             "cpu_per_audio_s": round(sum(c for c, _ in cpu_by_call.values()) / audio_s, 3),
+            "catch_up_at": config.asr_catch_up_at,
+            "wer": pooled_wer(picked_sessions, [" ".join(f.text for _, f in session) for session in finals]),
             # Where the worker's CPU goes: seconds per audio second and calls, by kind of call.
             "cpu_by_call": {kind: {"cpu_per_audio_s": round(c / audio_s, 4), "calls": n, "mean_s": round(c / n, 4)}
                             for kind, (c, n) in sorted(cpu_by_call.items())},
@@ -235,8 +248,9 @@ def main():
     material = sessions(args.audio_s, args.mix)
     if args.simulate:
         return simulated(args, material)
+    from app.config import Settings
     report = {"machine": machine.describe(), "layout": args.layout, "audio_s": args.audio_s, "mix": args.mix,
-              "trials": []}
+              "catch_up_at": Settings.from_env().asr_catch_up_at, "trials": []}
     with _deployment(args.layout) as server:
         floors = alone(server.url, material[:max(counts)]) if args.alone else None
         if floors:

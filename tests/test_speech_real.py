@@ -118,6 +118,74 @@ def test_a_sentence_said_three_times_is_transcribed_three_times(whisper, encoder
     assert speechgen.wer(" ".join([text] * 3), said) <= 0.15
 
 
+class _NotingCalls:
+    """The real recognizer, noting the beam and the window floor of each decode."""
+
+    def __init__(self, whisper):
+        self._whisper = whisper
+        self.calls = []
+
+    def recognize(self, audio, language, prompt, prefix, min_window_s, **options):
+        self.calls.append((options.get("beam_size", 1), min_window_s))
+        return self._whisper.recognize(audio, language, prompt, prefix, min_window_s, **options)
+
+
+def recognizer_of(whisper, encoder):
+    from app.speech.diarization import OnlineSpeakers
+    from app.speech.settings import endpoint_settings
+    from app.speech.streaming import SessionRecognizer
+    return SessionRecognizer(whisper, OnlineSpeakers(encoder, Settings().speaker_similarity),
+                             settings=endpoint_settings(Settings()))
+
+
+@pytest.mark.speech
+def test_a_crowded_worker_decodes_finals_cheaply_and_keeps_every_word(whisper, encoder):
+    """With other sessions waiting (app.speech.worker, HARKEN_ASR_CATCH_UP_AT) a worker decodes
+    each final greedy, in the partials' 3 s window floor, instead of a beam over the turn: the
+    clause after a pause is all there, as it is with the finals' beam."""
+    parts = [recording(uid) for uid in ("austen-0920", "austen-0930")]
+    audio = np.concatenate([joined([a for a, _ in parts], 0.8), np.zeros(RATE_HZ, np.float32)])
+    reference = " ".join(text for _, text in parts)
+    for catch_up in (False, True):
+        noted = _NotingCalls(whisper)
+        recognizer = recognizer_of(noted, encoder)
+        finals = [e for start in range(0, len(audio), 1600)
+                  for e in recognizer.feed(audio[start:start + 1600], catch_up)]
+        said = " ".join(f.text for f in finals)
+        assert speechgen.normalise(parts[1][1]) in speechgen.normalise(said), (catch_up, said)
+        assert speechgen.wer(reference, said) <= 0.1, (catch_up, said)
+        beams = {beam for beam, _ in noted.calls}
+        assert beams == ({1} if catch_up else {Settings().asr_final_beam_size}), noted.calls
+        if catch_up:
+            assert {window for _, window in noted.calls} == {3}, noted.calls
+
+
+@pytest.mark.speech
+def test_a_worker_is_crowded_when_enough_other_sessions_wait_for_a_decode(whisper, encoder):
+    """Two sessions in the middle of a sentence want a decode, a third has heard nothing: the
+    third's finals are made cheaply at HARKEN_ASR_CATCH_UP_AT=2, a talking one's only at 1."""
+    from types import SimpleNamespace
+
+    from app.speech.settings import WorkerSettings
+    from app.speech.worker import _Sessions
+    audio, _ = recording("LJ001-0002")
+    live = {}
+    for name, fed in (("talking", audio[:2 * RATE_HZ]), ("also talking", audio[:2 * RATE_HZ]),
+                      ("silent", np.zeros(2 * RATE_HZ, np.float32))):
+        live[name] = SimpleNamespace(recognizer=recognizer_of(whisper, encoder))
+        live[name].recognizer.feed(fed)
+    assert [s.recognizer.wants_partial() for s in live.values()] == [True, True, False]
+
+    def crowded(name, limit):
+        worker = _Sessions(None, None, WorkerSettings.from_settings(Settings(asr_catch_up_at=limit)))
+        worker.live.update(live)
+        return worker._crowded(name)
+
+    assert crowded("silent", 2) and not crowded("talking", 2)
+    assert crowded("talking", 1)
+    assert not crowded("silent", 0)
+
+
 @pytest.fixture(scope="module")
 def talking_freely(whisper, encoder):
     """(finals, normalised text of the finals, reference) of a person talking freely, twice.

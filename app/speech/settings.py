@@ -20,6 +20,7 @@ class WorkerSettings:
     summary_every_s: float
     max_file_audio_s: float
     log_level: str
+    catch_up_at: int
     endpointing: EndpointSettings
 
     @classmethod
@@ -29,7 +30,8 @@ class WorkerSettings:
                    asr_threads=settings.asr_threads, asr_compute_type=settings.asr_compute_type,
                    speaker_similarity=settings.speaker_similarity,
                    summary_every_s=settings.summary_every_s, max_file_audio_s=settings.max_file_audio_s,
-                   log_level=settings.log_level, endpointing=endpoint_settings(settings))
+                   log_level=settings.log_level, catch_up_at=settings.asr_catch_up_at,
+                   endpointing=endpoint_settings(settings))
 
 
 def endpoint_settings(settings, **tuning):

@@ -20,6 +20,7 @@ the committed audio before it), `Transcript` (transcript.py: ids, finals, the wo
 decodes lean on), the replay filter (replays.py) and word-list helpers (words.py). How each
 rule and setting was chosen is in docs/speech.md.
 """
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,17 +91,24 @@ class SessionRecognizer:
         self._previous = []  # the last partial's uncommitted words, session times
         self._speaker = None  # the open turn's speaker, once its first final chose it
         self._unlearned = None  # (speaker, audio) of the last finished turn, for `learn_speaker`
+        self._catching_up = False  # set for one `feed` or `partial` by a crowded worker
 
     @property
     def analysed_s(self):
         """Session audio consumed so far, in seconds."""
         return self._vad.position / RATE_HZ
 
-    def feed(self, samples):
-        """Take the next samples; events for every utterance they complete (never partials)."""
+    def feed(self, samples, catch_up=False):
+        """Take the next samples; events for every utterance they complete (never partials).
+
+        `catch_up`: the worker has other sessions waiting, so a final these samples complete is
+        decoded as cheaply as a partial (greedy, 3 s window floor, 1 s of context) instead of
+        searching a beam over the turn's audio, the most costly decode a worker makes.
+        """
         events = []
-        for frame, probability in self._frames.push(samples):
-            events += self._on_frame(frame, probability)
+        with self._finals_as_partials(catch_up):
+            for frame, probability in self._frames.push(samples):
+                events += self._on_frame(frame, probability)
         return events
 
     def resume_point(self):
@@ -128,39 +136,41 @@ class SessionRecognizer:
         """True when a decode is due: enough new speech since the last one, or a pause began."""
         return self._vad.in_speech and self._voiced_open() and self._schedule.due(self._vad.pausing())
 
-    def partial(self):
-        """Decode the open utterance: a partial, preceded by a final for any stable prefix."""
-        self._schedule.decoding()
-        pausing = self._vad.pausing()  # a decode in a pause may be the utterance's last: it gets the beam
-        reading = self._decode_checked(final=pausing)
-        words = reading.words
-        events = []
-        if pausing and reading.ends_sentence(self._cfg.sentence_end_min_probability):
-            # The voice stopped and Whisper reads a whole sentence: that is the utterance's end.
-            # Should the speaker go on, the next utterance starts here with this as its context.
-            # A full stop Whisper is unsure of is most often a reader's pause at a comma (the
-            # audio ends there, so it guesses): that reading waits for the endpoint instead.
-            events += self._commit(words, max(words[-1].end, self._vad.speech_end / RATE_HZ))
-            words = []
-        elif pausing:
-            # Nothing but silence can follow before the endpoint: keep this decode for it.
-            self._schedule.hold(words)
-        elif min(len(self._audio.context), _CONTEXT_S * RATE_HZ) + self._audio.samples \
-                >= self._cfg.commit_min_audio_s * RATE_HZ:
-            stable = self._stable_prefix(words)
-            if len(stable) >= self._cfg.commit_min_words:
-                # Cut at the earlier of the two word boundaries: Whisper's word times are
-                # approximate, and a sliver of the committed word left in (the next decode
-                # forces that word as its prefix anyway) costs less than clipping the next one.
-                cut = min(stable[-1].end, words[len(stable)].start) if len(words) > len(stable) else stable[-1].end
-                events += self._commit(stable, cut)
-                words = words[len(stable):]
-        self._previous = words
-        if words:
-            events.append(PartialTranscript(
-                partial_id=self._text.next_partial_id(), utterance_id=self._text.utterance_id,
-                text=join(words), t_start=round(words[0].start, 3), speaker=self._speaker))
-        return events
+    def partial(self, catch_up=False):
+        """Decode the open utterance: a partial, preceded by a final for any stable prefix.
+        `catch_up`: as for `feed` (a decode in a pause may be the utterance's final)."""
+        with self._finals_as_partials(catch_up):
+            self._schedule.decoding()
+            pausing = self._vad.pausing()  # a decode in a pause may be the utterance's last: it gets the beam
+            reading = self._decode_checked(final=pausing)
+            words = reading.words
+            events = []
+            if pausing and reading.ends_sentence(self._cfg.sentence_end_min_probability):
+                # The voice stopped and Whisper reads a whole sentence: that is the utterance's end.
+                # Should the speaker go on, the next utterance starts here with this as its context.
+                # A full stop Whisper is unsure of is most often a reader's pause at a comma (the
+                # audio ends there, so it guesses): that reading waits for the endpoint instead.
+                events += self._commit(words, max(words[-1].end, self._vad.speech_end / RATE_HZ))
+                words = []
+            elif pausing:
+                # Nothing but silence can follow before the endpoint: keep this decode for it.
+                self._schedule.hold(words)
+            elif min(len(self._audio.context), _CONTEXT_S * RATE_HZ) + self._audio.samples \
+                    >= self._cfg.commit_min_audio_s * RATE_HZ:
+                stable = self._stable_prefix(words)
+                if len(stable) >= self._cfg.commit_min_words:
+                    # Cut at the earlier of the two word boundaries: Whisper's word times are
+                    # approximate, and a sliver of the committed word left in (the next decode
+                    # forces that word as its prefix anyway) costs less than clipping the next one.
+                    cut = min(stable[-1].end, words[len(stable)].start) if len(words) > len(stable) else stable[-1].end
+                    events += self._commit(stable, cut)
+                    words = words[len(stable):]
+            self._previous = words
+            if words:
+                events.append(PartialTranscript(
+                    partial_id=self._text.next_partial_id(), utterance_id=self._text.utterance_id,
+                    text=join(words), t_start=round(words[0].start, 3), speaker=self._speaker))
+            return events
 
     def finish(self):
         """End of the stream: the open utterance becomes final."""
@@ -170,6 +180,15 @@ class SessionRecognizer:
         if self._vad.in_speech:
             events += self._endpoint()
         return events
+
+    @contextlib.contextmanager
+    def _finals_as_partials(self, catch_up):
+        """Within it, if `catch_up`, a decode that becomes a final is made as a partial's is."""
+        self._catching_up = catch_up
+        try:
+            yield
+        finally:
+            self._catching_up = False
 
     def _voiced_open(self):
         """True while voiced audio is left that no final holds yet."""
@@ -233,7 +252,8 @@ class SessionRecognizer:
         return reading
 
     def _decode(self, final, with_prompt=True, min_window_s=MIN_WINDOW_S):
-        """A `_Reading` of the uncommitted audio; `final`: its words become finals at once.
+        """A `_Reading` of the uncommitted audio; `final`: its words become finals at once (decoded
+        with the finals' beam, window and context unless the worker is catching up).
 
         The last committed words (up to 1 s of them, or `final_context_s` for a final) are
         decoded again in front of the open audio as a forced prefix, so Whisper never starts
@@ -242,7 +262,7 @@ class SessionRecognizer:
         """
         cfg = self._cfg
         beam_size, context_cap_s, window_floor_s = (cfg.final_beam_size, cfg.final_context_s, cfg.final_window_s) \
-            if final else (1, _CONTEXT_S, MIN_WINDOW_S)
+            if final and not self._catching_up else (1, _CONTEXT_S, MIN_WINDOW_S)
         cut_s = self._audio.start / RATE_HZ
         prefix = self._text.committed_since(cut_s - min(len(self._audio.context) / RATE_HZ, context_cap_s))
         context = self._audio.context_from(prefix[0].start) if prefix else np.zeros(0, np.float32)

@@ -153,8 +153,17 @@ class _Sessions:
     def _feed(self, message):
         session = self.live.get(message.session_id)
         if session is not None:
-            session.publish(self.channel, message.session_id, session.recognizer.feed(message.samples))
+            events = session.recognizer.feed(message.samples, catch_up=self._crowded(message.session_id))
+            session.publish(self.channel, message.session_id, events)
             session.recognizer.learn_speaker()
+
+    def _crowded(self, session_id):
+        """True when `catch_up_at` (or more) other live sessions wait for a decode: a decode that
+        becomes a final is then made as cheaply as a partial (`SessionRecognizer.feed`), so that
+        under overload the others' partials, and their early commits, do not wait behind it."""
+        limit = self.settings.catch_up_at
+        return limit > 0 and sum(1 for other_id, other in self.live.items()
+                                 if other_id != session_id and other.recognizer.wants_partial()) >= limit
 
     def _finish(self, message):
         session = self.live.pop(message.session_id, None)
@@ -174,7 +183,8 @@ class _Sessions:
             if session is None or not session.recognizer.wants_partial():
                 continue
             try:
-                session.publish(self.channel, session_id, session.recognizer.partial())
+                events = session.recognizer.partial(catch_up=self._crowded(session_id))
+                session.publish(self.channel, session_id, events)
             except Exception as exc:
                 self.fail(session_id, "speech analysis", exc)
                 continue
