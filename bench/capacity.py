@@ -21,9 +21,10 @@ runs: the load average at the start of each count is in the JSON.
 With --simulate, the same sessions are served instead by one in-process worker on a virtual
 clock, as bench/final_latency.py does for one session: chunks arrive at real time, the worker
 feeds every arrived chunk before it decodes a partial (round robin over the sessions that want
-one), and each call lasts the CPU time it took. That gives the number of sessions one worker
-keeps within the promises on a core of its own, whatever else the machine runs; a server has
-one worker per core.
+one), makes a final decode cheap when HARKEN_ASR_CATCH_UP_AT other sessions want one (as
+app.speech.worker does), and each call lasts the CPU time it took. That gives the number of
+sessions one worker keeps within the promises on a core of its own, whatever else the machine
+runs; a server has one worker per core. WER counts the sessions not cut by --audio-s.
 With --layout, the live server is a scale-out deployment on a redis-server of its own
 (docs/scaleout.md): `redis-1x2` one host with two gunicorn workers, `redis-2x2` two hosts
 with two each, every gunicorn worker with one speech worker (HARKEN_WORKERS=1) and each
