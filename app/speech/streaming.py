@@ -139,38 +139,38 @@ class SessionRecognizer:
     def partial(self, catch_up=False):
         """Decode the open utterance: a partial, preceded by a final for any stable prefix.
         `catch_up`: as for `feed` (a decode in a pause may be the utterance's final)."""
+        self._schedule.decoding()
+        pausing = self._vad.pausing()  # a decode in a pause may be the utterance's last: it gets the beam
         with self._finals_as_partials(catch_up):
-            self._schedule.decoding()
-            pausing = self._vad.pausing()  # a decode in a pause may be the utterance's last: it gets the beam
             reading = self._decode_checked(final=pausing)
-            words = reading.words
-            events = []
-            if pausing and reading.ends_sentence(self._cfg.sentence_end_min_probability):
-                # The voice stopped and Whisper reads a whole sentence: that is the utterance's end.
-                # Should the speaker go on, the next utterance starts here with this as its context.
-                # A full stop Whisper is unsure of is most often a reader's pause at a comma (the
-                # audio ends there, so it guesses): that reading waits for the endpoint instead.
-                events += self._commit(words, max(words[-1].end, self._vad.speech_end / RATE_HZ))
-                words = []
-            elif pausing:
-                # Nothing but silence can follow before the endpoint: keep this decode for it.
-                self._schedule.hold(words)
-            elif min(len(self._audio.context), _CONTEXT_S * RATE_HZ) + self._audio.samples \
-                    >= self._cfg.commit_min_audio_s * RATE_HZ:
-                stable = self._stable_prefix(words)
-                if len(stable) >= self._cfg.commit_min_words:
-                    # Cut at the earlier of the two word boundaries: Whisper's word times are
-                    # approximate, and a sliver of the committed word left in (the next decode
-                    # forces that word as its prefix anyway) costs less than clipping the next one.
-                    cut = min(stable[-1].end, words[len(stable)].start) if len(words) > len(stable) else stable[-1].end
-                    events += self._commit(stable, cut)
-                    words = words[len(stable):]
-            self._previous = words
-            if words:
-                events.append(PartialTranscript(
-                    partial_id=self._text.next_partial_id(), utterance_id=self._text.utterance_id,
-                    text=join(words), t_start=round(words[0].start, 3), speaker=self._speaker))
-            return events
+        words = reading.words
+        events = []
+        if pausing and reading.ends_sentence(self._cfg.sentence_end_min_probability):
+            # The voice stopped and Whisper reads a whole sentence: that is the utterance's end.
+            # Should the speaker go on, the next utterance starts here with this as its context.
+            # A full stop Whisper is unsure of is most often a reader's pause at a comma (the
+            # audio ends there, so it guesses): that reading waits for the endpoint instead.
+            events += self._commit(words, max(words[-1].end, self._vad.speech_end / RATE_HZ))
+            words = []
+        elif pausing:
+            # Nothing but silence can follow before the endpoint: keep this decode for it.
+            self._schedule.hold(words)
+        elif min(len(self._audio.context), _CONTEXT_S * RATE_HZ) + self._audio.samples \
+                >= self._cfg.commit_min_audio_s * RATE_HZ:
+            stable = self._stable_prefix(words)
+            if len(stable) >= self._cfg.commit_min_words:
+                # Cut at the earlier of the two word boundaries: Whisper's word times are
+                # approximate, and a sliver of the committed word left in (the next decode
+                # forces that word as its prefix anyway) costs less than clipping the next one.
+                cut = min(stable[-1].end, words[len(stable)].start) if len(words) > len(stable) else stable[-1].end
+                events += self._commit(stable, cut)
+                words = words[len(stable):]
+        self._previous = words
+        if words:
+            events.append(PartialTranscript(
+                partial_id=self._text.next_partial_id(), utterance_id=self._text.utterance_id,
+                text=join(words), t_start=round(words[0].start, 3), speaker=self._speaker))
+        return events
 
     def finish(self):
         """End of the stream: the open utterance becomes final."""
