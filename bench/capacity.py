@@ -141,6 +141,7 @@ def simulate_worker(count, material, slowdown=1.0):
     from app.speech.models import whisper_model
     from app.speech.settings import endpoint_settings
     from app.speech.streaming import SessionRecognizer
+    from app.speech.worker import crowded
 
     global _MODELS
     config = Settings.from_env()
@@ -161,10 +162,9 @@ def simulate_worker(count, material, slowdown=1.0):
 
     cpu_by_call = {}
 
-    def crowded(i):
-        """As app.speech.worker decides it: enough other sessions wait for a decode."""
-        limit = config.asr_catch_up_at
-        return limit > 0 and sum(r.wants_partial() for j, r in enumerate(recognizers) if j != i) >= limit
+    def crowded_but(i):
+        """As app.speech.worker decides it: enough sessions other than `i` wait for a decode."""
+        return crowded((r for j, r in enumerate(recognizers) if j != i), config.asr_catch_up_at)
 
     def call(i, kind, fn):
         nonlocal now
@@ -186,13 +186,13 @@ def simulate_worker(count, material, slowdown=1.0):
     while arrivals:
         if arrivals[0][0] <= now:
             _, i, k = heapq.heappop(arrivals)
-            call(i, "feed", lambda: recognizers[i].feed(audios[i][k * chunk:(k + 1) * chunk], crowded(i)))
+            call(i, "feed", lambda: recognizers[i].feed(audios[i][k * chunk:(k + 1) * chunk], crowded_but(i)))
             continue
         due = next((i for i in order if recognizers[i].wants_partial()), None)
         if due is None:
             now = arrivals[0][0]
             continue
-        call(due, "partial", lambda: recognizers[due].partial(crowded(due)))
+        call(due, "partial", lambda: recognizers[due].partial(crowded_but(due)))
         order.remove(due)
         order.append(due)
     for i in range(count):

@@ -44,14 +44,19 @@ def joined(parts, pause_s):
     return np.concatenate([p for part in parts for p in (part, silence)][:-1])
 
 
-def finals_of(whisper, encoder, audio, **settings):
-    """The finals of `audio` fed as a worker feeds it, with the default settings but `settings`."""
+def recognizer_of(whisper, encoder, **settings):
+    """A session's recognizer with the default settings but `settings`."""
     from app.speech.diarization import OnlineSpeakers
     from app.speech.settings import endpoint_settings
     from app.speech.streaming import SessionRecognizer
     defaults = Settings(**settings)
-    recognizer = SessionRecognizer(whisper, OnlineSpeakers(encoder, defaults.speaker_similarity),
-                                   settings=endpoint_settings(defaults))
+    return SessionRecognizer(whisper, OnlineSpeakers(encoder, defaults.speaker_similarity),
+                             settings=endpoint_settings(defaults))
+
+
+def finals_of(whisper, encoder, audio, **settings):
+    """The finals of `audio` fed as a worker feeds it, with the default settings but `settings`."""
+    recognizer = recognizer_of(whisper, encoder, **settings)
     finals = []
     for start in range(0, len(audio), 1600):
         events = recognizer.feed(audio[start:start + 1600])
@@ -128,14 +133,6 @@ class _NotingCalls:
     def recognize(self, audio, language, prompt, prefix, min_window_s, **options):
         self.calls.append((options.get("beam_size", 1), min_window_s))
         return self._whisper.recognize(audio, language, prompt, prefix, min_window_s, **options)
-
-
-def recognizer_of(whisper, encoder):
-    from app.speech.diarization import OnlineSpeakers
-    from app.speech.settings import endpoint_settings
-    from app.speech.streaming import SessionRecognizer
-    return SessionRecognizer(whisper, OnlineSpeakers(encoder, Settings().speaker_similarity),
-                             settings=endpoint_settings(Settings()))
 
 
 @pytest.mark.speech

@@ -161,9 +161,8 @@ class _Sessions:
         """True when `catch_up_at` (or more) other live sessions wait for a decode: a decode that
         becomes a final is then made as cheaply as a partial (`SessionRecognizer.feed`), so that
         under overload the others' partials, and their early commits, do not wait behind it."""
-        limit = self.settings.catch_up_at
-        return limit > 0 and sum(1 for other_id, other in self.live.items()
-                                 if other_id != session_id and other.recognizer.wants_partial()) >= limit
+        return crowded((other.recognizer for other_id, other in self.live.items() if other_id != session_id),
+                       self.settings.catch_up_at)
 
     def _finish(self, message):
         session = self.live.pop(message.session_id, None)
@@ -205,6 +204,11 @@ class _Sessions:
             self.channel.send(Completed(job_id, job.closing, job.analysed_s))
         elif events:
             self.channel.send(Events(job_id, events, job.analysed_s))
+
+
+def crowded(others, limit):
+    """True when `limit` > 0 and at least `limit` of the `others` (SessionRecognizers) want a decode."""
+    return limit > 0 and sum(1 for recognizer in others if recognizer.wants_partial()) >= limit
 
 
 def serve(channel, models, settings):
