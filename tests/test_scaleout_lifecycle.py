@@ -42,6 +42,8 @@ def test_the_stream_keeps_event_log_max_events_and_says_what_was_dropped(short_t
     for seq in range(30):
         assert upload(short_ttl_server.url, session, seq, tone_pcm(0.05)).status_code == 200
     control(short_ttl_server.url, session, "finalize")
+    # Resume only once the log is whole: a resume while the pipeline still appends reads those events too.
+    assert collect(short_ttl_server.url, session)[-1].name == "done"
     seen = collect(short_ttl_server.url, session, last_event_id=1)
     assert seen[0].name == "error" and seen[0].data["code"] == "events_dropped" and not seen[0].data["fatal"]
     kept = seen[1:]
