@@ -75,7 +75,6 @@ class Settings:
     asr_final_window_s: int = field(default=10, metadata={"env": "HARKEN_ASR_FINAL_WINDOW_S"})
     asr_final_context_s: float = field(default=12.0, metadata={"env": "HARKEN_ASR_FINAL_CONTEXT_S"})
     asr_catch_up_at: int = field(default=2, metadata={"env": "HARKEN_ASR_CATCH_UP_AT"})
-    asr_partial_batch: int = field(default=4, metadata={"env": "HARKEN_ASR_PARTIAL_BATCH"})
     vad_threshold: float = field(default=0.5, metadata={"env": "HARKEN_VAD_THRESHOLD"})
     vad_end_silence_s: float = field(default=0.4, metadata={"env": "HARKEN_VAD_END_SILENCE_S"})
     vad_sentence_end_silence_s: float = field(default=0.15, metadata={"env": "HARKEN_VAD_SENTENCE_END_SILENCE_S"})

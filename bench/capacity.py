@@ -140,7 +140,7 @@ def simulate_worker(count, material, slowdown=1.0):
     from app.speech.diarization import OnlineSpeakers, SpeakerEncoder
     from app.speech.models import whisper_model
     from app.speech.settings import endpoint_settings
-    from app.speech.streaming import SessionRecognizer, decode_partials
+    from app.speech.streaming import SessionRecognizer
     from app.speech.worker import crowded
 
     global _MODELS
@@ -166,21 +166,18 @@ def simulate_worker(count, material, slowdown=1.0):
         """As app.speech.worker decides it: enough sessions other than `i` wait for a decode."""
         return crowded((r for j, r in enumerate(recognizers) if j != i), config.asr_catch_up_at)
 
-    def call(indices, kind, fn):
-        """Run `fn` (the events of each session in `indices`) on the clock."""
+    def call(i, kind, fn):
         nonlocal now
         cpu = time.process_time()
-        results = fn()
+        events = fn()
         spent = time.process_time() - cpu
         now += spent * slowdown
         emitted_final = False
-        for i, events in zip(indices, results):
-            for event in events:
-                is_final = type(event).__name__ == "FinalTranscript"
-                emitted_final |= is_final
-                (finals if is_final else partials)[i].append((now, event))
+        for event in events:
+            is_final = type(event).__name__ == "FinalTranscript"
+            emitted_final |= is_final
+            (finals if is_final else partials)[i].append((now, event))
         # A feed that emits a final decoded it at the endpoint; a partial that does committed words.
-        kind = f"{kind} of {len(indices)}" if len(indices) > 1 else kind
         key = f"{kind} with a final" if emitted_final else kind
         spent_n = cpu_by_call.setdefault(key, [0.0, 0])
         spent_n[0] += spent
@@ -189,19 +186,17 @@ def simulate_worker(count, material, slowdown=1.0):
     while arrivals:
         if arrivals[0][0] <= now:
             _, i, k = heapq.heappop(arrivals)
-            call([i], "feed", lambda: [recognizers[i].feed(audios[i][k * chunk:(k + 1) * chunk], crowded_but(i))])
+            call(i, "feed", lambda: recognizers[i].feed(audios[i][k * chunk:(k + 1) * chunk], crowded_but(i)))
             continue
-        # As app.speech.worker does it: the sessions that want a partial, oldest first, in batches.
-        due = [i for i in order if recognizers[i].wants_partial()][:max(1, config.asr_partial_batch)]
-        if not due:
+        due = next((i for i in order if recognizers[i].wants_partial()), None)
+        if due is None:
             now = arrivals[0][0]
             continue
-        call(due, "partials", lambda: decode_partials(whisper, [(recognizers[i], crowded_but(i)) for i in due]))
-        for i in due:
-            order.remove(i)
-            order.append(i)
+        call(due, "partial", lambda: recognizers[due].partial(crowded_but(due)))
+        order.remove(due)
+        order.append(due)
     for i in range(count):
-        call([i], "finish", lambda: [recognizers[i].finish()])
+        call(i, "finish", recognizers[i].finish)
     audio_s = sum(len(a) / RATE_HZ for a in audios)
     word_final, first = [], []
     for i in range(count):
@@ -223,7 +218,7 @@ def simulate_worker(count, material, slowdown=1.0):
             "partials_per_session_minute": round(
                 sum(len(p) for p in partials) * 60 / audio_s, 1),
             "cpu_per_audio_s": round(sum(c for c, _ in cpu_by_call.values()) / audio_s, 3),
-            "catch_up_at": config.asr_catch_up_at, "partial_batch": config.asr_partial_batch,
+            "catch_up_at": config.asr_catch_up_at,
             "wer": pooled_wer(picked_sessions, [" ".join(f.text for _, f in session) for session in finals]),
             # Where the worker's CPU goes: seconds per audio second and calls, by kind of call.
             "cpu_by_call": {kind: {"cpu_per_audio_s": round(c / audio_s, 4), "calls": n, "mean_s": round(c / n, 4)}

@@ -4,7 +4,6 @@ Each case is a recording of a person, read or talking freely, fed in 100 ms chun
 partial decoded whenever one is due, as a worker does; the finals must hold every word that
 was said, once per time it was said, and no broken word.
 """
-import contextlib
 import json
 import re
 from pathlib import Path
@@ -182,102 +181,6 @@ def test_a_worker_is_crowded_when_enough_other_sessions_wait_for_a_decode(whispe
     assert crowded("silent", 2) and not crowded("talking", 2)
     assert crowded("talking", 1)
     assert not crowded("silent", 0)
-
-
-@contextlib.contextmanager
-def batch_sizes(whisper):
-    """A list that notes the size of each batch `whisper` sends its model while inside."""
-    sizes, batch = [], whisper._recognize_batch
-    whisper._recognize_batch = lambda windows: sizes.append(len(windows)) or batch(windows)
-    try:
-        yield sizes
-    finally:
-        del whisper._recognize_batch
-
-
-@pytest.mark.speech
-def test_partials_decoded_together_read_as_each_session_alone(whisper, encoder):
-    """Three people at once on one worker, their partials decoded in one model call wherever
-    they coincide (HARKEN_ASR_PARTIAL_BATCH): every session's finals and partials are the ones
-    it gets with its partials decoded one by one."""
-    from app.speech.streaming import decode_partials
-    audios = [recording(uid)[0] for uid in ("LJ001-0002", "austen-0920", "1089-134686-0000")]
-    padded = [np.pad(audio, (0, max(len(a) for a in audios) + 2 * RATE_HZ - len(audio))) for audio in audios]
-
-    def stream(together):
-        recognizers = [recognizer_of(whisper, encoder) for _ in audios]
-        said = [[] for _ in audios]
-        for step, start in enumerate(range(0, len(padded[0]), 1600)):
-            for recognizer, audio, events in zip(recognizers, padded, said):
-                events += recognizer.feed(audio[start:start + 1600])
-            if step % 4:  # a busy worker: its partials come round every 0.4 s, so they coincide
-                continue
-            due = [k for k, recognizer in enumerate(recognizers) if recognizer.wants_partial()]
-            if together and due:
-                for k, events in zip(due, decode_partials(whisper, [(recognizers[k], False) for k in due])):
-                    said[k] += events
-            else:
-                for k in due:
-                    said[k] += recognizers[k].partial()
-        for recognizer, events in zip(recognizers, said):
-            events += recognizer.finish()
-        return [[(type(e).__name__, e.text) for e in events] for events in said]
-
-    alone = stream(together=False)
-    with batch_sizes(whisper) as sizes:
-        assert stream(together=True) == alone
-    assert sizes.count(2) + sizes.count(3) >= 3, sizes
-    assert all(any(kind == "FinalTranscript" for kind, _ in events) for events in alone)
-
-
-@pytest.mark.speech
-def test_a_session_whose_partial_fails_fails_alone(whisper, encoder):
-    """Partials decoded together: when one session's decode raises, the worker decodes the batch
-    again one by one, so the others get their partials and only that session fails."""
-    from types import SimpleNamespace
-
-    from app.speech.protocol import Failed
-    from app.speech.settings import WorkerSettings
-    from app.speech.worker import _Sessions
-    audio, _ = recording("LJ001-0002")
-    sent, published = [], []
-    channel = SimpleNamespace(send=sent.append, pending=lambda: False)
-    worker = _Sessions(channel, SimpleNamespace(asr=whisper), WorkerSettings.from_settings(Settings()))
-    for name in ("talking", "broken", "also talking"):
-        recognizer = recognizer_of(whisper, encoder)
-        recognizer.feed(audio[:2 * RATE_HZ])
-        worker.live[name] = SimpleNamespace(recognizer=recognizer, publish=lambda _, name, events:
-                                            published.append((name, [e.text for e in events])))
-
-    def broken(catch_up=False):
-        raise RuntimeError("a broken session")
-
-    worker.live["broken"].recognizer.partial_decode = broken
-    worker.partials()
-    assert [name for name, _ in published] == ["talking", "also talking"]
-    assert all(texts for _, texts in published), published
-    assert [(m.session_id, "a broken session" in m.message) for m in sent] == [("broken", True)], sent
-    assert list(worker.live) == ["talking", "also talking"]
-
-
-@pytest.mark.speech
-def test_recognize_many_reads_each_window_as_recognize_does(whisper):
-    """Greedy windows of one length and prompt length go to the model as one batch; the others
-    (another length, a beam search) alone. Every reading is the one `recognize` gives."""
-    from app.speech.asr import Request
-    clips = [recording(uid)[0] for uid in ("LJ001-0002", "austen-0920", "1089-134686-0000")]
-    prompt = "and then he said that"
-    requests = [Request(clips[2][6 * RATE_HZ:int(8.5 * RATE_HZ)], prompt=prompt),
-                Request(clips[1][:int(2.2 * RATE_HZ)], prompt=prompt),
-                Request(clips[2][:int(2.4 * RATE_HZ)], prompt="so"),
-                Request(clips[2][:int(5.0 * RATE_HZ)], prompt=prompt),
-                Request(clips[1][:int(2.6 * RATE_HZ)], prompt=prompt, beam_size=5),
-                Request(clips[0][:800])]  # too short to hold a word
-    with batch_sizes(whisper) as sizes:
-        together = whisper.recognize_many(requests)
-    assert sorted(sizes) == [1, 1, 1, 2], sizes
-    assert together == [whisper.recognize(**vars(request)) for request in requests]
-    assert all(h.words for h in together[:5]) and not together[5].words
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ repeated 3-grams blocked (unbounded decoding on short windows hallucinates repet
 then one cross-attention alignment for word times. faster-whisper supplies the feature
 extractor, tokenizer and alignment helpers so the numerics match the reference implementation.
 """
+import functools
 import json
 import logging
 import math
@@ -65,34 +66,6 @@ class Hypothesis:
         return "".join(word.text for word in self.words).strip()
 
 
-@dataclass(frozen=True)
-class Request:
-    """One stretch of audio to recognise: the arguments of `WhisperRecognizer.recognize`."""
-
-    audio: np.ndarray
-    language: str = "en"
-    prompt: str = ""
-    prefix: str = ""
-    min_window_s: float = MIN_WINDOW_S
-    beam_size: int = 1
-    speech_end_s: float = None
-
-
-@dataclass(frozen=True)
-class _Window:
-    """A request made ready to decode: its features and its decoder prompt."""
-
-    tokenizer: object
-    features: np.ndarray
-    window_s: int
-    duration_s: float
-    speech_end_s: float
-    sot: list  # the decoder's prompt: earlier text, <|startoftranscript|> and the task tokens
-    forced: list  # the prefix's tokens
-    max_length: int
-    beam_size: int
-
-
 class WhisperRecognizer:
     """One loaded Whisper model (a faster-whisper `WhisperModel`, see models.whisper_model);
     `recognize` is synchronous and meant for a worker process."""
@@ -113,96 +86,62 @@ class WhisperRecognizer:
         it are returned. `speech_end_s` (default: the audio's end) is where the voice stops,
         which tells a beam reading that ended early.
         """
-        return self.recognize_many([Request(audio, language, prompt, prefix, min_window_s, beam_size, speech_end_s)])[0]
-
-    def recognize_many(self, requests):
-        """A `Hypothesis` for each `Request`, in order.
-
-        Greedy requests whose windows have the same length and whose prompts the same number of
-        tokens (CTranslate2 wants <|startoftranscript|> at one position across a batch) are
-        encoded, decoded and aligned in one call each: every one reads as it would alone, and
-        the batch costs less CPU than the calls one by one (the decoder's products are wider).
-        A beam search is decoded alone: a batch runs until its longest beam ends.
-        """
-        hypotheses = [Hypothesis((), 0.0, 1.0)] * len(requests)
-        batches = {}
-        for index, request in enumerate(requests):
-            window = self._window(request)
-            if window is not None:
-                key = (request.language, window.window_s, len(window.sot)) if request.beam_size == 1 else index
-                batches.setdefault(key, []).append((index, window))
-        for members in batches.values():
-            windows = [window for _, window in members]
-            for (index, _), hypothesis in zip(members, self._recognize_batch(windows)):
-                hypotheses[index] = hypothesis
-        return hypotheses
-
-    def _window(self, request):
-        """What decoding `request` takes (`_Window`); None for audio too short to hold a word."""
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.transcribe import get_suppressed_tokens
 
-        duration_s = len(request.audio) / TARGET_RATE_HZ
+        duration_s = len(audio) / TARGET_RATE_HZ
         if duration_s < 0.1:
-            return None
-        tokenizer = self._tokenizer(request.language)
+            return Hypothesis((), 0.0, 1.0)
+        tokenizer = self._tokenizer(language)
         if self._suppress is None:
             self._suppress = list(get_suppressed_tokens(tokenizer, [-1]))
-        window_s = min(MAX_WINDOW_S, max(request.min_window_s, math.ceil(duration_s + 1)))
-        features = self._whisper.feature_extractor(request.audio.astype(np.float32, copy=False), padding=0)
+        window_s = min(MAX_WINDOW_S, max(min_window_s, math.ceil(duration_s + 1)))
+        extractor = self._whisper.feature_extractor
+        features = extractor(audio.astype(np.float32, copy=False), padding=0)
         features = pad_or_trim(features, window_s * self._whisper.frames_per_second)
-        prompt, prefix = request.prompt.strip(), request.prefix.strip()
-        previous = tokenizer.encode(" " + prompt)[-PROMPT_TOKENS_MAX:] if prompt else []
-        forced = tokenizer.encode(" " + prefix) if prefix else []
+        encoded = self._whisper.encode(features)
+        previous = tokenizer.encode(" " + prompt.strip())[-PROMPT_TOKENS_MAX:] if prompt.strip() else []
+        forced = tokenizer.encode(" " + prefix.strip()) if prefix.strip() else []
         sot = self._whisper.get_prompt(tokenizer, previous, without_timestamps=True)
         max_length = len(sot) + len(forced) + int(duration_s * TOKENS_PER_SECOND_BOUND) + TOKENS_MARGIN
-        speech_end_s = duration_s if request.speech_end_s is None else request.speech_end_s
-        return _Window(tokenizer, features, window_s, duration_s, speech_end_s, sot, forced, max_length,
-                       request.beam_size)
+        decode = functools.partial(self._decode, encoded, tokenizer, sot, forced, max_length, duration_s)
+        hypothesis = decode(beam_size)
+        if beam_size > 1 and _stopped_short(hypothesis, duration_s if speech_end_s is None else speech_end_s):
+            greedy = decode(1)
+            if len(greedy.words) > len(hypothesis.words):
+                hypothesis = greedy
+        return hypothesis
 
-    def _recognize_batch(self, windows):
-        """Hypotheses of `windows` (one length, one prompt length; or a single beam search)."""
-        encoded = self._whisper.encode(np.stack([window.features for window in windows]))
-        beam_size = windows[0].beam_size
-        hypotheses = self._decode(encoded, windows, beam_size)
-        if beam_size > 1 and _stopped_short(hypotheses[0], windows[0].speech_end_s):
-            greedy = self._decode(encoded, windows, 1)
-            if len(greedy[0].words) > len(hypotheses[0].words):
-                hypotheses = greedy
-        return hypotheses
+    def _decode(self, encoded, tokenizer, sot, forced, max_length, duration_s, beam_size):
+        """One decode of an encoded window, forced through `forced`, and its word alignment."""
+        from faster_whisper.transcribe import merge_punctuations
 
-    def _decode(self, encoded, windows, beam_size):
-        """One decode of encoded windows, each forced through its prefix, and their word alignment.
-
-        Each sequence is cut at its own length bound (the batch decodes to the longest bound;
-        greedy decoding is causal, so the cut sequence is the one decoded alone)."""
-        results = self._whisper.model.generate(
-            encoded, [window.sot + window.forced for window in windows], beam_size=beam_size,
-            max_length=max(window.max_length for window in windows), return_scores=True,
+        result = self._whisper.model.generate(
+            encoded, [sot + forced], beam_size=beam_size, max_length=max_length, return_scores=True,
             return_no_speech_prob=True, suppress_blank=True, suppress_tokens=self._suppress,
-            no_repeat_ngram_size=3)
-        hypotheses, aligned = [], []
-        for index, (window, result) in enumerate(zip(windows, results)):
-            forced, eot = window.forced, window.tokenizer.eot
-            tokens = [t for t in result.sequences_ids[0] if t < eot]
-            if tokens[:len(forced)] != forced:  # CTranslate2 returns the forced prefix with the rest
-                tokens = forced + tokens
-            tokens = tokens[:window.max_length - len(window.sot)]
-            avg_logprob = result.scores[0] / (len(tokens) + 1)
-            hypotheses.append(Hypothesis((), avg_logprob, result.no_speech_prob))
-            if len(tokens) > len(forced) and not (
-                    result.no_speech_prob > NO_SPEECH_PROB and avg_logprob < NO_SPEECH_LOGPROB):
-                aligned.append((index, tokens))
-        if aligned:
-            if len(aligned) < len(windows):
-                encoded = ctranslate2_rows(encoded, [index for index, _ in aligned])
-            fps = self._whisper.frames_per_second
-            alignments = self._whisper.find_alignment(
-                windows[0].tokenizer, [tokens for _, tokens in aligned], encoded,
-                [int(windows[index].duration_s * fps) for index, _ in aligned])
-            for (index, _), alignment in zip(aligned, alignments):
-                hypotheses[index] = _words_after_prefix(hypotheses[index], windows[index], alignment)
-        return hypotheses
+            no_repeat_ngram_size=3)[0]
+        tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+        if tokens[:len(forced)] != forced:  # CTranslate2 returns the forced prefix with the rest
+            tokens = forced + tokens
+        avg_logprob = result.scores[0] / (len(tokens) + 1)
+        if len(tokens) == len(forced) or (
+                result.no_speech_prob > NO_SPEECH_PROB and avg_logprob < NO_SPEECH_LOGPROB):
+            return Hypothesis((), avg_logprob, result.no_speech_prob)
+        num_frames = int(duration_s * self._whisper.frames_per_second)
+        alignment = self._whisper.find_alignment(tokenizer, [tokens], encoded, num_frames)[0]
+        # Skip the words that spell the forced prefix: they were committed before.
+        skipped, consumed = 0, 0
+        while skipped < len(alignment) and consumed < len(forced):
+            consumed += len(alignment[skipped]["tokens"])
+            skipped += 1
+        alignment = alignment[skipped:]
+        end_probability = _sentence_end_probability(alignment)
+        merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
+        words = tuple(
+            WordHyp(w["word"], round(float(w["start"]), 3), round(min(float(w["end"]), duration_s), 3),
+                    round(float(w["probability"]), 3))
+            for w in alignment if w["word"].strip())
+        return Hypothesis(join_split_words(words), avg_logprob, result.no_speech_prob, end_probability)
 
     def _tokenizer(self, language):
         from faster_whisper.tokenizer import Tokenizer
@@ -246,31 +185,6 @@ def restore_lost_merges(hf_tokenizer):
     log.warning("the model's tokenizer lacks BPE merges %s: restored", restored)
     model["merges"] = [list(m) if as_pairs else " ".join(m) for m in merges]
     return Tokenizer.from_str(json.dumps(spec))
-
-
-def _words_after_prefix(hypothesis, window, alignment):
-    """`hypothesis` with the words of `alignment` that follow the window's forced prefix (they were
-    committed before), punctuation merged into its words, and the probability of a closing mark."""
-    from faster_whisper.transcribe import merge_punctuations
-
-    skipped, consumed = 0, 0
-    while skipped < len(alignment) and consumed < len(window.forced):
-        consumed += len(alignment[skipped]["tokens"])
-        skipped += 1
-    alignment = alignment[skipped:]
-    end_probability = _sentence_end_probability(alignment)
-    merge_punctuations(alignment, "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、")
-    words = tuple(
-        WordHyp(w["word"], round(float(w["start"]), 3), round(min(float(w["end"]), window.duration_s), 3),
-                round(float(w["probability"]), 3))
-        for w in alignment if w["word"].strip())
-    return Hypothesis(join_split_words(words), hypothesis.avg_logprob, hypothesis.no_speech_prob, end_probability)
-
-
-def ctranslate2_rows(storage, rows):
-    """The `rows` (batch indices) of a CTranslate2 CPU StorageView, as a new StorageView."""
-    import ctranslate2
-    return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(storage)[rows]))
 
 
 def _sentence_end_probability(alignment):

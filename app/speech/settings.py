@@ -21,7 +21,6 @@ class WorkerSettings:
     max_file_audio_s: float
     log_level: str
     catch_up_at: int
-    partial_batch: int
     endpointing: EndpointSettings
 
     @classmethod
@@ -32,7 +31,6 @@ class WorkerSettings:
                    speaker_similarity=settings.speaker_similarity,
                    summary_every_s=settings.summary_every_s, max_file_audio_s=settings.max_file_audio_s,
                    log_level=settings.log_level, catch_up_at=settings.asr_catch_up_at,
-                   partial_batch=settings.asr_partial_batch,
                    endpointing=endpoint_settings(settings))
 
 

@@ -28,7 +28,7 @@ import numpy as np
 from client.events import PartialTranscript
 
 from ..audio import TARGET_RATE_HZ as RATE_HZ
-from .asr import MIN_WINDOW_S, Request
+from .asr import MIN_WINDOW_S
 from .endpointing import DecodeSchedule, EndpointSettings, Endpointer, Frame
 from .open_audio import OpenAudio
 from .replays import drop_echo, drop_replays
@@ -36,7 +36,7 @@ from .transcript import Transcript
 from .vad import SileroFrames
 from .words import agreement, before, ends_sentence, heard_words, join, sure_prefix, unhyphened
 
-__all__ = ["EndpointSettings", "ResumePoint", "SessionRecognizer", "decode_partials"]
+__all__ = ["EndpointSettings", "ResumePoint", "SessionRecognizer"]
 
 # Words ending this close to the end of a too-long utterance are left for the next piece.
 _LONG_UTTERANCE_TAIL_S = 1.0
@@ -57,37 +57,6 @@ class ResumePoint:
     samples: int = 0  # session sample where the resumed stream's audio starts
     utterances: int = 0  # the number of the last utterance that has a final
     said: tuple = ()  # the session's last emitted words
-
-
-@dataclass(frozen=True)
-class PartialDecode:
-    """A partial's decode, between `SessionRecognizer.partial_decode` and `partial_events`."""
-
-    window: object  # the `_Window` to decode
-    pausing: bool  # the voice had paused: the reading may be the utterance's last
-    catch_up: bool
-
-
-@dataclass(frozen=True)
-class _Window:
-    """What one decode of the open utterance reads (`request`) and where its words sit in the session."""
-
-    request: Request
-    offset_s: float  # session time of the request audio's first sample
-    cut_s: float  # session time where the uncommitted audio starts
-    speech_end_s: float  # session time where the voice last stopped
-
-
-def decode_partials(asr, due):
-    """The partials of several sessions of one worker, their decodes in one `recognize_many` call.
-
-    `due`: (SessionRecognizer, catch_up) pairs, each wanting a partial; returns each one's events,
-    in order. Every session reads as it would alone (`WhisperRecognizer.recognize_many`).
-    """
-    decodes = [recognizer.partial_decode(catch_up) for recognizer, catch_up in due]
-    hypotheses = asr.recognize_many([decode.window.request for decode in decodes])
-    return [recognizer.partial_events(decode, hypothesis)
-            for (recognizer, _), decode, hypothesis in zip(due, decodes, hypotheses)]
 
 
 @dataclass(frozen=True)
@@ -170,22 +139,10 @@ class SessionRecognizer:
     def partial(self, catch_up=False):
         """Decode the open utterance: a partial, preceded by a final for any stable prefix.
         `catch_up`: as for `feed` (a decode in a pause may be the utterance's final)."""
-        decode = self.partial_decode(catch_up)
-        return self.partial_events(decode, self._asr.recognize(**vars(decode.window.request)))
-
-    def partial_decode(self, catch_up=False):
-        """The first half of `partial`: what to decode (a `PartialDecode`), so that a worker can
-        decode several sessions' partials in one call (`decode_partials`)."""
         self._schedule.decoding()
         pausing = self._vad.pausing()  # a decode in a pause may be the utterance's last: it gets the beam
         with self._finals_as_partials(catch_up):
-            return PartialDecode(self._window(final=pausing), pausing, catch_up)
-
-    def partial_events(self, decode, hypothesis):
-        """The second half of `partial`: its events, from the `hypothesis` of `decode`'s window."""
-        pausing = decode.pausing
-        with self._finals_as_partials(decode.catch_up):
-            reading = self._checked(self._read(decode.window, hypothesis), final=pausing)
+            reading = self._decode_checked(final=pausing)
         words = reading.words
         events = []
         if pausing and reading.ends_sentence(self._cfg.sentence_end_min_probability):
@@ -277,17 +234,14 @@ class SessionRecognizer:
     # -- decoding and emitting ---------------------------------------------------------------
 
     def _decode_checked(self, final):
-        """`_decode`, retried once the long way when its reading looks cut short (`_checked`)."""
-        return self._checked(self._decode(final), final)
-
-    def _checked(self, reading, final):
-        """`reading`, or a second reading of the audio decoded the long way when it looks cut short.
+        """`_decode`, retried once the long way when its reading looks cut short.
 
         Audio that starts inside a word, or a prompt ending in a misrecognised word, can make
         Whisper stop after a word or two although the voice goes on. When the reading has far
         fewer words than the last partial, or ends over a second before the voice did, the
         audio is decoded again in a 10 s window without the prompt, and the fuller reading kept.
         """
+        reading = self._decode(final)
         words = reading.words
         speech_end_s = self._vad.speech_end / RATE_HZ
         voiced_s = speech_end_s - self._audio.start / RATE_HZ
@@ -299,12 +253,7 @@ class SessionRecognizer:
 
     def _decode(self, final, with_prompt=True, min_window_s=MIN_WINDOW_S):
         """A `_Reading` of the uncommitted audio; `final`: its words become finals at once (decoded
-        with the finals' beam, window and context unless the worker is catching up)."""
-        window = self._window(final, with_prompt, min_window_s)
-        return self._read(window, self._asr.recognize(**vars(window.request)))
-
-    def _window(self, final, with_prompt=True, min_window_s=MIN_WINDOW_S):
-        """The `_Window` a decode of the uncommitted audio reads (see `_decode`).
+        with the finals' beam, window and context unless the worker is catching up).
 
         The last committed words (up to 1 s of them, or `final_context_s` for a final) are
         decoded again in front of the open audio as a forced prefix, so Whisper never starts
@@ -321,13 +270,10 @@ class SessionRecognizer:
         piece = self._audio.audio(self._vad.speech_end + int(_TRAILING_S * RATE_HZ))
         offset = cut_s - len(context) / RATE_HZ
         speech_end_s = self._vad.speech_end / RATE_HZ
-        request = Request(np.concatenate([context, piece]), self._language, " ".join(prompt), join(prefix),
-                          max(min_window_s, window_floor_s), beam_size, speech_end_s - offset)
-        return _Window(request, offset, cut_s, speech_end_s)
-
-    def _read(self, window, hypothesis):
-        """The `_Reading` of `window`'s `hypothesis`: its new words in session time, replays dropped."""
-        words = unhyphened(heard_words(hypothesis.words, window.offset_s, window.cut_s, window.speech_end_s))
+        hypothesis = self._asr.recognize(
+            np.concatenate([context, piece]), self._language, " ".join(prompt), join(prefix),
+            max(min_window_s, window_floor_s), beam_size=beam_size, speech_end_s=speech_end_s - offset)
+        words = unhyphened(heard_words(hypothesis.words, offset, cut_s, speech_end_s))
         spoken = self._vad.voice.spoken
         words = drop_replays(self._text.history(), drop_echo(words, spoken), spoken)
         last_kept = bool(words) and words[-1].word == hypothesis.words[-1].text.strip()

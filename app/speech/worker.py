@@ -176,38 +176,20 @@ class _Sessions:
         self.jobs.pop(message.session_id, None)
 
     def partials(self):
-        """Decode partials for sessions that want one, oldest first, until a message arrives:
-        up to `partial_batch` sessions at a time, their greedy decodes in one model call."""
-        wanting = [session_id for session_id, session in self.live.items() if session.recognizer.wants_partial()]
-        batch = max(1, self.settings.partial_batch)
-        for first in range(0, len(wanting), batch):
-            due = [session_id for session_id in wanting[first:first + batch] if session_id in self.live]
-            for session_id, events in self._decode_partials(due):
-                try:
-                    self.live[session_id].publish(self.channel, session_id, events)
-                except Exception as exc:
-                    self.fail(session_id, "speech analysis", exc)
-                    continue
-                self.live.move_to_end(session_id)  # round robin: the next turn goes to the others
-            if self.channel.pending():
-                return
-
-    def _decode_partials(self, due):
-        """(session id, events) of the partials of the sessions `due`, decoded together
-        (`decode_partials`); should that fail, each alone, so a failure is its session's only."""
-        from .streaming import decode_partials
-        recognizers = [(self.live[session_id].recognizer, self._crowded(session_id)) for session_id in due]
-        try:
-            return list(zip(due, decode_partials(self.models.asr, recognizers)))
-        except Exception:
-            log.exception("decoding %d partials together failed: decoding them one by one", len(due))
-        results = []
-        for session_id, (recognizer, catch_up) in zip(due, recognizers):
+        """Decode partials for sessions that want one, oldest first, until a message arrives."""
+        for session_id in list(self.live):
+            session = self.live.get(session_id)
+            if session is None or not session.recognizer.wants_partial():
+                continue
             try:
-                results.append((session_id, recognizer.partial(catch_up)))
+                events = session.recognizer.partial(catch_up=self._crowded(session_id))
+                session.publish(self.channel, session_id, events)
             except Exception as exc:
                 self.fail(session_id, "speech analysis", exc)
-        return results
+                continue
+            self.live.move_to_end(session_id)  # round robin: the next turn goes to the others
+            if self.channel.pending():
+                return
 
     def advance(self):
         """One step of the oldest file job; its events go out at once, its end as `Completed`."""
