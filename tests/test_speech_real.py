@@ -183,6 +183,40 @@ def test_a_worker_is_crowded_when_enough_other_sessions_wait_for_a_decode(whispe
     assert not crowded("silent", 0)
 
 
+#: One session's calls on a crowded worker (bench/capacity.py --simulate, 6 sessions, stop 32):
+#: f/F a 100 ms feed, p/P a partial, the capital ones while 2 or more other sessions wanted a decode.
+_CROWDED_CALLS = (
+    "ffffffFfffffpffFFFFFFFFFFFPFFFFFFFFFFFFFFFFFFFFFFPFFFFFFFFFFFFFFFFFFFFPFFFFFFFFFFFFFFFFFFFFFFFFF"
+    "FFFFFFFFFFFPFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFPFFFFFFFFFFFFFFFFFFFFFF"
+    "FFFFFFFPFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFPFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF")
+
+
+@pytest.mark.speech
+def test_a_final_that_loops_does_not_take_the_next_sentence_with_it(whisper, encoder):
+    """The LibriSpeech session (three readers, 0.8 s apart) with the calls a crowded worker made.
+    Its greedy final read "Stuff it into you, his belly counselled him" three times, the second
+    and third at one instant; that loop, forced as the next decode's prefix, then made Whisper
+    read on from it and lose "If the reader will excuse me … native country" (22 words). The
+    loop is cut where its words stop taking time, and a second reading doubts the prefix."""
+    parts = [recording(uid) for uid in ("1089-134686-0000", "1089-134686-0001", "2412-153948-0000")]
+    joined_audio = joined([a for a, _ in parts], 0.8)
+    audio = (np.clip(joined_audio, -1, 1) * 32767).astype(np.int16).astype(np.float32) / 32767  # as 16-bit PCM
+    reference = " ".join(text for _, text in parts)
+    recognizer, fed, events = recognizer_of(whisper, encoder), 0, []
+    for call in _CROWDED_CALLS:
+        if call in "fF":
+            events += recognizer.feed(audio[fed:fed + 1600], catch_up=call == "F")
+            fed += 1600
+        else:
+            events += recognizer.partial(catch_up=call == "P")
+    assert fed >= len(audio)
+    said = speechgen.normalise(" ".join(e.text for e in events + recognizer.finish()
+                                        if type(e).__name__ == "FinalTranscript"))
+    assert said.count("belly") == 1, said
+    assert speechgen.normalise(parts[2][1]) in said, said
+    assert speechgen.wer(reference, said) <= 0.1, said
+
+
 @pytest.fixture(scope="module")
 def talking_freely(whisper, encoder):
     """(finals, normalised text of the finals, reference) of a person talking freely, twice.

@@ -375,6 +375,23 @@ def test_a_decode_keeps_only_words_heard_in_the_open_audio():
     assert [(w.word, w.start, w.end) for w in heard] == [("our", 11.5, 11.7), ("website", 11.7, 12.3)]
 
 
+def test_a_decode_stops_where_its_words_stop_taking_time():
+    """A greedy final on a crowded worker (stop 32, LibriSpeech) read its sentence three times,
+    the second and third at one instant: the reading ends before such a run of three words.
+    Two words at one instant ("countled. If" at a cut) are no loop."""
+    from app.speech.asr import WordHyp
+    from app.speech.words import before_a_loop
+    timed = [(" Stuff", 1.14, 1.64), (" it", 1.64, 1.80), (" into", 1.80, 2.04), (" you,", 2.04, 2.26),
+             (" his", 2.52, 2.66), (" belly", 2.66, 2.94), (" counseled", 2.94, 3.34), (" him.", 3.34, 3.34),
+             (" Stuffed", 3.34, 3.34), (" into", 3.34, 3.34), (" you", 3.34, 3.34), (" his", 3.34, 3.34),
+             (" belly", 3.34, 3.34), (" countled", 3.34, 3.50), (" him.", 3.50, 3.50), (" Stuff", 3.50, 3.50)]
+    decoded = [WordHyp(text, start, end, 0.9) for text, start, end in timed]
+    assert "".join(w.text for w in before_a_loop(decoded)) == " Stuff it into you, his belly counseled"
+    cut = [WordHyp(" countled.", 1.46, 1.46, 0.3), WordHyp(" If", 1.46, 1.46, 0.7),
+           WordHyp(" the", 1.46, 1.58, 0.9), WordHyp(" reader", 1.58, 1.76, 0.9)]
+    assert before_a_loop(cut) == cut
+
+
 @pytest.mark.speech
 def test_a_short_first_turn_founds_no_speaker_until_it_is_heard_whole():
     """Under a second of speech gets the first label without founding a voice print on it;

@@ -237,9 +237,12 @@ class SessionRecognizer:
         """`_decode`, retried once the long way when its reading looks cut short.
 
         Audio that starts inside a word, or a prompt ending in a misrecognised word, can make
-        Whisper stop after a word or two although the voice goes on. When the reading has far
-        fewer words than the last partial, or ends over a second before the voice did, the
-        audio is decoded again in a 10 s window without the prompt, and the fuller reading kept.
+        Whisper stop after a word or two although the voice goes on; a forced prefix that holds
+        a misreading can make it read on from that text instead of the audio. When the reading
+        has far fewer words than the last partial, or ends over a second before the voice did,
+        the audio is decoded again in a 10 s window without the prompt and without forcing the
+        prefix (up to 1 s of its audio is still in front, and the words Whisper reads there are
+        dropped as committed), and the fuller reading kept.
         """
         reading = self._decode(final)
         words = reading.words
@@ -247,31 +250,34 @@ class SessionRecognizer:
         voiced_s = speech_end_s - self._audio.start / RATE_HZ
         cut_short = voiced_s > _RETRY_AFTER_S and (not words or words[-1].end < speech_end_s - _RETRY_AFTER_S)
         if cut_short or len(words) < len(self._previous) // 2:
-            retry = self._decode(final, with_prompt=False, min_window_s=_RETRY_WINDOW_S)
+            retry = self._decode(final, with_text=False, min_window_s=_RETRY_WINDOW_S)
             reading = retry if len(retry.words) > len(words) else reading
         return reading
 
-    def _decode(self, final, with_prompt=True, min_window_s=MIN_WINDOW_S):
+    def _decode(self, final, with_text=True, min_window_s=MIN_WINDOW_S):
         """A `_Reading` of the uncommitted audio; `final`: its words become finals at once (decoded
         with the finals' beam, window and context unless the worker is catching up).
 
         The last committed words (up to 1 s of them, or `final_context_s` for a final) are
         decoded again in front of the open audio as a forced prefix, so Whisper never starts
         inside a word nor skips what it hears first; only the words after that prefix come
-        back. The prompt holds the session's words before them.
+        back. The prompt holds the session's words before them. `with_text=False`: neither
+        prompt nor forced prefix, the audio alone (with up to 1 s of the committed audio in
+        front, so that it does not start inside a word).
         """
         cfg = self._cfg
         beam_size, context_cap_s, window_floor_s = (cfg.final_beam_size, cfg.final_context_s, cfg.final_window_s) \
             if final and not self._catching_up else (1, _CONTEXT_S, MIN_WINDOW_S)
+        context_cap_s = context_cap_s if with_text else min(context_cap_s, _CONTEXT_S)
         cut_s = self._audio.start / RATE_HZ
         prefix = self._text.committed_since(cut_s - min(len(self._audio.context) / RATE_HZ, context_cap_s))
         context = self._audio.context_from(prefix[0].start) if prefix else np.zeros(0, np.float32)
-        prompt = self._text.prompt(len(prefix)) if with_prompt else []
+        prompt = self._text.prompt(len(prefix)) if with_text else []
         piece = self._audio.audio(self._vad.speech_end + int(_TRAILING_S * RATE_HZ))
         offset = cut_s - len(context) / RATE_HZ
         speech_end_s = self._vad.speech_end / RATE_HZ
         hypothesis = self._asr.recognize(
-            np.concatenate([context, piece]), self._language, " ".join(prompt), join(prefix),
+            np.concatenate([context, piece]), self._language, " ".join(prompt), join(prefix) if with_text else "",
             max(min_window_s, window_floor_s), beam_size=beam_size, speech_end_s=speech_end_s - offset)
         words = unhyphened(heard_words(hypothesis.words, offset, cut_s, speech_end_s))
         spoken = self._vad.voice.spoken

@@ -7,6 +7,12 @@ import re
 
 from client.events import Word
 
+# Words Whisper aligns to less than this, this many in a row, were written with no audio behind
+# them: the decoder looping (a sentence read again and again, each time worded a little
+# differently so that the blocked 3-gram repeats do not stop it), not a person speaking.
+_INSTANT_WORD_S = 0.04
+_INSTANT_RUN = 3
+
 
 def norm(text):
     """A word as compared between readings: lower case, letters, digits and apostrophes only."""
@@ -70,15 +76,30 @@ def ends_sentence(words):
 def heard_words(hypothesis_words, offset_s, cut_s, speech_end_s):
     """The decoded words that belong to the open audio, as session `Word`s.
 
-    A word that starts after the voice stopped was invented, not heard. One that ends by the
-    cut lies wholly in the committed audio: Whisper read a committed word again ("by
-    Wednesday." then "Wednesday, Wednesday, our website…"), too short a run for the replay
-    filter to call it a replay. A word across the cut keeps its text, starting at it.
+    A word that starts after the voice stopped was invented, not heard; so were the words from
+    a run that Whisper placed at one instant on (`before_a_loop`). One that ends by the cut
+    lies wholly in the committed audio: Whisper read a committed word again ("by Wednesday."
+    then "Wednesday, Wednesday, our website…"), too short a run for the replay filter to call
+    it a replay. A word across the cut keeps its text, starting at it.
     """
     return [Word(word=w.text.strip(), start=max(cut_s, w.start + offset_s), end=w.end + offset_s,
                  confidence=w.probability)
-            for w in hypothesis_words
+            for w in before_a_loop(hypothesis_words)
             if norm(w.text) and cut_s < w.end + offset_s and w.start + offset_s < speech_end_s]
+
+
+def before_a_loop(hypothesis_words):
+    """The words before the first run of `_INSTANT_RUN` or more that are each aligned to under
+    `_INSTANT_WORD_S`: the decoder looping ("counseled him. Stuffed into you his belly countled
+    him. Stuff it into your belly," all from "him." on at one instant). The run goes whole,
+    though its first word may be the last one heard, squeezed against the loop: a loop's first
+    word committed becomes the next decode's forced prefix, which then reads the loop on."""
+    run = 0
+    for k, word in enumerate(hypothesis_words):
+        run = run + 1 if word.end - word.start < _INSTANT_WORD_S else 0
+        if run == _INSTANT_RUN:
+            return hypothesis_words[:k + 1 - run]
+    return hypothesis_words
 
 
 def unhyphened(words):
