@@ -272,12 +272,12 @@ class SessionRecognizer:
         cut_s = self._audio.start / RATE_HZ
         prefix = self._text.committed_since(cut_s - min(len(self._audio.context) / RATE_HZ, context_cap_s))
         context = self._audio.context_from(prefix[0].start) if prefix else np.zeros(0, np.float32)
-        prompt = self._text.prompt(len(prefix)) if with_text else []
+        prompt, forced = (" ".join(self._text.prompt(len(prefix))), join(prefix)) if with_text else ("", "")
         piece = self._audio.audio(self._vad.speech_end + int(_TRAILING_S * RATE_HZ))
         offset = cut_s - len(context) / RATE_HZ
         speech_end_s = self._vad.speech_end / RATE_HZ
         hypothesis = self._asr.recognize(
-            np.concatenate([context, piece]), self._language, " ".join(prompt), join(prefix) if with_text else "",
+            np.concatenate([context, piece]), self._language, prompt, forced,
             max(min_window_s, window_floor_s), beam_size=beam_size, speech_end_s=speech_end_s - offset)
         words = unhyphened(heard_words(hypothesis.words, offset, cut_s, speech_end_s))
         spoken = self._vad.voice.spoken
