@@ -51,6 +51,7 @@ def create_app(settings=None):
     else:
         sessions = SessionRegistry(settings, pipeline, metrics)
     metrics.watch_sessions(sessions)
+    metrics.watch_workers(pipeline)
     app.extensions["harken"] = Services(settings, KeyRing(settings.api_keys), pipeline, metrics,
                                         sessions, FileAnalyses(settings, pipeline))
 

@@ -14,7 +14,7 @@ import prometheus_client
 from flask import g, request
 from prometheus_client import (CollectorRegistry, Counter, Gauge, Histogram, Info, PlatformCollector,
                                ProcessCollector, generate_latest)
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"))
@@ -79,6 +79,10 @@ class Metrics:
         """Report sessions by state and analysis lag from the session registry at every scrape."""
         self.registry.register(_SessionCollector(registry))
 
+    def watch_workers(self, pipeline):
+        """Report each speech worker's live sessions and catch-up decodes from the pipeline's health."""
+        self.registry.register(_WorkerCollector(pipeline))
+
     def exposition(self):
         return generate_latest(self.registry)
 
@@ -112,3 +116,28 @@ class _SessionCollector:
         yield GaugeMetricFamily("harken_analysis_lag_seconds",
                                 "Audio received but not yet analysed, in the session furthest behind",
                                 value=self._sessions.max_lag_seconds())
+
+
+class _WorkerCollector:
+    """Per speech worker (labelled by its index in the pool, a closed set): the live sessions pinned
+    to it and the finals it decoded cheaply because other sessions were waiting. The second grows
+    only past a worker's capacity (docs/speech.md, "Capacity"): alert on its rate. The transport
+    pipeline has no workers and reports none."""
+
+    def __init__(self, pipeline):
+        self._pipeline = pipeline
+
+    def collect(self):
+        workers = self._pipeline.health().get("workers")
+        if not workers:
+            return
+        sessions = GaugeMetricFamily("harken_worker_sessions", "Live sessions pinned to each speech worker",
+                                     labels=["worker"])
+        catch_up = CounterMetricFamily("harken_worker_catch_up_decodes",
+                                       "Finals a speech worker decoded as cheaply as a partial because "
+                                       "other sessions were waiting (HARKEN_ASR_CATCH_UP_AT)", labels=["worker"])
+        for index, worker in enumerate(workers):
+            sessions.add_metric([str(index)], worker["sessions"])
+            catch_up.add_metric([str(index)], worker["catch_up_decodes"])
+        yield sessions
+        yield catch_up

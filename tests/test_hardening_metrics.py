@@ -58,4 +58,5 @@ def test_operations_metrics(backpressure_server):
     assert float(samples["harken_backpressure_total"]) == refused_before + 1
     assert float(samples["harken_analysis_lag_seconds"]) == 0.0
     assert "_created" not in text
+    assert "harken_worker_" not in text  # the transport pipeline has no speech workers
     assert "harken_http_request_duration_seconds_bucket{" in text

@@ -143,6 +143,18 @@ def test_finalize_flushes_the_last_utterance(speech_server):
     assert speechgen.normalise(transcript(events)).endswith("friday")
 
 
+def test_metrics_report_each_speech_workers_sessions_and_catch_up_decodes(speech_server):
+    """One series of each per worker of the pool, labelled by its index, as /healthz lists them."""
+    workers = live.health(speech_server.url)["pipeline"]["workers"]
+    samples = dict(line.rsplit(" ", 1) for line in
+                   requests.get(speech_server.url + "/metrics", timeout=live.TIMEOUT).text.splitlines()
+                   if line and not line.startswith("#"))
+    for name in ("harken_worker_sessions", "harken_worker_catch_up_decodes_total"):
+        labelled = sorted(key for key in samples if key.startswith(name + "{"))
+        assert labelled == [f'{name}{{worker="{index}"}}' for index in range(len(workers))], labelled
+        assert all(float(samples[key]).is_integer() and float(samples[key]) >= 0 for key in labelled)
+
+
 @pytest.mark.parametrize("fmt", ["ogg", "webm", "mp4", "mp3", "flac"])
 def test_garbage_chunk_is_refused_and_the_session_goes_on(speech_server, fmt):
     """Bytes that are not the announced container get 422 invalid_chunk; the real stream then works."""

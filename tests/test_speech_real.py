@@ -155,6 +155,9 @@ def test_a_crowded_worker_decodes_finals_cheaply_and_keeps_every_word(whisper, e
         assert beams == ({1} if catch_up else {Settings().asr_final_beam_size}), noted.calls
         if catch_up:
             assert {window for _, window in noted.calls} == {3}, noted.calls
+        # Every decode here was meant for a final (fed, never a partial): the worker's metric counts each cheap one once.
+        assert recognizer.take_catch_up_decodes() == (len(noted.calls) if catch_up else 0)
+        assert recognizer.take_catch_up_decodes() == 0
 
 
 @pytest.mark.speech

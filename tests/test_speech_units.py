@@ -104,6 +104,17 @@ def test_a_worker_survives_unreadable_and_unknown_messages(caplog):
         os.close(fd)
 
 
+def test_the_pool_counts_each_workers_catch_up_decodes_in_its_health():
+    """What a worker reports with its events adds up per worker, a late reply for a cancelled
+    session included (its decodes were spent all the same); no process is started."""
+    from app.speech.pool import WorkerPool
+    pool = WorkerPool(2, WorkerSettings.from_settings(DEFAULTS))
+    first = pool._workers[0]
+    for count in (2, 0, 3):
+        first._dispatch(protocol.Events("cancelled", [], 1.0, catch_up_decodes=count))
+    assert [w["catch_up_decodes"] for w in pool.health()] == [5, 0]
+
+
 def test_a_worker_loads_nothing_of_the_hub():
     """A fresh interpreter that imports the worker and unpickles the messages carrying a
     session's context and the settings, as a worker does, loads no Flask, app.errors or app.pipeline."""

@@ -57,7 +57,8 @@ class WorkerPool:
     def health(self):
         """Per-worker readiness and what each loaded."""
         return [{"pid": w.pid, "ready": w.info is not None, "sessions": len(w.sessions) - len(w.jobs),
-                 "jobs": len(w.jobs), "error": w.error, **(w.info or {})} for w in self._workers]
+                 "jobs": len(w.jobs), "catch_up_decodes": w.catch_up_decodes, "error": w.error, **(w.info or {})}
+                for w in self._workers]
 
     def open(self, session_id, context, handler, checkpoints=False, resume=None):
         """Pin a session to a worker and open it there; `handler` receives its replies.
@@ -113,6 +114,9 @@ class _Worker:
         self._settings = settings
         self.sessions = {}  # live sessions and file jobs, by id: the handlers of their replies
         self.jobs = set()
+        # Finals decoded cheaply because the worker was crowded (`Events.catch_up_decodes`), over
+        # the life of this slot, restarts included: a sign that it serves more than it should.
+        self.catch_up_decodes = 0
         self.info = None
         self.error = None
         self.pid = None
@@ -194,6 +198,8 @@ class _Worker:
                 handler.on_failed("the server could not handle the speech worker's reply")
 
     def _dispatch(self, message):
+        if isinstance(message, Events):
+            self.catch_up_decodes += message.catch_up_decodes
         match message:
             case Ready():
                 self.info, self.error = message.info, None

@@ -111,13 +111,16 @@ class Events:
     `analysed_s` is None when a final's analytics are still to come in the next message: the
     server reports no progress between a final and its analytics (the catalog's order). A
     `checkpoint` (sessions opened with `checkpoints`) says the batch holds finals with all their
-    analytics, to be published with it in one step.
+    analytics, to be published with it in one step. `catch_up_decodes`: decodes meant for a
+    final that the worker made as cheaply as a partial since its last message for the session,
+    because other sessions were waiting (the server counts them in its metrics).
     """
 
     session_id: str
     events: list
     analysed_s: Optional[float]
     checkpoint: Optional[dict] = None
+    catch_up_decodes: int = 0
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ class SessionRecognizer:
         self._speaker = None  # the open turn's speaker, once its first final chose it
         self._unlearned = None  # (speaker, audio) of the last finished turn, for `learn_speaker`
         self._catching_up = False  # set for one `feed` or `partial` by a crowded worker
+        self._catch_up_decodes = 0  # final decodes made cheaply since `take_catch_up_decodes`
 
     @property
     def analysed_s(self):
@@ -131,6 +132,12 @@ class SessionRecognizer:
     def take_audio(self, utterance_id):
         """The samples behind a final this recognizer emitted, once (for the analytics stages)."""
         return self._text.take_audio(utterance_id)
+
+    def take_catch_up_decodes(self):
+        """How many decodes meant for a final were made as cheaply as a partial (a crowded
+        worker) since the last call; the count starts again at 0."""
+        count, self._catch_up_decodes = self._catch_up_decodes, 0
+        return count
 
     def wants_partial(self):
         """True when a decode is due: enough new speech since the last one, or a pause began."""
@@ -266,6 +273,8 @@ class SessionRecognizer:
         front, so that it does not start inside a word).
         """
         cfg = self._cfg
+        if final and self._catching_up:
+            self._catch_up_decodes += 1
         beam_size, context_cap_s, window_floor_s = (cfg.final_beam_size, cfg.final_context_s, cfg.final_window_s) \
             if final and not self._catching_up else (1, _CONTEXT_S, MIN_WINDOW_S)
         context_cap_s = context_cap_s if with_text else min(context_cap_s, _CONTEXT_S)

@@ -92,7 +92,8 @@ class WorkerSession:
             if isinstance(event, FinalTranscript):
                 channel.send(Events(session_id, batch, None))
                 batch = self.analysis.after(event, self.recognizer.take_audio(event.utterance_id))
-        channel.send(Events(session_id, batch, self.recognizer.analysed_s))
+        channel.send(Events(session_id, batch, self.recognizer.analysed_s,
+                            catch_up_decodes=self.recognizer.take_catch_up_decodes()))
 
     def _publish_committed(self, channel, session_id, events):
         """One message: the finals with their analytics and, when there are finals, the checkpoint after them."""
@@ -102,7 +103,8 @@ class WorkerSession:
             if isinstance(event, FinalTranscript):
                 finals = True
                 batch += self.analysis.after(event, self.recognizer.take_audio(event.utterance_id))
-        channel.send(Events(session_id, batch, self.recognizer.analysed_s, self._checkpoint() if finals else None))
+        channel.send(Events(session_id, batch, self.recognizer.analysed_s, self._checkpoint() if finals else None,
+                            self.recognizer.take_catch_up_decodes()))
 
     def _checkpoint(self):
         """The session as another worker needs it to carry on after the finals just sent."""
