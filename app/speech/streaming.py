@@ -117,7 +117,7 @@ class SessionRecognizer:
 
         It starts at the first sample no final holds (the open utterance's start, or the pre-roll
         of the next one), numbers utterances on and prompts with the last words said. What it
-        does not get: the last final's second of carried context and the voice log behind the
+        does not get: the last final's carried context (its audio) and the voice log behind the
         replay filter, so its first decode reads without them.
         """
         first = self._audio.start if self._vad.in_speech else self._vad.first_unheld()
