@@ -16,9 +16,19 @@ def results_path(name):
     return RESULTS / name
 
 
+def output_path(name):
+    """Where `--out name` goes: bench/results/`name` for a bare file name, else the path as given
+    (its folder made), so a path such as bench/results/x.json is not nested in bench/results."""
+    path = Path(name)
+    if path.parent == Path("."):
+        return results_path(name)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def save(name, result, indent=2):
-    """Write `result` as JSON to bench/results/`name`; return the path."""
-    path = results_path(name)
+    """Write `result` as JSON to `output_path(name)`; return the path."""
+    path = output_path(name)
     path.write_text(json.dumps(result, indent=indent) + "\n")
     return path
 
@@ -26,7 +36,7 @@ def save(name, result, indent=2):
 def merge(name, parts):
     """Update bench/results/`name` (a JSON object) with `parts`, keeping the parts a run did not
     measure; return the path. For benches whose parts are run one at a time."""
-    path = results_path(name)
+    path = output_path(name)
     merged = json.loads(path.read_text()) if path.exists() else {}
     merged.update(parts)
     return save(name, merged)

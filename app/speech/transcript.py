@@ -3,9 +3,9 @@
 The finals of a session, read in order, are the whole transcript, each word once. Later
 decodes lean on them three ways: the session's last words are every decode's prompt and the
 history the replay filter compares a decode with; the words the current VAD segment already
-committed are forced as the next decode's prefix; and the last second of the last final
-(words and audio) is carried in front of the next turn, so Whisper hears some of the voice
-before the words in question.
+committed are forced as the next decode's prefix; and the last seconds of the last final
+(`CARRY_S`, words and audio) are carried in front of the next turn, so Whisper hears some of
+the voice before the words in question.
 """
 from collections import deque
 
@@ -43,7 +43,7 @@ class Transcript:
         self._partials = 0
         self._said = deque(said, maxlen=HISTORY_WORDS)  # the session's last emitted words
         self.committed = []  # words the current VAD segment committed (and the carried ones)
-        self._carry = None  # (audio, words) of the last final's last second
+        self._carry = None  # (audio, words) of the last final's last CARRY_S
         self._final_audio = {}
 
     def next_utterance(self):
