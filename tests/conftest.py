@@ -57,7 +57,7 @@ class Server:
 
         if not wait_for(ready, timeout_s):
             self.stop()
-            raise RuntimeError(f"server not ready in {timeout_s}s:\n{self.log()}")
+            raise RuntimeError(f"server not ready in {timeout_s}s:\n{Path(self.log_path).read_text(errors='replace')}")
 
     def log(self):
         """Everything the server printed so far."""

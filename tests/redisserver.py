@@ -9,12 +9,18 @@ from live import wait_for
 
 
 class RedisServer:
-    """One redis-server process; `stop(save=True)` then `start()` restarts it with its data."""
+    """One redis-server process; `stop(save=True)` then `start()` restarts it with its data.
 
-    def __init__(self, directory, port):
+    With `password` it requires AUTH; with `tls` it speaks only TLS, with a self-signed
+    certificate for 127.0.0.1 made by openssl in `directory` (`ca_file`), as a managed Redis does.
+    """
+
+    def __init__(self, directory, port, password=None, tls=False):
         self.dir = Path(directory)
         self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
+        self.password = password
+        self.ca_file = self.dir / "redis-cert.pem" if tls else None
+        self.url = self.db_url(0)
         self.proc = None
         self._log = None
 
@@ -22,8 +28,8 @@ class RedisServer:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         self._log = open(self.dir / "redis.log", "ab")
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-             "--save", "", "--appendonly", "no", "--dbfilename", "dump.rdb"],
+            [binary, "--bind", "127.0.0.1", "--dir", str(self.dir),
+             "--save", "", "--appendonly", "no", "--dbfilename", "dump.rdb", *self._security()],
             stdout=self._log, stderr=subprocess.STDOUT)
         if not wait_for(self._answers, 10):
             raise RuntimeError(f"redis-server did not start:\n{self.log()}")
@@ -35,9 +41,28 @@ class RedisServer:
         except redis.RedisError:
             return False
 
-    def db_url(self, db):
-        """The URL of logical database `db` (each deployment of a test run gets its own)."""
-        return f"redis://127.0.0.1:{self.port}/{db}"
+    def _security(self):
+        """redis-server's port options, and those of its password and TLS."""
+        options = ["--requirepass", self.password] if self.password else []
+        if self.ca_file is None:
+            return ["--port", str(self.port), *options]
+        key = self.dir / "redis-key.pem"
+        if not self.ca_file.exists():
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                            "-keyout", str(key), "-out", str(self.ca_file), "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        return ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.ca_file),
+                "--tls-key-file", str(key), "--tls-ca-cert-file", str(self.ca_file),
+                "--tls-auth-clients", "no", *options]
+
+    def db_url(self, db, password=None):
+        """The URL of logical database `db` (each deployment of a test run gets its own), with
+        this server's password (or `password`, to try a wrong one) and CA certificate."""
+        password = password or self.password
+        auth = f":{password}@" if password else ""
+        if self.ca_file is None:
+            return f"redis://{auth}127.0.0.1:{self.port}/{db}"
+        return f"rediss://{auth}127.0.0.1:{self.port}/{db}?ssl_ca_certs={self.ca_file}&ssl_cert_reqs=required"
 
     def client(self, db=0):
         """A fresh redis-py client on database `db` of this server (for tests' own checks)."""

@@ -55,6 +55,7 @@ def test_redis_restart_mid_session_gives_503_then_the_session_goes_on(own_redis,
             assert requests.get(server.url + "/readyz", timeout=TIMEOUT).status_code == 503
             health = requests.get(server.url + "/healthz", timeout=TIMEOUT)
             assert health.status_code == 200 and health.json()["store"]["reachable"] is False
+            assert health.json()["store"]["error"] == "no connection"
         own_redis.start()
         assert wait_for(lambda: all(requests.get(s.url + "/readyz", timeout=TIMEOUT).status_code == 200
                                     for s in deployment.servers()), 20)

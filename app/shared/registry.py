@@ -160,8 +160,9 @@ class SharedRegistry:
         return max((holder.lag_seconds for holder in self.holders.values()), default=0.0)
 
     def store_health(self):
-        return {"kind": "redis", "reachable": self.store.reachable(), "worker": self.worker_id,
-                "leases": len(self.holders)}
+        problem = self.store.problem()
+        return {"kind": "redis", "reachable": problem is None, "worker": self.worker_id,
+                "leases": len(self.holders), **({"error": problem} if problem else {})}
 
     # -- the lease holder ----------------------------------------------------------------------
     def adopt(self, session_id):

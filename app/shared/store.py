@@ -9,6 +9,7 @@ Scripts are registered once with redis-py's `register_script` (EVALSHA, reloaded
 redis-py after a restart). A script's first reply item is its verdict (`ok`, `gone`,
 `closed`, `fenced`, …); the Python side turns verdicts into API errors.
 """
+import ssl
 import time
 
 import redis
@@ -211,12 +212,18 @@ class Store:
         self.keepalive, self.detach = register(KEEPALIVE), register(DETACH)
         self.renew, self.release, self.admit = register(RENEW), register(RELEASE), register(ADMIT)
 
-    def reachable(self):
-        """Whether Redis answers a PING now."""
+    def problem(self):
+        """None while Redis answers a PING, else why it does not, in words an operator can act
+        on: a wrong password or an untrusted certificate is not an outage that waiting cures."""
         try:
-            return bool(self.redis.ping())
-        except OUTAGES:
-            return False
+            self.redis.ping()
+            return None
+        except (redis.exceptions.AuthenticationError, redis.exceptions.AuthorizationError):
+            return "authentication failed: check the user and password in HARKEN_REDIS_URL"
+        except OUTAGES as exc:
+            if isinstance(exc.__context__, ssl.SSLError):
+                return f"TLS failed: {exc.__context__.reason or type(exc.__context__).__name__}"
+            return "timed out" if isinstance(exc, redis.TimeoutError) else "no connection"
 
     def close(self):
         self.redis.close()
