@@ -313,7 +313,7 @@ def simulated(args, material):
         report["trials"].append(row)
         print(json.dumps(row), flush=True)
         final = row["word_to_final_s"]
-        if final["p50"] > WORD_TO_FINAL_P50_S or final["p95"] > WORD_TO_FINAL_P95_S:
+        if not args.every_count and (final["p50"] > WORD_TO_FINAL_P50_S or final["p95"] > WORD_TO_FINAL_P95_S):
             break
     kept = [r["sessions_per_worker"] for r in report["trials"]
             if r["word_to_final_s"]["p50"] <= WORD_TO_FINAL_P50_S and r["word_to_final_s"]["p95"] <= WORD_TO_FINAL_P95_S]
