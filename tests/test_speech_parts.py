@@ -9,7 +9,7 @@ from app.speech.endpointing import DecodeSchedule, Endpointer, Frame
 from app.speech.open_audio import OpenAudio
 from app.speech.replays import VoiceLog
 from app.speech.settings import endpoint_settings
-from app.speech.transcript import CARRY_GAP_S, CARRY_S, Transcript
+from app.speech.transcript import CARRY_GAP_S, Transcript
 from client.events import Word
 
 RATE_HZ = 16000
@@ -87,11 +87,12 @@ def test_a_cut_past_the_buffered_audio_leaves_the_open_audio_where_the_next_fram
 
 
 def test_the_transcript_numbers_utterances_and_carries_the_last_words_to_the_next_turn():
-    text = Transcript(utterances=6)  # resumed after six utterances
+    carry_s = 2.0
+    text = Transcript(carry_s, utterances=6)  # resumed after six utterances
     assert len(text.open_turn(0.0)) == 0 and text.committed == []
     text.next_utterance()
     assert text.next_partial_id() == "utt_0007_p1"
-    pause = CARRY_S - 1.0  # after "the", so that only the last two words start within CARRY_S of the end
+    pause = carry_s - 1.0  # after "the", so that only the last two words start within carry_s of the end
     words = [Word("the", 0.0, 0.4, 0.9), Word("new", 0.9 + pause, 1.1 + pause, 0.9),
              Word("pricing.", 1.2 + pause, 1.8 + pause, 0.8)]
     final = text.final(words, "Speaker_0", np.ones(int((1.8 + pause) * RATE_HZ), np.float32))
@@ -100,7 +101,7 @@ def test_the_transcript_numbers_utterances_and_carries_the_last_words_to_the_nex
     assert len(text.take_audio("utt_0007")) == int((1.8 + pause) * RATE_HZ) and len(text.take_audio("utt_0007")) == 0
     assert text.history() == ["the", "new", "pricing"]
     assert text.prompt(prefix_words=1) == ["the", "new"]
-    # The next turn starts at 5 s: the words that start in the last CARRY_S come before it, with their audio.
+    # The next turn starts at 5 s: the words that start in the last carry_s come before it, with their audio.
     context = text.open_turn(5.0)
     assert [w.word for w in text.committed] == ["new", "pricing."]
     assert text.committed[-1].end == 5.0 - CARRY_GAP_S

@@ -87,7 +87,7 @@ class SessionRecognizer:
         self._vad = Endpointer(settings, resume.samples)
         self._schedule = DecodeSchedule(settings.partial_interval_s)
         self._audio = OpenAudio(max(_CONTEXT_S, settings.final_context_s))
-        self._text = Transcript(resume.utterances, resume.said)
+        self._text = Transcript(settings.carry_s, resume.utterances, resume.said)
         self._previous = []  # the last partial's uncommitted words, session times
         self._speaker = None  # the open turn's speaker, once its first final chose it
         self._unlearned = None  # (speaker, audio) of the last finished turn, for `learn_speaker`

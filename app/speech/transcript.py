@@ -4,7 +4,7 @@ The finals of a session, read in order, are the whole transcript, each word once
 decodes lean on them three ways: the session's last words are every decode's prompt and the
 history the replay filter compares a decode with; the words the current VAD segment already
 committed are forced as the next decode's prefix; and the last seconds of the last final
-(`CARRY_S`, words and audio) are carried in front of the next turn, so Whisper hears some of
+(`EndpointSettings.carry_s`, words and audio) are carried in front of the next turn, so Whisper hears some of
 the voice before the words in question.
 """
 from collections import deque
@@ -20,11 +20,6 @@ from .words import join, norm, shifted
 # The session's last words (the forced prefix aside) are the prompt of every decode, as
 # Whisper conditions on the previous text offline.
 PROMPT_WORDS = 24
-# The last final's words that start within this of its end, and their audio, are carried to
-# the next turn. A final decode hears all of it, a partial its last second (docs/speech.md,
-# "Turn starts"). 4 s, not 1: in noise a turn's first words are misheard without the voice and
-# the words before them (white noise at 10 dB SNR: 2.2 points of WER fewer on held-out speech).
-CARRY_S = 4.0
 # Carried context and the next turn are joined with this much silence between them.
 CARRY_GAP_S = 0.3
 
@@ -33,17 +28,19 @@ class Transcript:
     """One session's emitted words and ids; `utterances` counts the utterances already numbered.
 
     A transcript resumed after a checkpoint (`said`: the session's last words) numbers on from
-    the last final and prompts with the words said before it.
+    the last final and prompts with the words said before it. The last final's words that
+    start within `carry_s` of its end are carried to the next turn.
     """
 
-    def __init__(self, utterances=0, said=()):
+    def __init__(self, carry_s, utterances=0, said=()):
+        self._carry_s = carry_s
         self._utterances = utterances
         self.finals_numbered = utterances  # the number of the last utterance that has a final
         self.utterance_id = None
         self._partials = 0
         self._said = deque(said, maxlen=HISTORY_WORDS)  # the session's last emitted words
         self.committed = []  # words the current VAD segment committed (and the carried ones)
-        self._carry = None  # (audio, words) of the last final's last CARRY_S
+        self._carry = None  # (audio, words) of the last final's last carry_s
         self._final_audio = {}
 
     def next_utterance(self):
@@ -79,7 +76,7 @@ class Transcript:
         self._said.extend(w.word for w in words)
         self.committed += words
         self._final_audio[self.utterance_id] = audio
-        tail = [w for w in words if w.start >= end - CARRY_S] or words[-1:]
+        tail = [w for w in words if w.start >= end - self._carry_s] or words[-1:]
         self._carry = (audio[max(0, int((tail[0].start - start) * RATE_HZ)):], tail)
         return FinalTranscript(
             utterance_id=self.utterance_id, speaker=speaker, t_start=round(start, 3),
