@@ -55,7 +55,7 @@ from deployment import Deployment  # noqa: E402
 from redisserver import RedisServer  # noqa: E402
 from real_speech import SESSIONS, manifest, session_audio  # noqa: E402
 from report import results_path, save  # noqa: E402
-from speech import CHUNK_S, RATE_HZ, LiveRun, pct, worker_cpu_s  # noqa: E402
+from speech import CHUNK_S, RATE_HZ, LiveRun, pct, utterance_end_latencies, worker_cpu_s  # noqa: E402
 
 WORD_TO_FINAL_P50_S = 1.5
 WORD_TO_FINAL_P95_S = 3.0
@@ -198,8 +198,10 @@ def simulate_worker(count, material, slowdown=1.0):
     for i in range(count):
         call(i, "finish", recognizers[i].finish)
     audio_s = sum(len(a) / RATE_HZ for a in audios)
-    word_final, first = [], []
+    word_final, first, utterance_end = [], [], []
     for i in range(count):
+        chunks = [offsets[i] + k * CHUNK_S for k in range(-(-len(audios[i]) // chunk))]
+        utterance_end += utterance_end_latencies([(at, f.t_start, f.t_end) for at, f in finals[i]], chunks)
         seen = {}
         for at, partial in partials[i]:
             seen.setdefault(partial.utterance_id, []).append((at, speechgen.normalise(partial.text).split()))
@@ -214,6 +216,8 @@ def simulate_worker(count, material, slowdown=1.0):
     return {"sessions_per_worker": count, "slowdown": slowdown,
             "word_to_final_s": {"p50": pct(word_final, 50), "p95": pct(word_final, 95), "n": len(word_final)},
             "word_to_first_partial_s": {"p50": pct(first, 50), "p95": pct(first, 95)},
+            "utterance_end_to_final_s": {"p50": pct(utterance_end, 50), "p95": pct(utterance_end, 95),
+                                         "n": len(utterance_end)},
             "words_first_seen_in_final": round(1 - len(first) / len(word_final), 3) if word_final else None,
             "partials_per_session_minute": round(
                 sum(len(p) for p in partials) * 60 / audio_s, 1),

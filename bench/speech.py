@@ -128,6 +128,18 @@ def build_sets(all_spans=False):
 
 # -- one live session ----------------------------------------------------------------------------
 
+def utterance_end_latencies(finals, chunk_arrivals):
+    """Final arrival minus arrival of the chunk with its last word, for each final that a pause
+    of at least ENDPOINT_GAP_S follows (or the stream's end). `finals`: (arrival, t_start,
+    t_end) in order; `chunk_arrivals[k]`: when chunk k arrived."""
+    out = []
+    for i, (received, _, t_end) in enumerate(finals):
+        following = finals[i + 1][1] if i + 1 < len(finals) else float("inf")
+        if following - t_end >= ENDPOINT_GAP_S:
+            out.append(received - chunk_arrivals[min(len(chunk_arrivals) - 1, int(t_end / CHUNK_S))])
+    return out
+
+
 class LiveRun:
     """Streams PCM into one live session and records when each chunk and event arrived."""
 
@@ -184,15 +196,8 @@ class LiveRun:
         ends an utterance (a pause of at least ENDPOINT_GAP_S follows, or the stream ends)
         counts here: their words are in the per-word figures.
         """
-        finals = self.of("final_transcript")
-        out = []
-        for i, (received, final) in enumerate(finals):
-            following = finals[i + 1][1]["t_start"] if i + 1 < len(finals) else float("inf")
-            if following - final["t_end"] < ENDPOINT_GAP_S:
-                continue
-            index = min(len(self.chunk_arrivals) - 1, int(final["t_end"] / CHUNK_S))
-            out.append(received - self.chunk_arrivals[index])
-        return out
+        finals = [(received, final["t_start"], final["t_end"]) for received, final in self.of("final_transcript")]
+        return utterance_end_latencies(finals, self.chunk_arrivals)
 
     def word_latencies(self):
         """Per final word: (to first partial or None, to final), from the word's end in the audio."""
