@@ -30,7 +30,7 @@ from app.audio import TARGET_RATE_HZ as RATE_HZ  # the rate the server analyses:
 
 CACHE_DIR = Path(__file__).resolve().parent / ".cache" / "audio"
 # Bump when the recipe changes so stale cached audio is not reused.
-_RECIPE_VERSION = 3
+_RECIPE_VERSION = 4
 DEFAULT_TAKE = int(os.environ.get("SPEECHGEN_TAKE", "0"))
 
 # The containers `encode` writes: (container format, codec, codec rate, muxer options).
@@ -234,7 +234,9 @@ def _piper_voice(take):
 def _sox(args):
     if shutil.which("sox") is None:
         raise RuntimeError("sox is missing: run scripts/bootstrap (it installs scripts/apt-packages.txt)")
-    subprocess.run(["sox", *args], check=True, capture_output=True)
+    # -R: sox dithers when it writes 16 bits, from a random seed unless repeatable; that noise
+    # (1-2 LSB) once flipped Whisper's full stop in a test, so every take is the same audio.
+    subprocess.run(["sox", "-R", *args], check=True, capture_output=True)
 
 
 def _encode_bytes(samples, rate, container_format, codec, codec_rate, options):
