@@ -155,7 +155,9 @@ def simulate_worker(count, material, slowdown=1.0):
                                      settings=endpoint_settings(config))
                    for _ in range(count)]
     offsets = [0.37 * i for i in range(count)]
-    arrivals = [(offsets[i] + k * CHUNK_S, i, k) for i in range(count) for k in range(-(-len(audios[i]) // chunk))]
+    chunk_arrivals = [[offset + k * CHUNK_S for k in range(-(-len(audio) // chunk))]
+                      for offset, audio in zip(offsets, audios)]
+    arrivals = [(at, i, k) for i, session in enumerate(chunk_arrivals) for k, at in enumerate(session)]
     heapq.heapify(arrivals)
     finals, partials, order = [[] for _ in range(count)], [[] for _ in range(count)], list(range(count))
     now = 0.0
@@ -200,8 +202,7 @@ def simulate_worker(count, material, slowdown=1.0):
     audio_s = sum(len(a) / RATE_HZ for a in audios)
     word_final, first, utterance_end = [], [], []
     for i in range(count):
-        chunks = [offsets[i] + k * CHUNK_S for k in range(-(-len(audios[i]) // chunk))]
-        utterance_end += utterance_end_latencies([(at, f.t_start, f.t_end) for at, f in finals[i]], chunks)
+        utterance_end += utterance_end_latencies([(at, f.t_start, f.t_end) for at, f in finals[i]], chunk_arrivals[i])
         seen = {}
         for at, partial in partials[i]:
             seen.setdefault(partial.utterance_id, []).append((at, speechgen.normalise(partial.text).split()))
