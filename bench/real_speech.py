@@ -10,7 +10,8 @@ caller would speak. Every session is played in three conditions:
 - clean: the recording as it is (16 kHz);
 - phone: as a softphone sends it, band-limited to 300-3400 Hz at 8 kHz (sox), then back to
   16 kHz for the API;
-- noise: white noise added at NOISE_SNR_DB below the speech's own power.
+- noise: white noise added at NOISE_SNR_DB below the mean power of the session's speech (one
+  background level for the whole call, so a quieter recording in it is at a lower SNR).
 For each condition the sessions stream at real time in 100 ms PCM chunks into one server
 (bench/speech.py's LiveRun), PARALLEL of them at once. Reported per condition and split
 (tuning / held-out, never pooled together), over all kinds and for read and conversational
