@@ -21,6 +21,16 @@ def test_heldout_emotion_set_is_frozen():
     assert hashlib.sha256((DATA / "emotion_heldout.json").read_bytes()).hexdigest() == HELDOUT_SHA256
 
 
+#: SHA-256 of bench/data/emotion_heldout_questions.json as committed before the tuning set gained its questions.
+HELDOUT_QUESTIONS_SHA256 = "03b4d03019c56f9e6d52e7dee24ad3a4265955e242316a7795da3ba1576a22f8"
+
+
+def test_heldout_emotion_questions_are_frozen():
+    """The held-out questions are byte for byte the ones committed before any tuning on questions."""
+    path = DATA / "emotion_heldout_questions.json"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == HELDOUT_QUESTIONS_SHA256
+
+
 def test_heldout_set_is_balanced_and_labelled_with_the_catalog():
     """22 items per catalog category, no duplicates."""
     items = json.loads((DATA / "emotion_heldout.json").read_text())["items"]
