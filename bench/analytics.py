@@ -2,7 +2,7 @@
 
 Text path (always; seconds): each labelled utterance or turn goes through `app.analytics` as
 an Utterance with its text and no audio, so the words decide:
-- emotion: `emotion_heldout.json` and `emotion_tuning.json` (7-way accuracy, macro-F1, the
+- emotion: `emotion_heldout.json`, `emotion_heldout_questions.json` and `emotion_tuning.json` (7-way accuracy, macro-F1, the
   confusion matrix, valence-sign accuracy on joy vs anger/disgust/fear/sadness), each
   utterance in a fresh session;
 - moments: the development and held-out conversations of `conversations.json` and the
@@ -65,6 +65,7 @@ MOMENTS_FRESH = ROOT / "bench" / "data" / "moments_heldout_fresh.json"
 MOMENTS_FRESH2 = ROOT / "bench" / "data" / "moments_heldout_fresh2.json"
 MOMENTS_FRESH3 = ROOT / "bench" / "data" / "moments_heldout_fresh3.json"
 EMOTION_SETS = {"heldout": ROOT / "bench" / "data" / "emotion_heldout.json",
+                "heldout_questions": ROOT / "bench" / "data" / "emotion_heldout_questions.json",
                 "tuning": ROOT / "bench" / "data" / "emotion_tuning.json"}
 EMOTIONS = ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise")
 NEGATIVE = ("anger", "disgust", "fear", "sadness")
@@ -474,10 +475,11 @@ def main(argv=None):
 
 def _print(report):
     emotion = report["text"]["emotion"]
-    print("EMOTION (text path)      held-out   tuning (in-sample)")
+    print("EMOTION (text path)      held-out   held-out questions   tuning (in-sample)")
     for key in ("items", "accuracy", "macro_f1", "valence_sign_accuracy"):
-        print(f"  {key:<22} {emotion['heldout'][key]:>8}   {emotion['tuning'][key]:>8}")
-    for name in ("heldout", "tuning"):
+        print(f"  {key:<22} {emotion['heldout'][key]:>8}   {emotion['heldout_questions'][key]:>18}"
+              f"   {emotion['tuning'][key]:>8}")
+    for name in EMOTION_SETS:
         print(f"  confusion {name} (rows true, columns predicted: {' '.join(e[:4] for e in EMOTIONS)})")
         for label, row in zip(EMOTIONS, emotion[name]["confusion"]["matrix"]):
             print(f"    {label:<9}" + "".join(f"{n:>5}" for n in row))
