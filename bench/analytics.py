@@ -2,9 +2,9 @@
 
 Text path (always; seconds): each labelled utterance or turn goes through `app.analytics` as
 an Utterance with its text and no audio, so the words decide:
-- emotion: `emotion_heldout.json`, `emotion_heldout_questions.json` and `emotion_tuning.json` (7-way accuracy, macro-F1, the
-  confusion matrix, valence-sign accuracy on joy vs anger/disgust/fear/sadness), each
-  utterance in a fresh session;
+- emotion: `emotion_heldout.json`, `emotion_heldout_questions.json` and `emotion_tuning.json`
+  (7-way accuracy, macro-F1, the confusion matrix, valence-sign accuracy on joy vs
+  anger/disgust/fear/sadness), each utterance in a fresh session;
 - moments: the development and held-out conversations of `conversations.json` and the
   held-out conversations in new wording of `moments_heldout.json` and
   `moments_heldout_fresh.json`, `moments_heldout_fresh2.json` and `moments_heldout_fresh3.json` (precision/recall per category

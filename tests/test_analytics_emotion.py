@@ -13,22 +13,16 @@ from app.speech.analysis import Utterance
 DATA = Path(__file__).resolve().parent.parent / "bench" / "data"
 #: SHA-256 of bench/data/emotion_heldout.json as committed before any tuning; never update it to fit a change.
 HELDOUT_SHA256 = "0c8253bb818d42e004f65c3b837d31805504782e515277098f22347b7bdbda37"
+#: SHA-256 of bench/data/emotion_heldout_questions.json as committed before any tuning on questions.
+HELDOUT_QUESTIONS_SHA256 = "03b4d03019c56f9e6d52e7dee24ad3a4265955e242316a7795da3ba1576a22f8"
 LABELS = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
 
 
-def test_heldout_emotion_set_is_frozen():
-    """The held-out emotion set is byte for byte the one committed before tuning."""
-    assert hashlib.sha256((DATA / "emotion_heldout.json").read_bytes()).hexdigest() == HELDOUT_SHA256
-
-
-#: SHA-256 of bench/data/emotion_heldout_questions.json as committed before the tuning set gained its questions.
-HELDOUT_QUESTIONS_SHA256 = "03b4d03019c56f9e6d52e7dee24ad3a4265955e242316a7795da3ba1576a22f8"
-
-
-def test_heldout_emotion_questions_are_frozen():
-    """The held-out questions are byte for byte the ones committed before any tuning on questions."""
-    path = DATA / "emotion_heldout_questions.json"
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == HELDOUT_QUESTIONS_SHA256
+@pytest.mark.parametrize("name, digest", [("emotion_heldout.json", HELDOUT_SHA256),
+                                          ("emotion_heldout_questions.json", HELDOUT_QUESTIONS_SHA256)])
+def test_heldout_emotion_sets_are_frozen(name, digest):
+    """Each held-out emotion set is byte for byte the one committed before the tuning it checks."""
+    assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest
 
 
 def test_heldout_set_is_balanced_and_labelled_with_the_catalog():
