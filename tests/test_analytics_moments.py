@@ -103,6 +103,29 @@ def test_the_closing_events_carry_the_unfinished_sentences_moment_before_the_sum
     assert closing[1].moments_by_category == {"objection": 1}
 
 
+def test_the_moments_read_the_words_valence_whatever_the_emotion_head_says(models):
+    """A head that reads every text as joy moves each reading's valence up, and no moment: an objection, an
+    escalation and its resolution are found, with the same confidences, as with the shipped head."""
+    emotion_head = models.emotion_head
+    joyful = head.Head(emotion_head.labels, np.zeros_like(emotion_head.weights),
+                       [8.0 if label == "joy" else 0.0 for label in emotion_head.labels])
+    call = ["Honestly, the price is too high for us.", "I could take a tenth off the first year.",
+            "This is the third time your invoice has been wrong.", "I've corrected it and refunded the fee.",
+            "Okay, that works for me."]
+
+    def moments(emotion_head):
+        analytics = ConversationAnalytics(SessionContext("s", "c"), dataclasses.replace(models, emotion_head=emotion_head))
+        events = [e for i, text in enumerate(call) for e in analytics.on_final(said(i + 1, f"Speaker_{i % 2}", text))]
+        return ([e.scores["valence"] for e in events if e.name == "emotion"],
+                [(e.category, e.utterance_ids, e.confidence) for e in events if e.name == "moment"])
+
+    shipped_valence, shipped = moments(emotion_head)
+    joyful_valence, read_as_joy = moments(joyful)
+    assert all(j > s for j, s in zip(joyful_valence, shipped_valence))
+    assert {category for category, _, _ in shipped} >= {"objection", "escalation", "resolution"}
+    assert read_as_joy == shipped
+
+
 def test_the_moment_head_reads_through_its_hidden_layer(models, tmp_path, monkeypatch):
     """The committed moment head is a ReLU layer then a softmax: a round trip through its JSON keeps every
     probability, and each equals the two matrix products done by hand."""

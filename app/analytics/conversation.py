@@ -82,7 +82,7 @@ class ConversationAnalytics:
         mind = timed("cognitive", cognitive.analyse, utterance, measured, words,
                      feeling.scores["arousal"], z["speech_rate"], latency, relevance)
         transition = timed("transitions", self.states.update, utterance, feeling, mind)
-        judged, earlier = self.turn.take(utterance, feeling.scores["valence"], feeling.scores["arousal"], interrupted)
+        judged, earlier = self.turn.take(utterance, emotion.words_valence(words), feeling.scores["arousal"], interrupted)
         found = []
         for part in (earlier, judged):  # another speaker's unfinished sentence first: it was said first
             if part is not None:

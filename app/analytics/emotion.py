@@ -55,6 +55,12 @@ def expected(probs, axis, neutral=0.0):
     return sum(p * (neutral if label == "neutral" else PAD[label][axis]) for label, p in probs.items())
 
 
+def words_valence(lexical):
+    """The words' sentiment (VADER with the complaint cues), damped for short utterances: half of valence,
+    and the valence the moments read (moments.py), which no emotion head moves."""
+    return lexical.valence * (0.85 if lexical.words >= 3 else 0.6)
+
+
 def fuse(text_probs, heard_arousal, voice_weight):
     """The text distribution moved along the arousal axis by the voice; sums to 1."""
     logits = {label: math.log(text_probs[label] + 1e-6) + VOICE_GAIN * voice_weight * heard_arousal * PAD[label][1]
@@ -81,7 +87,7 @@ def analyse(utterance, prosody, z, lexical, baseline_utterances, text_probs, tex
     # The voice is trusted more as the speaker's norm matures; words carry valence (prosody
     # alone separates pleasant from unpleasant poorly), both carry arousal and dominance.
     voice_weight = 0.35 + 0.3 * min(baseline_utterances, 5) / 5
-    lexical_valence = lexical.valence * (0.85 if lexical.words >= 3 else 0.6)
+    lexical_valence = words_valence(lexical)
     valence = clip(0.5 * lexical_valence + 0.5 * expected(text_probs, 0, neutral=lexical_valence))
     head_arousal = expected(text_probs, 1)
     word_arousal = 0.5 * (lexical.arousal + head_arousal)

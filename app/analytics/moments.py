@@ -17,8 +17,10 @@ one of whose turns the head read as an issue with less confidence than it takes 
 while no other speaker's issue is reported open (who raised an issue is who accepts its answer;
 the other side's answer is not its resolution; an objection missed must not hide its
 resolution), an objection must not be phrased as a question (a seller probing, not a buyer
-objecting), an objection or escalation must not read as positive. Topic shifts need the
-embedding window and live in `topics.py`.
+objecting), an objection or escalation must not read as positive. Valence here is the words'
+alone (`emotion.words_valence`: VADER with the complaint cues), not the emotion event's, half of
+which is the emotion head's: a head refitted for emotion must not move the moments. Topic shifts
+need the embedding window and live in `topics.py`.
 """
 import re
 from dataclasses import dataclass, field
@@ -44,7 +46,7 @@ class Judged:
 
     text: str
     utterances: list  # the finals the text spans, oldest first
-    valence: float  # mean valence of those finals
+    valence: float  # mean words' valence (emotion.words_valence) of those finals
     arousal: float  # the last final's arousal
     interrupted: bool  # whether the first final cut the other speaker off
 
@@ -158,7 +160,7 @@ class MomentRules:
         rising = previous is not None and arousal - previous >= 0.25 and arousal > 0.3
         if valence < -0.5 and (rising or interrupted):
             why = "interrupting" if interrupted else f"arousal {previous:+.2f} to {arousal:+.2f}"
-            return ("escalation", 0.7, f"{text.strip()} ({why}, valence {valence:+.2f})")
+            return ("escalation", 0.7, f"{text.strip()} ({why}, words' valence {valence:+.2f})")
         return None
 
     def _resolution(self, speaker, text, valence, meaning):
