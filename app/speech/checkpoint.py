@@ -10,9 +10,15 @@ summary go on as if nothing happened.
 The state is many small classes (the analytics' trackers change as they grow), so it is
 pickled rather than mapped to JSON field by field; the loaded models it refers to are
 written as their names and bound to the new worker's own models on load. The result is
-JSON-able: `{"samples": n, "state": base64}`. Trust: a pickle runs code when loaded, so the
-store that keeps checkpoints must be as private to Harken as its hosts (the same rule as
-Celery's or RQ's pickled jobs in Redis).
+JSON-able: `{"samples": n, "state": base64}`.
+
+Trust: a pickle calls whatever its globals name, so the store that keeps checkpoints must be
+as private to Harken as its hosts (the same rule as Celery's or RQ's pickled jobs in Redis).
+Loading admits only what a session's state is made of, so that a checkpoint written into the
+store by anyone else cannot name a shell, `eval` or a module outside Harken: classes defined
+in the modules of `STATE_MODULES`, the defaultdict factory `STATE_FUNCTIONS` names, and the
+builtins, collections and numpy names of `PLAIN_GLOBALS`. A checkpoint naming anything else fails to
+load (`CheckpointError`), and its session fails with it.
 """
 import base64
 import dataclasses
@@ -21,6 +27,22 @@ import pickle
 import zlib
 
 _SCALARS = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
+#: Packages whose own classes a session's state holds (the analytics, the recognizer's resume
+#: point, the speakers, the events kept for the summary).
+STATE_MODULES = ("app.analytics.", "app.speech.", "client.events")
+#: Module-level functions a state holds: defaultdict factories.
+STATE_FUNCTIONS = {("app.analytics.baseline", "speaker_norms")}
+#: Everything else a state's pickle may name: containers, numbers and numpy arrays (numpy 1 and 2 spellings).
+PLAIN_GLOBALS = {("builtins", name) for name in ("bool", "bytearray", "bytes", "complex", "dict", "float",
+                                                 "frozenset", "int", "list", "set", "slice", "str", "tuple")} | \
+    {("collections", name) for name in ("Counter", "OrderedDict", "defaultdict", "deque")} | \
+    {("numpy", "dtype"), ("numpy", "ndarray")} | \
+    {(f"numpy.{core}.{module}", name) for core in ("core", "_core")
+     for module, name in (("numeric", "_frombuffer"), ("multiarray", "_reconstruct"), ("multiarray", "scalar"))}
+
+
+class CheckpointError(pickle.UnpicklingError):
+    """A checkpoint that names something a session's state is not made of, or a model this worker lacks."""
 
 
 def dump(samples, state, models):
@@ -76,5 +98,15 @@ class _ModelAwareUnpickler(pickle.Unpickler):
     def persistent_load(self, pid):
         try:
             return self._models[pid]
-        except KeyError:
-            raise pickle.UnpicklingError(f"the checkpoint names a model this worker lacks: {pid}") from None
+        except (KeyError, TypeError):
+            raise CheckpointError(f"the checkpoint names a model this worker lacks: {pid!r:.80}") from None
+
+    def find_class(self, module, name):
+        """The class or function `module.name`, if a session's state may hold it (the module docstring)."""
+        if (module, name) in PLAIN_GLOBALS or (module, name) in STATE_FUNCTIONS:
+            return super().find_class(module, name)
+        if module.startswith(STATE_MODULES) and name.isidentifier():
+            found = super().find_class(module, name)
+            if isinstance(found, type) and found.__module__ == module:
+                return found
+        raise CheckpointError(f"a checkpoint may not name {module:.80}.{name:.80}")
