@@ -278,6 +278,31 @@ def test_summary_names_the_turning_points_and_how_an_objection_was_resolved():
                for line in result.what_went_well)
 
 
+def test_summary_quotes_what_was_said_not_how_a_moment_was_read():
+    """A moment read by meaning ends its evidence with the head's reading; the summary quotes the words of its
+    finals (a sentence cut across two of them, whole), and a phrase's evidence (its sentence) as it is."""
+    from app.analytics.conversation import Record
+    from app.pipeline.base import SessionContext
+    from client.events import Moment
+    lines = [("Speaker_1", "Honestly, it has been slow. The team is frustrated", -0.3),
+             ("Speaker_1", "with the reporting tools.", -0.3),
+             ("Speaker_0", "Is the rollout on track otherwise?", 0.0)]
+    records = [Record(f"utt_{i:04d}", who, 2.0 * i, 2.0 * i + 1.5, text, 6, v, 0.0, "neutral", 0.5, 0.3, False)
+               for i, (who, text, v) in enumerate(lines, 1)]
+    moments = [Moment("m_0001", "objection", 0.96, "Speaker_1", 2000, 5500, ["utt_0001", "utt_0002"],
+                      "Honestly, it has been slow. The team is frustrated with the reporting tools. "
+                      "(read as an objection, p=0.96)"),
+               Moment("m_0002", "question", 0.9, "Speaker_0", 6000, 7500, ["utt_0003"],
+                      "Is the rollout on track otherwise?")]
+    result = summary.write(SessionContext("s", "c"), records, moments, [], final=True)
+    quoted = "\"Honestly, it has been slow. The team is frustrated with the reporting tools.\""
+    assert result.key_insights == ["[00:02] Speaker_1 objected: " + quoted,
+                                   "[00:06] Speaker_0 asked: \"Is the rollout on track otherwise?\""]
+    assert result.recommendations[0] == "Follow up on the unresolved objection at [00:02]: " + quoted
+    assert not any("read as" in line for line in [result.overview, *result.key_insights, *result.recommendations,
+                                                   *result.what_went_wrong])
+
+
 def test_a_cut_sentence_gets_its_moments_after_the_final_that_completes_it():
     """Live order holds: each final gets emotion and cognitive; the moments follow the completing final."""
     from app.analytics import ConversationAnalytics, load_models

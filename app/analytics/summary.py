@@ -112,10 +112,19 @@ class _Facts:
         self.records, self.moments, self.dynamics, self.arc = records, moments, dynamics, arc
         self.count = Counter(m.category for m in moments)
         self.index = {r.utterance_id: i for i, r in enumerate(records)}
+        self.text = {r.utterance_id: r.text.strip() for r in records}
         self.unresolved = self._unresolved()
         self.resolved = self._resolved()
         self.unanswered = self._unanswered_questions()
         self.tone_turns = self._tone_turns()
+
+    def said(self, moment, limit=90):
+        """The words a moment quotes, shortened: its evidence when that is words said (a phrase's
+        sentence), else the words of the finals it names. A moment read by meaning or by measure
+        ends its evidence with how it was read ("(read as an objection, p=0.96)"), which a quote
+        of what the speaker said must not carry."""
+        words = " ".join(self.text[u] for u in moment.utterance_ids if u in self.text)
+        return _short(moment.evidence if moment.evidence.strip() in words or not words else words, limit)
 
     def _unresolved(self):
         """Objections and escalations with no resolution after them."""
@@ -191,7 +200,7 @@ class _Facts:
             kinds = Counter(i.category for i in issues)
             what = " and ".join(f"{n} {k}s" if n > 1 else k for k, n in kinds.items())
             when = ", ".join(f"[{mmss(i.start_ms / 1000)}]" for i in issues)
-            first = _short(issues[0].evidence, 60)
+            first = self.said(issues[0], 60)
             how = f" after {answer.speaker} said \"{_short(answer.text, 70)}\"" if answer else ""
             points.append(f"{issues[0].speaker}'s {what} at {when} (\"{first}\") resolved at "
                           f"[{mmss(resolution.start_ms / 1000)}]{how}")
@@ -223,7 +232,7 @@ class _Facts:
     def insights(self):
         order = ("escalation", "objection", "resolution", "cta_commit", "topic_shift", "question")
         ranked = sorted(self.moments, key=lambda m: (order.index(m.category), m.start_ms))[:10]
-        return [f"[{mmss(m.start_ms / 1000)}] {m.speaker} {_VERBS[m.category]}: \"{_short(m.evidence)}\""
+        return [f"[{mmss(m.start_ms / 1000)}] {m.speaker} {_VERBS[m.category]}: \"{self.said(m)}\""
                 for m in sorted(ranked, key=lambda m: m.start_ms)]
 
     def patterns(self, transitions):
@@ -252,9 +261,9 @@ class _Facts:
         found = []
         for m in self.unresolved:
             kind = "objection" if m.category == "objection" else "escalation"
-            found.append(f"Follow up on the unresolved {kind} at [{mmss(m.start_ms / 1000)}]: \"{_short(m.evidence)}\"")
+            found.append(f"Follow up on the unresolved {kind} at [{mmss(m.start_ms / 1000)}]: \"{self.said(m)}\"")
         for m in self.unanswered[:3]:
-            found.append(f"Answer the open question at [{mmss(m.start_ms / 1000)}]: \"{_short(m.evidence)}\"")
+            found.append(f"Answer the open question at [{mmss(m.start_ms / 1000)}]: \"{self.said(m)}\"")
         if self.records and not self.count.get("cta_commit") and len(self.records) >= 8:
             found.append(f"No commitment or next step in {len(self.records)} utterances: close with a concrete "
                          "action and date.")
@@ -270,7 +279,7 @@ class _Facts:
         return found
 
     def went_well(self):
-        found = [f"[{mmss(m.start_ms / 1000)}] {_VERBS[m.category]}: \"{_short(m.evidence)}\""
+        found = [f"[{mmss(m.start_ms / 1000)}] {_VERBS[m.category]}: \"{self.said(m)}\""
                  for m in self.moments if m.category in ("resolution", "cta_commit")]
         answered = {}
         for issue, resolution, answer in self.resolved:
@@ -286,7 +295,7 @@ class _Facts:
         return found
 
     def went_wrong(self):
-        found = [f"[{mmss(m.start_ms / 1000)}] {_VERBS[m.category]}, not resolved: \"{_short(m.evidence)}\""
+        found = [f"[{mmss(m.start_ms / 1000)}] {_VERBS[m.category]}, not resolved: \"{self.said(m)}\""
                  for m in self.unresolved]
         if len(self.arc) > 1 and self.arc[-1]["valence"] < min(self.arc[0]["valence"], -0.1):
             found.append(f"The conversation ended more negative than it began (valence {self.arc[0]['valence']:+.2f} to {self.arc[-1]['valence']:+.2f}).")
