@@ -86,9 +86,10 @@ def test_the_clause_after_a_pause_inside_a_sentence_is_kept(whisper, encoder):
 
 @pytest.mark.speech
 def test_a_recorded_file_fed_in_its_steps_keeps_the_words_after_an_utterance_ends(whisper, encoder):
-    """A recorded file is fed in 2 s steps without partials (app/speech/offline.py). An utterance that ended
-    inside a step reset the VAD only at the next step's start, inside the next turn, where the fresh state
-    scored the softphone-band "open, save and exit" as silence: no final held them (stop 36)."""
+    """A recorded file is fed in 2 s steps without partials (app/speech/offline.py). Scored a step at a time,
+    an utterance that ended inside a step reset the VAD only at the next step's start, inside the next turn,
+    where the fresh state scored the softphone-band "open, save and exit" as silence: no final held them.
+    The recognizer now scores any feed 100 ms at a time, as live chunks come (stop 36)."""
     from app.speech.offline import STEP_S
     audio, _ = recording("rosehill-v1-03")
     audio = speechgen.softphone(audio[int(0.35 * RATE_HZ):int(22.35 * RATE_HZ)])
@@ -281,7 +282,7 @@ def test_the_vad_hears_the_next_voice_once_its_state_starts_afresh():
 
     def voiced(forget):
         vad = SileroFrames()
-        list(vad.push(np.concatenate([first, np.zeros(int(0.8 * RATE_HZ), np.float32)])))
+        vad.push(np.concatenate([first, np.zeros(int(0.8 * RATE_HZ), np.float32)]))
         if forget:
             vad.forget()
         return np.mean([p >= 0.5 for _, p in vad.push(second)])

@@ -164,27 +164,6 @@ def test_vad_finds_speech_and_silence():
     assert sum(len(f) for f, _ in vad.drain()) == (16000 + len(speech)) % vad.frame_samples
 
 
-def test_a_forget_takes_effect_at_the_next_frame_whatever_the_block_size():
-    """Frames are scored as they are taken: an utterance's end that resets the VAD inside a 2 s block (a
-    recorded file's) resets it before the block's next frame, exactly as between 100 ms live chunks."""
-    from app.speech.vad import SileroFrames
-    speech, _ = soundfile.read(speechgen.speak("Under file, add options for new, open, save and exit."),
-                               dtype="float32")
-    audio = np.concatenate([speech, speech])
-
-    def scores(block):
-        vad, out = SileroFrames(), []
-        for start in range(0, len(audio), block):
-            for _, probability in vad.push(audio[start:start + block]):
-                out.append(probability)
-                if len(out) == 40:  # an utterance ended here
-                    vad.forget()
-        return out
-
-    live, whole = scores(1600), scores(32000)
-    assert len(live) == len(whole) and np.allclose(live, whole, atol=1e-6)
-
-
 @pytest.mark.speech
 def test_the_tokenizer_spells_words_as_whisper_emits_them():
     """The shipped tokenizer.json lacks the merge "Ġ t": " the" came out as " " + "the"."""

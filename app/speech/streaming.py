@@ -48,6 +48,14 @@ _CONTEXT_S = 1.0
 # A reading that ends this long before the voice did is retried in a window this long.
 _RETRY_AFTER_S = 1.0
 _RETRY_WINDOW_S = 10
+# Samples the VAD scores at a time, whatever a feed holds: 100 ms, a live chunk. Silero scores
+# every frame of what it is given before the recognizer acts on the first, so the state reset
+# at an utterance's end takes effect only at the next piece. Fed a recorded file's 2 s steps
+# whole, that reset often fell inside the next turn, where the fresh state scored the first
+# second of softphone-band voice below 0.1 and "open, save and exit" was never decoded
+# (stop 36). Resetting at the very next frame instead was measured and not kept: on the
+# tuning split it lost a hoarse onset ("and here's just a long pause") that these pieces keep.
+FEED_PIECE = 1600
 
 
 @dataclass(frozen=True)
@@ -108,8 +116,9 @@ class SessionRecognizer:
         """
         events = []
         with self._finals_as_partials(catch_up):
-            for frame, probability in self._frames.push(samples):
-                events += self._on_frame(frame, probability)
+            for start in range(0, len(samples), FEED_PIECE):
+                for frame, probability in self._frames.push(samples[start:start + FEED_PIECE]):
+                    events += self._on_frame(frame, probability)
         return events
 
     def resume_point(self):

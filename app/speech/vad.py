@@ -14,22 +14,16 @@ class SileroFrames:
         self._carry = np.zeros(0, np.float32)
 
     def push(self, samples):
-        """(frame samples, speech probability) for every whole frame now available, in order.
-
-        Each frame is scored only when the caller asks for it, after it has handled the frame
-        before: a `forget` at an utterance's end then takes effect at the next frame. Scored all
-        at once, a block's frames after that end kept the old state and the reset fell at the
-        next block's start; with the 2 s blocks of a recorded file that was often inside the
-        next turn, where a state started afresh mid-voice scored the phone-band words "open,
-        save and exit" below 0.1 and they were never decoded (docs/speech.md, "Pre-roll").
-        """
+        """[(frame samples, speech probability)] for every whole frame now available."""
         data = np.concatenate([self._carry, samples.astype(np.float32, copy=False)])
         whole = len(data) - len(data) % self.frame_samples
         self._carry = data[whole:].copy()
+        frames = []
         for start in range(0, whole, self.frame_samples):
             # The native call needs a writable buffer; each frame gets its own copy.
             frame = np.array(data[start:start + self.frame_samples], dtype=np.float32)
-            yield frame, self._vad.process(memoryview(frame.data))
+            frames.append((frame, self._vad.process(memoryview(frame.data))))
+        return frames
 
     def forget(self):
         """Start the model's recurrent state afresh, as before an unrelated recording.
