@@ -17,8 +17,8 @@ as private to Harken as its hosts (the same rule as Celery's or RQ's pickled job
 Loading admits only what a session's state is made of, so that a checkpoint written into the
 store by anyone else cannot name a shell, `eval` or a module outside Harken: classes defined
 in the modules of `STATE_MODULES`, the defaultdict factory `STATE_FUNCTIONS` names, and the
-builtins, collections and numpy names of `PLAIN_GLOBALS`. A checkpoint naming anything else fails to
-load (`CheckpointError`), and its session fails with it.
+builtins, collections and numpy names of `PLAIN_GLOBALS`. A checkpoint naming anything else
+fails to load (`CheckpointError`), and its session fails with it.
 """
 import base64
 import dataclasses
